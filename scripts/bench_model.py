@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Fill-mask latency and throughput of biomed-lsp's engine beside transformers (PyTorch, CPU), same
+checkpoint, same inputs, same run.
+
+    python3 scripts/bench_model.py --data ../shared/data            # mini model + BERT-base shape
+    python3 scripts/bench_model.py --data ../shared/data --only mini
+
+Needs `pip install torch transformers` (CPU is enough). The BERT-base-shaped checkpoint (BiomedBERT's
+config, random weights) is generated into bench-models/ on first use and is not committed.
+PyTorch is timed on its bare forward pass (full MLM logits, what a transformers fill-mask pipeline
+runs); ours on a whole fill request end to end (tokenize, window, forward, head at the mask only,
+softmax, top-k words), once with single-piece words and once with words of up to three pieces.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+BIOMEDBERT_CONFIG = dict(
+    vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+    hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=512,
+    type_vocab_size=2, initializer_range=0.02,
+)
+
+
+def make_base_checkpoint(data, directory):
+    if os.path.isfile(os.path.join(directory, "model.safetensors")):
+        return
+    torch.manual_seed(0)
+    config = BertConfig(**BIOMEDBERT_CONFIG)
+    config.architectures = ["BertForMaskedLM"]
+    BertForMaskedLM(config).save_pretrained(directory)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copy(os.path.join(data, "vocab", "biomedbert-abstract", name), directory)
+
+
+def corpus_words(data):
+    words = []
+    with open(os.path.join(data, "corpus", "pubmedqa", "pqal_abstracts.txt"), encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith(("PMID:", "TITLE-QUESTION:")):
+                words.extend(line.split())
+            if len(words) > 20000:
+                break
+    return words
+
+
+def text_of_tokens(tokenizer, words, start, n_tokens):
+    """A text from the corpus of about n_tokens tokens (with [CLS]/[SEP]), a [MASK] in the middle."""
+    chosen = []
+    index = start
+    while len(tokenizer(" ".join(chosen))["input_ids"]) < n_tokens - 1:
+        chosen.append(words[index % len(words)])
+        index += 1
+    chosen[len(chosen) // 2] = "[MASK]"
+    return " ".join(chosen)
+
+
+def time_ms(repeats, run):
+    run()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def bench(name, directory, data, repeats, batch_sizes, binary):
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    assert len(tokenizer) == 28895
+    model = BertForMaskedLM.from_pretrained(directory, dtype=torch.float32).eval()
+    words = corpus_words(data)
+    latency_texts = [text_of_tokens(tokenizer, words, 100 * i, n) for i, n in enumerate((32, 64, 128))]
+    throughput = {b: [text_of_tokens(tokenizer, words, 37 * j, 64) for j in range(b)] for b in batch_sizes}
+
+    inputs_path = os.path.join(ROOT, "target", f"bench-inputs-{name}.json")
+    with open(inputs_path, "w", encoding="utf-8") as f:
+        json.dump({"latency": [{"text": t} for t in latency_texts],
+                   "throughput": [{"texts": texts} for texts in throughput.values()]}, f)
+    ours = subprocess.run([binary, "--model", directory, "--input", inputs_path, "--repeats", str(repeats)],
+                          check=True, capture_output=True, text=True).stdout
+    ours = [json.loads(line) for line in ours.splitlines() if line.strip()]
+
+    rows = []
+    with torch.inference_mode():
+        for text, result in zip(latency_texts, [r for r in ours if r["kind"] == "latency"]):
+            encoded = tokenizer(text, return_tensors="pt")
+            torch_ms = time_ms(repeats, lambda: model(**encoded))
+            rows.append((name, f"1 x {encoded['input_ids'].shape[1]}", torch_ms, result["forward_ms"],
+                         result["fill_one_piece_ms"], result["fill_whole_words_ms"]))
+        throughput_rows = []
+        for (batch, texts), result in zip(throughput.items(), [r for r in ours if r["kind"] == "throughput"]):
+            encoded = tokenizer(texts, return_tensors="pt", padding=True)
+            torch_ms = time_ms(max(2, repeats // 4), lambda: model(**encoded))
+            n_tokens = int(encoded["attention_mask"].sum())
+            throughput_rows.append((name, batch, n_tokens / (torch_ms / 1000), result["tokens_per_s"]))
+    return rows, throughput_rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
+    parser.add_argument("--only", choices=["mini", "base"])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    subprocess.run(["cargo", "build", "--release", "--example", "bench_model"], cwd=ROOT, check=True)
+    binary = os.path.join(ROOT, "target", "release", "examples", "bench_model")
+    models = []
+    if args.only in (None, "mini"):
+        models.append(("mini", os.path.join(ROOT, "models", "biomed-mini")))
+    if args.only in (None, "base"):
+        base = os.path.join(ROOT, "bench-models", "bert-base-random")
+        make_base_checkpoint(args.data, base)
+        models.append(("bert-base", base))
+
+    print(f"CPU threads: PyTorch {torch.get_num_threads()}, candle {os.environ.get('RAYON_NUM_THREADS', 'all cores')}; "
+          f"torch {torch.__version__}; median of {args.repeats} runs")
+    print()
+    print("| model | tokens | PyTorch forward (ms) | our forward (ms) | our fill, 1-piece words (ms) | our fill, words ≤3 pieces (ms) | fill(1-piece) / PyTorch |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    all_throughput = []
+    for name, directory in models:
+        rows, throughput_rows = bench(name, directory, args.data, args.repeats, (8, 32), binary)
+        for model_name, shape, torch_ms, forward_ms, fill1_ms, fill3_ms in rows:
+            print(f"| {model_name} | {shape} | {torch_ms:.1f} | {forward_ms:.1f} | {fill1_ms:.1f} | {fill3_ms:.1f} | {fill1_ms / torch_ms:.2f} |")
+        all_throughput += throughput_rows
+    print()
+    print("| model | batch of 64-token sequences | PyTorch tokens/s | ours tokens/s | ours / PyTorch |")
+    print("| --- | --- | --- | --- | --- |")
+    for model_name, batch, torch_rate, our_rate in all_throughput:
+        print(f"| {model_name} | {batch} | {torch_rate:.0f} | {our_rate:.0f} | {our_rate / torch_rate:.2f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

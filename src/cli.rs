@@ -1,0 +1,336 @@
+//! Command-line interface: `serve` (the default), `fill`, `tokenize`, `fetch-model`.
+
+use std::io::Write;
+use std::ops::Range;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::engine::{load_model, LoadEvent};
+use crate::model::resolve::{
+    download, find_in_cache, hub_cache_directory, resolve, ModelLocation, DEFAULT_MODEL,
+};
+use crate::model::tokenizer::WordTokenizer;
+use crate::model::{FillRequest, ModelOptions, TokenizedWord};
+
+#[derive(Parser)]
+#[command(
+    name = "biomed-lsp",
+    version,
+    about = "A language server for biomedical manuscripts, driven by BiomedBERT"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Speak the Language Server Protocol over stdio (what editors run; the default).
+    Serve,
+    /// Fill `[MASK]` in a sentence with whole words and their probabilities.
+    Fill {
+        /// The text, with one or more `[MASK]` (adjacent masks form one group: a word of that many pieces).
+        text: String,
+        #[arg(long, default_value_t = 10)]
+        top_k: usize,
+        /// The most WordPiece pieces a proposed word may have.
+        #[arg(long, default_value_t = 3)]
+        max_pieces: usize,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Show how the model's vocabulary splits a text into words and pieces.
+    Tokenize {
+        text: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Download a model into the Hugging Face cache (with a progress bar on stderr).
+    FetchModel {
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: String,
+        #[arg(long, default_value = "main")]
+        revision: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// A Hugging Face repo id, a local model directory, or `bundled` for the bundled mini model.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+    /// auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Never touch the network (also HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl ModelArgs {
+    pub fn options(&self) -> ModelOptions {
+        ModelOptions {
+            model: self.model.clone(),
+            revision: self.revision.clone(),
+            device: self.device.clone(),
+            offline: self.offline,
+        }
+    }
+}
+
+/// Prints load events on stderr: messages and warnings as lines, downloads as a progress bar.
+fn stderr_events() -> impl Fn(LoadEvent) + Send + Sync {
+    let bar = std::sync::Mutex::new(None::<(String, indicatif::ProgressBar)>);
+    move |event| match event {
+        LoadEvent::Message(message) => eprintln!("biomed-lsp: {message}"),
+        LoadEvent::Warning(warning) => eprintln!("biomed-lsp: warning: {warning}"),
+        LoadEvent::Download {
+            file,
+            done_bytes,
+            total_bytes,
+        } => {
+            let Ok(mut bar) = bar.lock() else { return };
+            if bar.as_ref().map(|(name, _)| name != &file).unwrap_or(true) {
+                let progress = indicatif::ProgressBar::new(total_bytes);
+                progress.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                progress.set_message(file.clone());
+                *bar = Some((file.clone(), progress));
+            }
+            if let Some((_, progress)) = bar.as_ref() {
+                progress.set_position(done_bytes);
+                if done_bytes >= total_bytes {
+                    progress.finish();
+                }
+            }
+        }
+    }
+}
+
+/// Groups of adjacent `[MASK]` (separated only by white space) in a text: their byte range and size.
+pub fn mask_groups(text: &str) -> Vec<(Range<usize>, usize)> {
+    const MASK: &str = "[MASK]";
+    let mut groups: Vec<(Range<usize>, usize)> = Vec::new();
+    let mut search_from = 0;
+    while let Some(found) = text[search_from..].find(MASK) {
+        let start = search_from + found;
+        let end = start + MASK.len();
+        match groups.last_mut() {
+            Some((range, count)) if text[range.end..start].trim().is_empty() => {
+                range.end = end;
+                *count += 1;
+            }
+            _ => groups.push((start..end, 1)),
+        }
+        search_from = end;
+    }
+    groups
+}
+
+pub fn run_fill(
+    text: &str,
+    top_k: usize,
+    max_pieces: usize,
+    format: Format,
+    model: &ModelArgs,
+) -> anyhow::Result<String> {
+    let groups = mask_groups(text);
+    if groups.is_empty() {
+        bail!("the text has no [MASK] to fill: {text:?}");
+    }
+    let loaded = load_model(&model.options(), &stderr_events())?;
+    let mut masks = Vec::new();
+    for (slot, n_pieces) in groups {
+        // A single [MASK] is any whole word (1..=max_pieces pieces); a group of n is a word of n pieces.
+        let request = FillRequest {
+            text: text.to_string(),
+            slot,
+            top_k: if n_pieces == 1 { top_k } else { top_k * 4 },
+            prefix: String::new(),
+            max_pieces: if n_pieces == 1 { max_pieces } else { n_pieces },
+            cancel: None,
+        };
+        let mut predictions = loaded.runner.fill(&request)?;
+        if n_pieces > 1 {
+            predictions.retain(|prediction| prediction.pieces.len() == n_pieces);
+        }
+        predictions.truncate(top_k);
+        masks.push(predictions);
+    }
+    if format == Format::Json {
+        let masks: Vec<serde_json::Value> = masks
+            .iter()
+            .map(|predictions| {
+                serde_json::json!({"predictions": predictions.iter().map(|p| serde_json::json!({
+                    "word": p.word, "probability": p.probability, "pieces": p.pieces
+                })).collect::<Vec<_>>()})
+            })
+            .collect();
+        return Ok(format!("{}\n", serde_json::json!({ "masks": masks })));
+    }
+    let mut out = String::new();
+    for (group_idx, predictions) in masks.iter().enumerate() {
+        if masks.len() > 1 {
+            out.push_str(&format!("mask {}:\n", group_idx + 1));
+        }
+        for prediction in predictions {
+            let split = if prediction.pieces.len() > 1 {
+                format!("  ({})", prediction.pieces.join(" · "))
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "{:>8.4}  {}{}\n",
+                prediction.probability, prediction.word, split
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The tokenizer of the model the options name, without loading its weights.
+fn tokenizer_for(model: &ModelArgs) -> anyhow::Result<WordTokenizer> {
+    let resolution = resolve(&model.options(), &|_, _, _| {})?;
+    if let Some(warning) = &resolution.fallback_warning {
+        eprintln!("biomed-lsp: warning: {warning}");
+    }
+    Ok(match resolution.location {
+        ModelLocation::Directory(directory) => WordTokenizer::from_directory(&directory)?,
+        ModelLocation::Bundled => match crate::model::embedded::embedded_files() {
+            Some(files) => WordTokenizer::from_vocab_and_config(
+                files.vocab_txt,
+                files.tokenizer_config_json,
+                std::path::Path::new("<bundled mini model>"),
+            )?,
+            None => {
+                WordTokenizer::from_directory(&crate::model::embedded::bundled_model_directory())?
+            }
+        },
+    })
+}
+
+pub fn run_tokenize(text: &str, format: Format, model: &ModelArgs) -> anyhow::Result<String> {
+    let words: Vec<TokenizedWord> = tokenizer_for(model)?.words(text)?;
+    if format == Format::Json {
+        let words: Vec<serde_json::Value> = words
+            .iter()
+            .map(|word| {
+                serde_json::json!({"text": word.text, "start": word.start, "end": word.end,
+                    "pieces": word.pieces, "in_vocabulary": word.in_vocabulary})
+            })
+            .collect();
+        return Ok(format!("{}\n", serde_json::json!({ "words": words })));
+    }
+    let mut out = String::new();
+    for word in &words {
+        let note = if word.in_vocabulary {
+            "in vocabulary"
+        } else {
+            "not a single vocabulary token"
+        };
+        out.push_str(&format!(
+            "{}\t{}\t{}\n",
+            word.text,
+            word.pieces.join(" · "),
+            note
+        ));
+    }
+    Ok(out)
+}
+
+pub fn run_fetch_model(model: &str, revision: &str) -> anyhow::Result<String> {
+    let cache_dir = hub_cache_directory();
+    if let Some(snapshot) = find_in_cache(&cache_dir, model, revision) {
+        return Ok(format!(
+            "{model} ({revision}) is already in the cache: {}\n",
+            snapshot.display()
+        ));
+    }
+    let events = stderr_events();
+    let progress = |file: &str, done: u64, total: u64| {
+        events(LoadEvent::Download {
+            file: file.to_string(),
+            done_bytes: done,
+            total_bytes: total,
+        })
+    };
+    let snapshot = download(&cache_dir, model, revision, &progress)
+        .with_context(|| format!("fetching {model}"))?;
+    Ok(format!(
+        "{model} ({revision}) downloaded to {}\n",
+        snapshot.display()
+    ))
+}
+
+/// Runs the command line; returns the process exit status.
+pub fn main_with_args(cli: Cli) -> i32 {
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => Err(anyhow::anyhow!(
+            "the language server is not available in this build yet"
+        )),
+        Command::Fill {
+            text,
+            top_k,
+            max_pieces,
+            format,
+            model,
+        } => run_fill(&text, top_k, max_pieces, format, &model),
+        Command::Tokenize {
+            text,
+            format,
+            model,
+        } => run_tokenize(&text, format, &model),
+        Command::FetchModel { model, revision } => run_fetch_model(&model, &revision),
+    };
+    match result {
+        Ok(output) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout
+                .write_all(output.as_bytes())
+                .and_then(|_| stdout.flush())
+                .is_err()
+            {
+                return 2;
+            }
+            0
+        }
+        Err(error) => {
+            eprintln!("biomed-lsp: error: {error:#}");
+            2
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adjacent_masks_form_one_group() {
+        let text = "a [MASK] b [MASK] [MASK] c";
+        let groups = mask_groups(text);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(&text[groups[0].0.clone()], "[MASK]");
+        assert_eq!(groups[0].1, 1);
+        assert_eq!(&text[groups[1].0.clone()], "[MASK] [MASK]");
+        assert_eq!(groups[1].1, 2);
+        assert!(mask_groups("no masks").is_empty());
+    }
+}

@@ -1,0 +1,119 @@
+//! Plain request and reply types of the model engine, shared by the CLI, the analysis layer and the server.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A flag a caller sets when the answer is no longer wanted (a newer keystroke, a newer document
+/// version, `$/cancelRequest`). The engine checks it before running a request and drops the request
+/// with [`EngineError::Cancelled`] when it is set.
+#[derive(Clone, Debug, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Fill one slot of a text with whole words.
+///
+/// `slot` is a byte range of `text` that the model must fill (an existing word, a placeholder such
+/// as `[MASK]`, or an empty range where a new word would go). The engine replaces it with one, two
+/// and three `[MASK]` pieces in one batch and combines the pieces into whole words (see
+/// `model::fill` for the scoring).
+#[derive(Clone, Debug)]
+pub struct FillRequest {
+    pub text: String,
+    pub slot: Range<usize>,
+    pub top_k: usize,
+    /// Only words starting with this prefix (compared case-insensitively) are returned.
+    pub prefix: String,
+    /// The most pieces a proposed word may have (1 = single vocabulary tokens only).
+    pub max_pieces: usize,
+    pub cancel: Option<CancelFlag>,
+}
+
+/// One proposed whole word.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct WordPrediction {
+    pub word: String,
+    pub probability: f32,
+    /// The WordPiece pieces, continuation pieces with their `##` prefix.
+    pub pieces: Vec<String>,
+}
+
+/// Score words of a text in their context, and (optionally) candidate replacements in the same slot.
+#[derive(Clone, Debug)]
+pub struct ScoreRequest {
+    pub text: String,
+    pub words: Vec<WordToScore>,
+    /// How many single-token alternatives to return for each word.
+    pub top_k_alternatives: usize,
+    pub cancel: Option<CancelFlag>,
+}
+
+#[derive(Clone, Debug)]
+pub struct WordToScore {
+    /// Byte range of the word in the request's text.
+    pub range: Range<usize>,
+    /// Other words to score in the same slot (e.g. near-spelling alternatives).
+    pub candidates: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct WordScore {
+    pub range: Range<usize>,
+    pub pieces: Vec<String>,
+    /// Natural log of the word's probability here (PLL-word-l2r for words of several pieces).
+    pub log_probability: f32,
+    /// The most probable whole words of a single vocabulary token in this slot.
+    pub alternatives: Vec<WordPrediction>,
+    /// The candidates of the request, in the same order, with their log-probabilities.
+    pub candidates: Vec<(String, f32)>,
+}
+
+/// How the tokenizer splits a text into words and vocabulary pieces.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TokenizedWord {
+    pub text: String,
+    /// Byte offsets into the tokenized text.
+    pub start: usize,
+    pub end: usize,
+    pub pieces: Vec<String>,
+    pub ids: Vec<u32>,
+    /// Whether the word is a single vocabulary token (the model knows it as a unit).
+    pub in_vocabulary: bool,
+}
+
+/// What the loaded model is and where it runs, for status messages and hovers.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ModelInfo {
+    /// What the user asked for (a Hub id or a directory).
+    pub requested: String,
+    /// What was loaded: the requested model, or the bundled mini model standing in for it.
+    pub loaded: String,
+    pub is_fallback: bool,
+    /// `cpu`, `cuda:0`, `metal:0`.
+    pub device: String,
+    /// Short display name, e.g. `BiomedBERT` or `mini model`.
+    pub display_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("request cancelled")]
+    Cancelled,
+    #[error("the model engine has stopped")]
+    Stopped,
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("model error: {0}")]
+    Model(String),
+}

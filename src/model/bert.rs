@@ -1,0 +1,286 @@
+//! BERT encoder and masked-language-model head, run only at the positions a request asks about.
+//!
+//! Ported from transformers' `modeling_bert.py` (the classes named on each struct, at
+//! <https://github.com/huggingface/transformers/blob/6eedfa6dd15dc1e22a55ae036f681914e5a0d9a1/src/transformers/models/bert/modeling_bert.py>)
+//! and candle-transformers' `models/bert.rs`, owned here because candle-transformers 0.11 cannot
+//! parse BiomedBERT's config, requires the tied decoder weight to be stored twice, and builds an
+//! attention mask that turns into NaN in f16/bf16 (see docs in the README's model section).
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{Embedding, LayerNorm, Linear};
+
+use super::config::{BertConfig, HiddenActivation};
+use super::weights::WeightFile;
+use super::ModelError;
+
+/// `BertEmbeddings` (modeling_bert.py#L180): word + position + token-type embeddings, then LayerNorm.
+struct Embeddings {
+    word: Embedding,
+    position: Tensor,
+    token_type_zero: Tensor,
+    layer_norm: LayerNorm,
+}
+
+/// One `BertLayer` (modeling_bert.py#L470): self-attention (`BertAttention`, #L392) with its output
+/// block, then the feed-forward block (`BertIntermediate` #L441 and `BertOutput` #L456).
+struct Layer {
+    /// Query, key and value projections fused into one matrix: one matmul instead of three.
+    query_key_value: Linear,
+    attention_output: Linear,
+    attention_layer_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_layer_norm: LayerNorm,
+}
+
+/// `BertForMaskedLM`: the encoder and `BertLMPredictionHead` (transform dense + activation +
+/// LayerNorm, then the decoder tied to the word embeddings, plus a bias).
+pub struct BertMaskedLm {
+    config: BertConfig,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    head_dense: Linear,
+    head_layer_norm: LayerNorm,
+    decoder: Linear,
+    dtype: DType,
+    device: Device,
+}
+
+fn model_error(error: candle_core::Error) -> ModelError {
+    ModelError::Compute(error.to_string())
+}
+
+impl BertMaskedLm {
+    pub fn load(
+        weights: &WeightFile,
+        config: &BertConfig,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let hidden = config.hidden_size;
+        let load = |name: &str, shape: &[usize]| weights.load(name, shape, dtype, device);
+        let linear =
+            |prefix: &str, out_features: usize, in_features: usize| -> Result<Linear, ModelError> {
+                Ok(Linear::new(
+                    load(&format!("{prefix}.weight"), &[out_features, in_features])?,
+                    Some(load(&format!("{prefix}.bias"), &[out_features])?),
+                ))
+            };
+        let layer_norm = |prefix: &str| -> Result<LayerNorm, ModelError> {
+            // transformers' checkpoints name LayerNorm parameters weight/bias; very old TF
+            // conversions used gamma/beta.
+            let (weight, bias) = if weights.contains(&format!("{prefix}.gamma")) {
+                (format!("{prefix}.gamma"), format!("{prefix}.beta"))
+            } else {
+                (format!("{prefix}.weight"), format!("{prefix}.bias"))
+            };
+            Ok(LayerNorm::new(
+                load(&weight, &[hidden])?,
+                load(&bias, &[hidden])?,
+                config.layer_norm_eps,
+            ))
+        };
+
+        let word_embeddings = load(
+            "bert.embeddings.word_embeddings.weight",
+            &[config.vocab_size, hidden],
+        )?;
+        let token_type = load(
+            "bert.embeddings.token_type_embeddings.weight",
+            &[config.type_vocab_size, hidden],
+        )?;
+        let embeddings = Embeddings {
+            word: Embedding::new(word_embeddings.clone(), hidden),
+            position: load(
+                "bert.embeddings.position_embeddings.weight",
+                &[config.max_position_embeddings, hidden],
+            )?,
+            token_type_zero: token_type.get(0).map_err(model_error)?,
+            layer_norm: layer_norm("bert.embeddings.LayerNorm")?,
+        };
+
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for layer_idx in 0..config.num_hidden_layers {
+            let prefix = format!("bert.encoder.layer.{layer_idx}");
+            let attention = format!("{prefix}.attention.self");
+            let qkv_weight = Tensor::cat(
+                &[
+                    load(&format!("{attention}.query.weight"), &[hidden, hidden])?,
+                    load(&format!("{attention}.key.weight"), &[hidden, hidden])?,
+                    load(&format!("{attention}.value.weight"), &[hidden, hidden])?,
+                ],
+                0,
+            )
+            .map_err(model_error)?;
+            let qkv_bias = Tensor::cat(
+                &[
+                    load(&format!("{attention}.query.bias"), &[hidden])?,
+                    load(&format!("{attention}.key.bias"), &[hidden])?,
+                    load(&format!("{attention}.value.bias"), &[hidden])?,
+                ],
+                0,
+            )
+            .map_err(model_error)?;
+            layers.push(Layer {
+                query_key_value: Linear::new(qkv_weight, Some(qkv_bias)),
+                attention_output: linear(
+                    &format!("{prefix}.attention.output.dense"),
+                    hidden,
+                    hidden,
+                )?,
+                attention_layer_norm: layer_norm(&format!("{prefix}.attention.output.LayerNorm"))?,
+                intermediate: linear(
+                    &format!("{prefix}.intermediate.dense"),
+                    config.intermediate_size,
+                    hidden,
+                )?,
+                output: linear(
+                    &format!("{prefix}.output.dense"),
+                    hidden,
+                    config.intermediate_size,
+                )?,
+                output_layer_norm: layer_norm(&format!("{prefix}.output.LayerNorm"))?,
+            });
+        }
+
+        // The decoder is tied to the word embeddings; conversions to safetensors store it once, so
+        // fall back to the embeddings and to `cls.predictions.bias` (BertLMPredictionHead ties
+        // `decoder.bias` to it).
+        let decoder_weight = if weights.contains("cls.predictions.decoder.weight") {
+            load(
+                "cls.predictions.decoder.weight",
+                &[config.vocab_size, hidden],
+            )?
+        } else {
+            word_embeddings
+        };
+        let decoder_bias = if weights.contains("cls.predictions.decoder.bias") {
+            load("cls.predictions.decoder.bias", &[config.vocab_size])?
+        } else {
+            load("cls.predictions.bias", &[config.vocab_size])?
+        };
+        Ok(Self {
+            config: config.clone(),
+            embeddings,
+            layers,
+            head_dense: linear("cls.predictions.transform.dense", hidden, hidden)?,
+            head_layer_norm: layer_norm("cls.predictions.transform.LayerNorm")?,
+            decoder: Linear::new(decoder_weight, Some(decoder_bias)),
+            dtype,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn activation(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        match self.config.hidden_activation {
+            HiddenActivation::GeluErf => xs.gelu_erf(),
+            HiddenActivation::GeluTanh => xs.gelu(),
+            HiddenActivation::Relu => xs.relu(),
+        }
+    }
+
+    /// Runs the encoder over a padded batch. `input_ids` and `attention_mask` are `[batch, seq]`
+    /// u32 tensors (mask 1 for real tokens, 0 for padding). Returns hidden states `[batch, seq, hidden]`.
+    pub fn encode(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let (batch, seq_len) = input_ids.dims2()?;
+        let hidden = self.config.hidden_size;
+        let n_heads = self.config.num_attention_heads;
+        let head_size = self.config.head_size();
+
+        let positions = self.embeddings.position.narrow(0, 0, seq_len)?;
+        let mut xs = self
+            .embeddings
+            .word
+            .forward(input_ids)?
+            .broadcast_add(&positions)?
+            .broadcast_add(&self.embeddings.token_type_zero)?;
+        xs = self.embeddings.layer_norm.forward(&xs)?;
+
+        // Additive mask: 0 where attended, a large finite negative number at padding. Built by
+        // selection, never as `(1 - m) * min`, which is `0 * -inf = NaN` in f16/bf16.
+        let blocked = match self.dtype {
+            DType::F16 => -65504.0f32,
+            _ => -1.0e30f32,
+        };
+        let zeros = Tensor::zeros((batch, seq_len), DType::F32, &self.device)?;
+        let blocked_values = Tensor::full(blocked, (batch, seq_len), &self.device)?;
+        let additive_mask = attention_mask
+            .ne(0u32)?
+            .where_cond(&zeros, &blocked_values)?
+            .to_dtype(self.dtype)?
+            .reshape((batch, 1, 1, seq_len))?;
+        let scale = 1.0 / (head_size as f64).sqrt();
+
+        for layer in &self.layers {
+            let qkv = layer.query_key_value.forward(&xs)?;
+            let split_heads = |index: usize| -> candle_core::Result<Tensor> {
+                qkv.narrow(D::Minus1, index * hidden, hidden)?
+                    .reshape((batch, seq_len, n_heads, head_size))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let query = (split_heads(0)? * scale)?;
+            let key = split_heads(1)?;
+            let value = split_heads(2)?;
+            let scores = query.matmul(&key.t()?)?.broadcast_add(&additive_mask)?;
+            let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+            let context = probabilities
+                .matmul(&value)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((batch, seq_len, hidden))?;
+            let attention_out = layer.attention_output.forward(&context)?;
+            let attention_out = layer
+                .attention_layer_norm
+                .forward(&(attention_out + &xs)?)?;
+            let intermediate = self.activation(&layer.intermediate.forward(&attention_out)?)?;
+            let output = layer.output.forward(&intermediate)?;
+            xs = layer
+                .output_layer_norm
+                .forward(&(output + attention_out)?)?;
+        }
+        Ok(xs)
+    }
+
+    /// The MLM head over hidden states `[n, hidden]`: logits `[n, vocab_size]` in f32.
+    pub fn head(&self, hidden_states: &Tensor) -> candle_core::Result<Tensor> {
+        let xs = self.activation(&self.head_dense.forward(hidden_states)?)?;
+        let xs = self.head_layer_norm.forward(&xs)?;
+        self.decoder.forward(&xs)?.to_dtype(DType::F32)
+    }
+
+    /// Logits `[positions.len(), vocab_size]` at the given `(row, token_idx)` positions only: the
+    /// encoder runs over the whole batch, the head only where asked.
+    pub fn logits_at(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        positions: &[(usize, usize)],
+    ) -> candle_core::Result<Tensor> {
+        let (batch, seq_len) = input_ids.dims2()?;
+        let hidden_states = self.encode(input_ids, attention_mask)?;
+        let flat = hidden_states.reshape((batch * seq_len, self.config.hidden_size))?;
+        let indices: Vec<u32> = positions
+            .iter()
+            .map(|&(row, token_idx)| (row * seq_len + token_idx) as u32)
+            .collect();
+        let indices = Tensor::new(indices.as_slice(), &self.device)?;
+        self.head(&flat.index_select(&indices, 0)?)
+    }
+}

@@ -1,0 +1,384 @@
+//! The engine: one thread owns the model and tokenizer; async and blocking handles send it requests.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use tokio::sync::oneshot;
+
+use super::api::{
+    EngineError, FillRequest, ModelInfo, ScoreRequest, TokenizedWord, WordPrediction, WordScore,
+};
+use super::bert::BertMaskedLm;
+use super::config::BertConfig;
+use super::device::{select_device, DeviceChoice};
+use super::embedded::{bundled_model_directory, embedded_files};
+use super::fill::ModelRunner;
+use super::resolve::{resolve, ModelLocation, ModelOptions, DEFAULT_MODEL};
+use super::tokenizer::WordTokenizer;
+use super::weights::WeightFile;
+use super::ModelError;
+
+/// What happens while a model loads, for progress reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadEvent {
+    Message(String),
+    Download {
+        file: String,
+        done_bytes: u64,
+        total_bytes: u64,
+    },
+    /// Something the user must know, such as the bundled mini model standing in for the requested one.
+    Warning(String),
+}
+
+/// A model ready to run, before it is handed to the engine thread (the CLI uses it directly).
+pub struct LoadedModel {
+    pub runner: ModelRunner,
+    pub info: ModelInfo,
+}
+
+fn display_name(model: &str) -> String {
+    if model == DEFAULT_MODEL || model.to_ascii_lowercase().contains("biomedbert") {
+        return "BiomedBERT".into();
+    }
+    model
+        .trim_end_matches('/')
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(model)
+        .to_string()
+}
+
+/// Loads the model and tokenizer from a directory holding `config.json`, a tokenizer and weights.
+pub fn load_from_directory(
+    directory: &Path,
+    device_choice: DeviceChoice,
+) -> Result<(ModelRunner, String), ModelError> {
+    if !directory.is_dir() {
+        return Err(ModelError::NoSuchDirectory(directory.to_path_buf()));
+    }
+    let config_path = directory.join("config.json");
+    if !config_path.is_file() {
+        return Err(ModelError::MissingFile {
+            path: directory.to_path_buf(),
+            what: "config.json".into(),
+        });
+    }
+    let config = BertConfig::from_file(&config_path)?;
+    let tokenizer = WordTokenizer::from_directory(directory)?;
+    let weights = WeightFile::open_in(directory)?;
+    let selected = select_device(device_choice)?;
+    let model = BertMaskedLm::load(&weights, &config, selected.dtype, &selected.device)?;
+    let runner = ModelRunner::new(model, Arc::new(tokenizer)).map_err(|error| match error {
+        ModelError::VocabularyMismatch { problem, .. } => ModelError::VocabularyMismatch {
+            model: directory.display().to_string(),
+            problem,
+        },
+        other => other,
+    })?;
+    Ok((runner, selected.name))
+}
+
+/// Loads the bundled mini model (from the binary when embedded, else from the source tree).
+pub fn load_bundled(device_choice: DeviceChoice) -> Result<(ModelRunner, String), ModelError> {
+    let Some(files) = embedded_files() else {
+        return load_from_directory(&bundled_model_directory(), device_choice);
+    };
+    let name = Path::new("<bundled mini model>");
+    let config =
+        BertConfig::from_json(files.config_json).map_err(|problem| ModelError::BadFile {
+            path: name.join("config.json"),
+            problem,
+        })?;
+    let tokenizer =
+        WordTokenizer::from_vocab_and_config(files.vocab_txt, files.tokenizer_config_json, name)?;
+    let weights = WeightFile::open_safetensors_bytes(
+        "<bundled mini model>/model.safetensors",
+        files.model_safetensors,
+    )?;
+    let selected = select_device(device_choice)?;
+    let model = BertMaskedLm::load(&weights, &config, selected.dtype, &selected.device)?;
+    Ok((ModelRunner::new(model, Arc::new(tokenizer))?, selected.name))
+}
+
+/// Finds, downloads if needed, and loads the model the options name. Blocking.
+pub fn load_model(
+    options: &ModelOptions,
+    on_event: &(dyn Fn(LoadEvent) + Send + Sync),
+) -> Result<LoadedModel, ModelError> {
+    let device_choice: DeviceChoice = options.device.parse()?;
+    let selected = select_device(device_choice)?;
+    if let Some(note) = &selected.note {
+        on_event(LoadEvent::Warning(note.clone()));
+    }
+    let progress = |file: &str, done: u64, total: u64| {
+        on_event(LoadEvent::Download {
+            file: file.to_string(),
+            done_bytes: done,
+            total_bytes: total,
+        })
+    };
+    let resolution = resolve(options, &progress)?;
+    if let Some(warning) = &resolution.fallback_warning {
+        on_event(LoadEvent::Warning(warning.clone()));
+    }
+    let (runner, device, loaded, display) = match &resolution.location {
+        ModelLocation::Directory(directory) => {
+            on_event(LoadEvent::Message(format!(
+                "loading {}…",
+                display_name(&options.model)
+            )));
+            let (runner, device) = load_from_directory(directory, device_choice)?;
+            (
+                runner,
+                device,
+                directory.display().to_string(),
+                display_name(&options.model),
+            )
+        }
+        ModelLocation::Bundled => {
+            on_event(LoadEvent::Message("loading the bundled mini model…".into()));
+            let (runner, device) = load_bundled(device_choice)?;
+            (
+                runner,
+                device,
+                "bundled mini model".to_string(),
+                "mini model".to_string(),
+            )
+        }
+    };
+    on_event(LoadEvent::Message(format!("{display} ready on {device}")));
+    let info = ModelInfo {
+        requested: options.model.clone(),
+        loaded,
+        is_fallback: resolution.fallback_warning.is_some(),
+        device,
+        display_name: display,
+    };
+    Ok(LoadedModel { runner, info })
+}
+
+/// Loads the model and starts the engine thread.
+pub fn load_engine(
+    options: &ModelOptions,
+    on_event: &(dyn Fn(LoadEvent) + Send + Sync),
+) -> anyhow::Result<EngineHandle> {
+    let loaded = load_model(options, on_event)?;
+    Ok(EngineHandle::start(loaded))
+}
+
+/// The bundled model's tokenizer (the real BiomedBERT-abstract vocabulary), available before any
+/// model has loaded: hovers show tokenization while the model loads.
+pub fn bundled_tokenize(text: &str) -> Vec<TokenizedWord> {
+    static TOKENIZER: OnceLock<Option<WordTokenizer>> = OnceLock::new();
+    let tokenizer = TOKENIZER.get_or_init(|| match embedded_files() {
+        Some(files) => WordTokenizer::from_vocab_and_config(
+            files.vocab_txt,
+            files.tokenizer_config_json,
+            Path::new("<bundled>"),
+        )
+        .ok(),
+        None => WordTokenizer::from_directory(&bundled_model_directory()).ok(),
+    });
+    tokenizer
+        .as_ref()
+        .and_then(|tokenizer| tokenizer.words(text).ok())
+        .unwrap_or_default()
+}
+
+enum Job {
+    Fill(
+        FillRequest,
+        oneshot::Sender<Result<Vec<WordPrediction>, EngineError>>,
+    ),
+    Score(
+        ScoreRequest,
+        oneshot::Sender<Result<Vec<WordScore>, EngineError>>,
+    ),
+}
+
+impl Job {
+    fn is_cancelled(&self) -> bool {
+        let flag = match self {
+            Job::Fill(request, _) => &request.cancel,
+            Job::Score(request, _) => &request.cancel,
+        };
+        flag.as_ref().is_some_and(|flag| flag.is_cancelled())
+    }
+}
+
+/// Two queues: interactive requests (completion, hover) always run before background ones
+/// (document checks), so a keystroke waits at most for the one request already running.
+#[derive(Default)]
+struct Queues {
+    interactive: VecDeque<Job>,
+    background: VecDeque<Job>,
+    stopped: bool,
+}
+
+struct Shared {
+    queues: Mutex<Queues>,
+    ready: Condvar,
+}
+
+/// A cheap, cloneable handle to the engine thread.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+    info: Arc<ModelInfo>,
+    tokenizer: Arc<WordTokenizer>,
+    _owner: Arc<StopOnDrop>,
+}
+
+/// Stops the engine thread when the last handle goes away.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Ok(mut queues) = self.0.queues.lock() {
+            queues.stopped = true;
+        }
+        self.0.ready.notify_all();
+    }
+}
+
+impl EngineHandle {
+    pub fn start(loaded: LoadedModel) -> Self {
+        let shared = Arc::new(Shared {
+            queues: Mutex::new(Queues::default()),
+            ready: Condvar::new(),
+        });
+        let tokenizer = loaded.runner.tokenizer.clone();
+        let info = Arc::new(loaded.info);
+        let thread_shared = shared.clone();
+        let runner = loaded.runner;
+        std::thread::Builder::new()
+            .name("biomed-lsp-model".into())
+            .spawn(move || run_engine(thread_shared, runner))
+            .expect("the operating system refused to start the model thread");
+        Self {
+            shared: shared.clone(),
+            info,
+            tokenizer,
+            _owner: Arc::new(StopOnDrop(shared)),
+        }
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn tokenize(&self, text: &str) -> Vec<TokenizedWord> {
+        self.tokenizer.words(text).unwrap_or_default()
+    }
+
+    fn submit(&self, job: Job, interactive: bool) -> Result<(), EngineError> {
+        let mut queues = self
+            .shared
+            .queues
+            .lock()
+            .map_err(|_| EngineError::Stopped)?;
+        if queues.stopped {
+            return Err(EngineError::Stopped);
+        }
+        if interactive {
+            queues.interactive.push_back(job);
+        } else {
+            queues.background.push_back(job);
+        }
+        self.shared.ready.notify_one();
+        Ok(())
+    }
+
+    pub async fn fill(&self, request: FillRequest) -> Result<Vec<WordPrediction>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::Fill(request, sender), true)?;
+        receiver.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Scores words at interactive priority (hover).
+    pub async fn score(&self, request: ScoreRequest) -> Result<Vec<WordScore>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::Score(request, sender), true)?;
+        receiver.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Scores words at background priority (document checks): runs only when no interactive
+    /// request waits.
+    pub async fn score_background(
+        &self,
+        request: ScoreRequest,
+    ) -> Result<Vec<WordScore>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::Score(request, sender), false)?;
+        receiver.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    pub fn fill_blocking(&self, request: FillRequest) -> Result<Vec<WordPrediction>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::Fill(request, sender), true)?;
+        receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
+    }
+
+    pub fn score_blocking(&self, request: ScoreRequest) -> Result<Vec<WordScore>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::Score(request, sender), false)?;
+        receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
+    }
+}
+
+fn run_engine(shared: Arc<Shared>, runner: ModelRunner) {
+    loop {
+        let job = {
+            let Ok(mut queues) = shared.queues.lock() else {
+                return;
+            };
+            loop {
+                if queues.stopped {
+                    return;
+                }
+                if let Some(job) = queues
+                    .interactive
+                    .pop_front()
+                    .or_else(|| queues.background.pop_front())
+                {
+                    break job;
+                }
+                queues = match shared.ready.wait(queues) {
+                    Ok(queues) => queues,
+                    Err(_) => return,
+                };
+            }
+        };
+        // Work nobody waits for any more (a newer keystroke, a newer document version) is dropped
+        // before it reaches the model.
+        if job.is_cancelled() {
+            match job {
+                Job::Fill(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+                Job::Score(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+            }
+            continue;
+        }
+        // A panic inside the model code must not take the engine (and the server) down.
+        let run = std::panic::AssertUnwindSafe(|| match job {
+            Job::Fill(request, reply) => {
+                let result = runner
+                    .fill(&request)
+                    .map_err(|error| EngineError::Model(error.to_string()));
+                drop(reply.send(result));
+            }
+            Job::Score(request, reply) => {
+                let result = runner
+                    .score(&request)
+                    .map_err(|error| EngineError::Model(error.to_string()));
+                drop(reply.send(result));
+            }
+        });
+        if std::panic::catch_unwind(run).is_err() {
+            tracing::error!(
+                "the model panicked on a request; the request failed, the engine goes on"
+            );
+        }
+    }
+}

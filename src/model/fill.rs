@@ -1,0 +1,481 @@
+//! Fill-mask and word scoring on a loaded model: whole words from one or several WordPiece pieces.
+//!
+//! Scoring, documented here once:
+//! - A word of one piece gets its softmax probability at a single `[MASK]`.
+//! - A word of k pieces s_1..s_k gets PLL-word-l2r (Kauf & Ivanova, 2023):
+//!   log P(word) = Σ_i log P(s_i | context, s_1..s_{i-1} written, s_i..s_k masked),
+//!   i.e. k masked copies of the sentence, run as one batch. This is the chain rule for the pieces
+//!   given that the word has k pieces; it is comparable with one-piece probabilities in practice.
+//! - Fill proposes multi-piece words by a small beam over the k-mask copy (first piece a word
+//!   start, later pieces `##` continuations), keeps only spellings the tokenizer itself would
+//!   produce for that word, then rescores them with PLL-word-l2r.
+//! - Softmax is taken over the ids that have a token (the embedding matrix may be larger than the
+//!   vocabulary, as BiomedBERT's is); ids without a token are never proposed.
+
+use std::ops::Range;
+
+use candle_core::{DType, Tensor};
+
+use super::api::{FillRequest, ScoreRequest, WordPrediction, WordScore};
+use super::bert::BertMaskedLm;
+use super::tokenizer::WordTokenizer;
+use super::ModelError;
+
+/// How many rows one forward pass takes at most (bounds memory on long requests).
+const MAX_BATCH_ROWS: usize = 64;
+/// Beam width per piece position when proposing multi-piece words.
+const BEAM_WIDTH: usize = 8;
+
+/// A loaded model with its tokenizer, ready to answer fill and score requests.
+pub struct ModelRunner {
+    pub model: BertMaskedLm,
+    pub tokenizer: std::sync::Arc<WordTokenizer>,
+    /// Tokens of context kept around the slot (without `[CLS]`/`[SEP]`), at most the model's maximum.
+    pub max_context_tokens: usize,
+}
+
+fn compute_error(error: candle_core::Error) -> ModelError {
+    ModelError::Compute(error.to_string())
+}
+
+/// The tokens of a text left and right of a byte range; tokens overlapping the range are dropped.
+struct SlotContext {
+    left: Vec<u32>,
+    right: Vec<u32>,
+}
+
+impl ModelRunner {
+    pub fn new(
+        model: BertMaskedLm,
+        tokenizer: std::sync::Arc<WordTokenizer>,
+    ) -> Result<Self, ModelError> {
+        let embedding_rows = model.config().vocab_size;
+        if tokenizer.vocab_len() > embedding_rows {
+            return Err(ModelError::VocabularyMismatch {
+                model: "the model".into(),
+                problem: format!(
+                    "the vocabulary has {} tokens but the embedding matrix only {embedding_rows} rows",
+                    tokenizer.vocab_len()
+                ),
+            });
+        }
+        let max_context_tokens = 128.min(model.config().max_position_embeddings.saturating_sub(2));
+        Ok(Self {
+            model,
+            tokenizer,
+            max_context_tokens,
+        })
+    }
+
+    fn slot_context(
+        &self,
+        text: &str,
+        slot: &Range<usize>,
+        slot_tokens: usize,
+    ) -> Result<SlotContext, ModelError> {
+        let (ids, offsets) = self.tokenizer.encode_with_offsets(text)?;
+        let mut left = Vec::new();
+        let mut right = Vec::new();
+        for (&id, &(start, end)) in ids.iter().zip(&offsets) {
+            if end <= slot.start {
+                left.push(id);
+            } else if start >= slot.end {
+                right.push(id);
+            }
+        }
+        // Keep a window around the slot: long texts only lend their neighbourhood.
+        let budget = self.max_context_tokens.saturating_sub(slot_tokens);
+        let mut left_budget = budget / 2;
+        let mut right_budget = budget - left_budget;
+        if left.len() < left_budget {
+            right_budget += left_budget - left.len();
+            left_budget = left.len();
+        } else if right.len() < right_budget {
+            left_budget += right_budget - right.len();
+        }
+        let left = left[left.len().saturating_sub(left_budget)..].to_vec();
+        right.truncate(right_budget);
+        Ok(SlotContext { left, right })
+    }
+
+    /// One row: `[CLS] left middle right [SEP]`; returns the row and the index where `middle` starts.
+    fn row(&self, context: &SlotContext, middle: &[u32]) -> (Vec<u32>, usize) {
+        let mut row =
+            Vec::with_capacity(context.left.len() + middle.len() + context.right.len() + 2);
+        row.push(self.tokenizer.special.cls);
+        row.extend_from_slice(&context.left);
+        let middle_start = row.len();
+        row.extend_from_slice(middle);
+        row.extend_from_slice(&context.right);
+        row.push(self.tokenizer.special.sep);
+        (row, middle_start)
+    }
+
+    /// Log-probabilities over the tokens of the vocabulary at `(row, token_idx)` positions.
+    pub fn log_probabilities_at(
+        &self,
+        rows: &[Vec<u32>],
+        positions: &[(usize, usize)],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut result = vec![Vec::new(); positions.len()];
+        for row_chunk_start in (0..rows.len()).step_by(MAX_BATCH_ROWS) {
+            let row_chunk_end = (row_chunk_start + MAX_BATCH_ROWS).min(rows.len());
+            let chunk_positions: Vec<(usize, (usize, usize))> = positions
+                .iter()
+                .enumerate()
+                .filter(|(_, (row, _))| (row_chunk_start..row_chunk_end).contains(row))
+                .map(|(position_idx, &(row, token_idx))| {
+                    (position_idx, (row - row_chunk_start, token_idx))
+                })
+                .collect();
+            if chunk_positions.is_empty() {
+                continue;
+            }
+            let logits = self.logits(
+                &rows[row_chunk_start..row_chunk_end],
+                &chunk_positions.iter().map(|p| p.1).collect::<Vec<_>>(),
+            )?;
+            let vocab_len = self.tokenizer.vocab_len();
+            let logits = logits.narrow(1, 0, vocab_len).map_err(compute_error)?;
+            let log_probabilities = candle_nn::ops::log_softmax(&logits, 1)
+                .and_then(|t| t.to_dtype(DType::F32))
+                .and_then(|t| t.to_vec2::<f32>())
+                .map_err(compute_error)?;
+            for ((position_idx, _), values) in chunk_positions.into_iter().zip(log_probabilities) {
+                result[position_idx] = values;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Raw logits `[positions, vocab_size]` for a batch of rows padded with `[PAD]`.
+    pub fn logits(
+        &self,
+        rows: &[Vec<u32>],
+        positions: &[(usize, usize)],
+    ) -> Result<Tensor, ModelError> {
+        let max_len = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let limit = self.model.config().max_position_embeddings;
+        if max_len > limit {
+            return Err(ModelError::Compute(format!(
+                "a sequence of {max_len} tokens exceeds the model's {limit}"
+            )));
+        }
+        let mut ids = Vec::with_capacity(rows.len() * max_len);
+        let mut mask = Vec::with_capacity(rows.len() * max_len);
+        for row in rows {
+            ids.extend_from_slice(row);
+            ids.extend(std::iter::repeat_n(
+                self.tokenizer.special.pad,
+                max_len - row.len(),
+            ));
+            mask.extend(std::iter::repeat_n(1u32, row.len()));
+            mask.extend(std::iter::repeat_n(0u32, max_len - row.len()));
+        }
+        let device = self.model.device();
+        let input_ids =
+            Tensor::from_vec(ids, (rows.len(), max_len), device).map_err(compute_error)?;
+        let attention_mask =
+            Tensor::from_vec(mask, (rows.len(), max_len), device).map_err(compute_error)?;
+        self.model
+            .logits_at(&input_ids, &attention_mask, positions)
+            .map_err(compute_error)
+    }
+
+    fn is_word_start(&self, id: u32) -> bool {
+        !self.tokenizer.is_special(id)
+            && self.tokenizer.token(id).is_some_and(|token| {
+                !token.starts_with("##") && token.chars().any(char::is_alphanumeric)
+            })
+    }
+
+    fn is_continuation(&self, id: u32) -> bool {
+        self.tokenizer
+            .token(id)
+            .is_some_and(|token| token.starts_with("##") && token.len() > 2)
+    }
+
+    fn piece_text(&self, id: u32) -> &str {
+        let token = self.tokenizer.token(id).unwrap_or("");
+        token.strip_prefix("##").unwrap_or(token)
+    }
+
+    fn join_pieces(&self, ids: &[u32]) -> String {
+        ids.iter().map(|&id| self.piece_text(id)).collect()
+    }
+
+    /// Whole words for one slot. See the module documentation for the scoring.
+    pub fn fill(&self, request: &FillRequest) -> Result<Vec<WordPrediction>, ModelError> {
+        if request.slot.start > request.slot.end
+            || request.slot.end > request.text.len()
+            || !request.text.is_char_boundary(request.slot.start)
+            || !request.text.is_char_boundary(request.slot.end)
+        {
+            return Err(ModelError::Compute(format!(
+                "slot {:?} is not a range of whole characters in a text of {} bytes",
+                request.slot,
+                request.text.len()
+            )));
+        }
+        let prefix = request.prefix.to_lowercase();
+        let max_pieces = request.max_pieces.clamp(1, 4);
+        let mask = self.tokenizer.special.mask;
+        let contexts: Vec<SlotContext> = (1..=max_pieces)
+            .map(|n_pieces| self.slot_context(&request.text, &request.slot, n_pieces))
+            .collect::<Result<_, _>>()?;
+
+        // First pass: the slot as 1..=max_pieces masks, one row each.
+        let mut rows = Vec::new();
+        let mut positions = Vec::new();
+        for (context_idx, context) in contexts.iter().enumerate() {
+            let n_pieces = context_idx + 1;
+            let (row, start) = self.row(context, &vec![mask; n_pieces]);
+            let row_idx = rows.len();
+            rows.push(row);
+            positions.extend((0..n_pieces).map(|piece_idx| (row_idx, start + piece_idx)));
+        }
+        let first = self.log_probabilities_at(&rows, &positions)?;
+
+        let mut predictions: Vec<WordPrediction> = Vec::new();
+        // Single pieces: every word-start token whose text starts with the prefix.
+        let single = &first[0];
+        let mut single_ids: Vec<u32> = (0..single.len() as u32)
+            .filter(|&id| self.is_word_start(id) && self.piece_text(id).starts_with(&prefix))
+            .collect();
+        single_ids.sort_by(|&a, &b| single[b as usize].total_cmp(&single[a as usize]));
+        for &id in single_ids.iter().take(request.top_k.max(1) * 2) {
+            predictions.push(WordPrediction {
+                word: self.piece_text(id).to_string(),
+                probability: single[id as usize].exp(),
+                pieces: vec![self.tokenizer.token(id).unwrap_or("").to_string()],
+            });
+        }
+
+        // Several pieces: beam over the k-mask row, then PLL-word-l2r rescoring.
+        let mut proposals: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut first_position = 1; // index into `first` of the 2-mask row's first position
+        for n_pieces in 2..=max_pieces {
+            let distributions = &first[first_position..first_position + n_pieces];
+            first_position += n_pieces;
+            let mut beams: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0)];
+            for (piece_idx, distribution) in distributions.iter().enumerate() {
+                let mut extended = Vec::new();
+                for (pieces, score) in &beams {
+                    let so_far = self.join_pieces(pieces);
+                    let mut options: Vec<u32> = (0..distribution.len() as u32)
+                        .filter(|&id| {
+                            if piece_idx == 0 {
+                                self.is_word_start(id)
+                            } else {
+                                self.is_continuation(id)
+                            }
+                        })
+                        .filter(|&id| {
+                            let word = format!("{so_far}{}", self.piece_text(id));
+                            word.starts_with(&prefix) || prefix.starts_with(&word)
+                        })
+                        .collect();
+                    options.sort_by(|&a, &b| {
+                        distribution[b as usize].total_cmp(&distribution[a as usize])
+                    });
+                    for &id in options.iter().take(BEAM_WIDTH) {
+                        let mut next = pieces.clone();
+                        next.push(id);
+                        extended.push((next, score + distribution[id as usize]));
+                    }
+                }
+                extended.sort_by(|a, b| b.1.total_cmp(&a.1));
+                extended.truncate(BEAM_WIDTH);
+                beams = extended;
+            }
+            for (pieces, _) in beams {
+                let word = self.join_pieces(&pieces);
+                // Keep only the spelling the tokenizer itself gives the word: `infar ##ction` is
+                // not how "infarction" is written, so it is not a candidate.
+                if word.starts_with(&prefix) && self.tokenizer.word_pieces(&word)? == pieces {
+                    proposals.push((n_pieces, pieces));
+                }
+            }
+        }
+        let scored = self.score_pieces_l2r(
+            &request.text,
+            &request.slot,
+            &proposals.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
+        )?;
+        for ((_, pieces), log_probability) in proposals.iter().zip(scored) {
+            predictions.push(WordPrediction {
+                word: self.join_pieces(pieces),
+                probability: log_probability.exp(),
+                pieces: pieces
+                    .iter()
+                    .map(|&id| self.tokenizer.token(id).unwrap_or("").to_string())
+                    .collect(),
+            });
+        }
+
+        predictions.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+        let mut seen = std::collections::HashSet::new();
+        predictions.retain(|prediction| seen.insert(prediction.word.clone()));
+        predictions.truncate(request.top_k);
+        Ok(predictions)
+    }
+
+    /// PLL-word-l2r of each piece sequence placed in the slot, all in one batch.
+    fn score_pieces_l2r(
+        &self,
+        text: &str,
+        slot: &Range<usize>,
+        candidates: &[Vec<u32>],
+    ) -> Result<Vec<f32>, ModelError> {
+        let mut batch = L2rBatch::default();
+        for pieces in candidates {
+            batch.add(self, &self.slot_context(text, slot, pieces.len())?, pieces);
+        }
+        let (totals, _) = batch.run(self)?;
+        Ok(totals)
+    }
+
+    /// Scores words in their context, with single-token alternatives and optional candidates; all
+    /// words of the request go through the model together.
+    pub fn score(&self, request: &ScoreRequest) -> Result<Vec<WordScore>, ModelError> {
+        let (ids, offsets) = self.tokenizer.encode_with_offsets(&request.text)?;
+        let mut batch = L2rBatch::default();
+        let mut plans = Vec::with_capacity(request.words.len());
+        for word in &request.words {
+            let pieces: Vec<u32> = ids
+                .iter()
+                .zip(&offsets)
+                .filter(|(_, &(start, end))| start < word.range.end && end > word.range.start)
+                .map(|(&id, _)| id)
+                .collect();
+            if pieces.is_empty() {
+                return Err(ModelError::Compute(format!(
+                    "no token of the text lies in the word range {:?}",
+                    word.range
+                )));
+            }
+            let observed = batch.add(
+                self,
+                &self.slot_context(&request.text, &word.range, pieces.len())?,
+                &pieces,
+            );
+            let mut candidate_entries = Vec::with_capacity(word.candidates.len());
+            for candidate in &word.candidates {
+                let candidate_pieces = self.tokenizer.word_pieces(candidate)?;
+                if candidate_pieces.is_empty() {
+                    return Err(ModelError::Compute(format!(
+                        "the candidate \"{candidate}\" has no token"
+                    )));
+                }
+                let context =
+                    self.slot_context(&request.text, &word.range, candidate_pieces.len())?;
+                candidate_entries.push(batch.add(self, &context, &candidate_pieces));
+            }
+            // Alternatives come from the single-mask row; for a one-piece word that row is the
+            // observed word's own row.
+            let alternatives_row = if pieces.len() == 1 {
+                batch.first_position_of(observed)
+            } else {
+                batch.add_alternatives_row(self, &self.slot_context(&request.text, &word.range, 1)?)
+            };
+            plans.push((word, pieces, observed, candidate_entries, alternatives_row));
+        }
+        let (totals, distributions) = batch.run(self)?;
+        let mut scores = Vec::with_capacity(plans.len());
+        for (word, pieces, observed, candidate_entries, alternatives_position) in plans {
+            let distribution = &distributions[alternatives_position];
+            let mut alternative_ids: Vec<u32> = (0..distribution.len() as u32)
+                .filter(|&id| self.is_word_start(id))
+                .collect();
+            alternative_ids
+                .sort_by(|&a, &b| distribution[b as usize].total_cmp(&distribution[a as usize]));
+            scores.push(WordScore {
+                range: word.range.clone(),
+                pieces: pieces
+                    .iter()
+                    .map(|&id| self.tokenizer.token(id).unwrap_or("[UNK]").to_string())
+                    .collect(),
+                log_probability: totals[observed],
+                alternatives: alternative_ids
+                    .into_iter()
+                    .take(request.top_k_alternatives)
+                    .map(|id| WordPrediction {
+                        word: self.piece_text(id).to_string(),
+                        probability: distribution[id as usize].exp(),
+                        pieces: vec![self.tokenizer.token(id).unwrap_or("").to_string()],
+                    })
+                    .collect(),
+                candidates: word
+                    .candidates
+                    .iter()
+                    .cloned()
+                    .zip(candidate_entries.iter().map(|&entry| totals[entry]))
+                    .collect(),
+            });
+        }
+        Ok(scores)
+    }
+}
+
+/// Rows for PLL-word-l2r of several piece sequences (and single-mask rows for alternatives),
+/// collected so that one request runs as one batch.
+#[derive(Default)]
+struct L2rBatch {
+    rows: Vec<Vec<u32>>,
+    positions: Vec<(usize, usize)>,
+    /// For each position: which entry it adds to and the piece whose log-probability counts
+    /// (`None` for alternatives rows, whose whole distribution is wanted).
+    owners: Vec<(usize, Option<u32>)>,
+    /// Index of each entry's first position.
+    entry_first_position: Vec<usize>,
+}
+
+impl L2rBatch {
+    /// Adds the k masked copies for one piece sequence; returns its entry index.
+    fn add(&mut self, runner: &ModelRunner, context: &SlotContext, pieces: &[u32]) -> usize {
+        let entry = self.entry_first_position.len();
+        self.entry_first_position.push(self.positions.len());
+        let mask = runner.tokenizer.special.mask;
+        for piece_idx in 0..pieces.len() {
+            let mut middle = pieces[..piece_idx].to_vec();
+            middle.extend(std::iter::repeat_n(mask, pieces.len() - piece_idx));
+            let (row, start) = runner.row(context, &middle);
+            self.positions.push((self.rows.len(), start + piece_idx));
+            self.owners.push((entry, Some(pieces[piece_idx])));
+            self.rows.push(row);
+        }
+        entry
+    }
+
+    /// Adds a single-mask row; returns its position index.
+    fn add_alternatives_row(&mut self, runner: &ModelRunner, context: &SlotContext) -> usize {
+        let (row, start) = runner.row(context, &[runner.tokenizer.special.mask]);
+        let position = self.positions.len();
+        self.positions.push((self.rows.len(), start));
+        self.owners.push((usize::MAX, None));
+        self.rows.push(row);
+        position
+    }
+
+    fn first_position_of(&self, entry: usize) -> usize {
+        self.entry_first_position[entry]
+    }
+
+    /// Runs the batch: the total log-probability of each entry, and every position's distribution.
+    fn run(self, runner: &ModelRunner) -> Result<(Vec<f32>, Vec<Vec<f32>>), ModelError> {
+        let mut totals = vec![0.0f32; self.entry_first_position.len()];
+        if self.rows.is_empty() {
+            return Ok((totals, Vec::new()));
+        }
+        let distributions = runner.log_probabilities_at(&self.rows, &self.positions)?;
+        for (&(entry, piece), distribution) in self.owners.iter().zip(&distributions) {
+            if let Some(piece) = piece {
+                totals[entry] += distribution
+                    .get(piece as usize)
+                    .copied()
+                    .unwrap_or(f32::NEG_INFINITY);
+            }
+        }
+        Ok((totals, distributions))
+    }
+}

@@ -1,0 +1,163 @@
+//! The `fill` and `tokenize` commands through the built binary, on the bundled mini model.
+
+use std::process::{Command, Output};
+
+fn biomed_lsp(args: &[&str]) -> Output {
+    let empty_cache = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
+        .args(args)
+        .env("HF_HUB_CACHE", empty_cache.path())
+        .env_remove("HF_HUB_OFFLINE")
+        .output()
+        .unwrap()
+}
+
+fn stdout_json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn fill_prints_whole_words_with_sorted_probabilities_as_json() {
+    let output = biomed_lsp(&[
+        "fill",
+        "Acute myocardial [MASK] was confirmed by troponin.",
+        "--model",
+        "bundled",
+        "--format",
+        "json",
+        "--top-k",
+        "7",
+    ]);
+    let json = stdout_json(&output);
+    let masks = json["masks"].as_array().unwrap();
+    assert_eq!(masks.len(), 1);
+    let predictions = masks[0]["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 7);
+    let probabilities: Vec<f64> = predictions
+        .iter()
+        .map(|p| p["probability"].as_f64().unwrap())
+        .collect();
+    assert!(
+        probabilities.windows(2).all(|pair| pair[0] >= pair[1]),
+        "{probabilities:?}"
+    );
+    assert!(probabilities.iter().all(|&p| p > 0.0 && p <= 1.0));
+    for prediction in predictions {
+        let word = prediction["word"].as_str().unwrap();
+        assert!(
+            !word.is_empty() && !word.starts_with("##") && !word.starts_with('['),
+            "{word}"
+        );
+    }
+}
+
+#[test]
+fn fill_reports_one_entry_per_mask_group() {
+    let output = biomed_lsp(&[
+        "fill",
+        "The [MASK] of [MASK] [MASK] was high.",
+        "--model",
+        "bundled",
+        "--format",
+        "json",
+    ]);
+    let json = stdout_json(&output);
+    let masks = json["masks"].as_array().unwrap();
+    assert_eq!(masks.len(), 2);
+    for prediction in masks[1]["predictions"].as_array().unwrap() {
+        assert_eq!(
+            prediction["pieces"].as_array().unwrap().len(),
+            2,
+            "a group of two masks is a two-piece word"
+        );
+    }
+}
+
+#[test]
+fn fill_without_a_mask_is_an_error_with_status_2() {
+    let output = biomed_lsp(&["fill", "no mask here", "--model", "bundled"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no [MASK]"));
+}
+
+#[test]
+fn a_missing_model_directory_is_an_error_not_a_fallback() {
+    let output = biomed_lsp(&["fill", "a [MASK]", "--model", "./no/such/model"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no/such/model") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn offline_without_the_model_in_cache_falls_back_loudly() {
+    let output = biomed_lsp(&[
+        "fill",
+        "Type 2 [MASK] mellitus.",
+        "--offline",
+        "--top-k",
+        "3",
+    ]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning")
+            && stderr.contains("bundled mini model")
+            && stderr.contains("fetch-model"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 3);
+}
+
+#[test]
+fn tokenize_shows_pieces_and_whether_a_word_is_one_token() {
+    let output = biomed_lsp(&[
+        "tokenize",
+        "acetylcholinesterase inhibitors and myocardial infraction",
+        "--model",
+        "bundled",
+        "--format",
+        "json",
+    ]);
+    let json = stdout_json(&output);
+    let words = json["words"].as_array().unwrap();
+    let texts: Vec<&str> = words.iter().map(|w| w["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts,
+        [
+            "acetylcholinesterase",
+            "inhibitors",
+            "and",
+            "myocardial",
+            "infraction"
+        ]
+    );
+    let infraction = &words[4];
+    assert_eq!(
+        infraction["pieces"],
+        serde_json::json!(["infra", "##ct", "##ion"])
+    );
+    assert_eq!(infraction["in_vocabulary"], false);
+    assert_eq!(words[3]["in_vocabulary"], true);
+    assert_eq!(infraction["start"], 47);
+    assert_eq!(infraction["end"], 57);
+}
+
+#[test]
+fn tokenize_text_output_lists_each_word() {
+    let output = biomed_lsp(&["tokenize", "IL-6", "--model", "bundled"]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "BERT's pre-tokenizer splits IL-6 into three words: {stdout}"
+    );
+}
