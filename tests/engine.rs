@@ -1,0 +1,115 @@
+//! The engine thread: async and blocking requests, cancellation before the model runs, bad requests.
+
+use biomed_lsp::model::engine::{load_model, EngineHandle, LoadEvent};
+use biomed_lsp::model::{
+    CancelFlag, EngineError, FillRequest, ModelOptions, ScoreRequest, WordToScore,
+};
+
+fn engine() -> EngineHandle {
+    let options = ModelOptions {
+        model: "bundled".into(),
+        device: "cpu".into(),
+        ..ModelOptions::default()
+    };
+    let events = std::sync::Mutex::new(Vec::new());
+    let loaded = load_model(&options, &|event: LoadEvent| {
+        events.lock().unwrap().push(event)
+    })
+    .unwrap();
+    let events = events.into_inner().unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|event| !matches!(event, LoadEvent::Warning(_))),
+        "an explicit bundled model is no fallback: {events:?}"
+    );
+    assert!(!loaded.info.is_fallback);
+    assert_eq!(loaded.info.device, "cpu");
+    EngineHandle::start(loaded)
+}
+
+fn fill_request(text: &str, cancel: Option<CancelFlag>) -> FillRequest {
+    let start = text.find("[MASK]").unwrap();
+    FillRequest {
+        text: text.into(),
+        slot: start..start + 6,
+        top_k: 3,
+        prefix: String::new(),
+        max_pieces: 2,
+        cancel,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_requests_of_both_priorities_are_answered() {
+    let engine = engine();
+    let fill = engine.fill(fill_request("Type 2 [MASK] mellitus.", None));
+    let text = "Blood pressure was measured.";
+    let score = engine.score_background(ScoreRequest {
+        text: text.into(),
+        words: vec![WordToScore {
+            range: 0..5,
+            candidates: vec!["flood".into()],
+        }],
+        top_k_alternatives: 3,
+        cancel: None,
+    });
+    let (fill, score) = tokio::join!(fill, score);
+    assert_eq!(fill.unwrap().len(), 3);
+    let score = score.unwrap();
+    assert_eq!(score[0].pieces, ["blood"]);
+    assert_eq!(score[0].alternatives.len(), 3);
+    assert_eq!(score[0].candidates[0].0, "flood");
+}
+
+#[test]
+fn a_cancelled_request_is_dropped_before_it_reaches_the_model() {
+    let engine = engine();
+    let cancel = CancelFlag::new();
+    cancel.cancel();
+    let result = engine.fill_blocking(fill_request("Type 2 [MASK] mellitus.", Some(cancel)));
+    assert!(matches!(result, Err(EngineError::Cancelled)), "{result:?}");
+    // The engine goes on serving.
+    assert!(engine
+        .fill_blocking(fill_request("Type 2 [MASK] mellitus.", None))
+        .is_ok());
+}
+
+#[test]
+fn bad_ranges_are_errors_not_panics() {
+    let engine = engine();
+    let mut request = fill_request("Type 2 [MASK] mellitus.", None);
+    request.slot = 10..500;
+    let error = engine.fill_blocking(request).unwrap_err().to_string();
+    assert!(error.contains("slot"), "{error}");
+    let mut request = fill_request("ö [MASK]", None);
+    request.slot = 1..2; // inside the two bytes of "ö"
+    assert!(engine.fill_blocking(request).is_err());
+    let result = engine.score_blocking(ScoreRequest {
+        text: "short".into(),
+        words: vec![WordToScore {
+            range: 40..45,
+            candidates: vec![],
+        }],
+        top_k_alternatives: 1,
+        cancel: None,
+    });
+    assert!(result.is_err());
+    // Still alive afterwards.
+    assert!(engine
+        .fill_blocking(fill_request("Type 2 [MASK] mellitus.", None))
+        .is_ok());
+}
+
+#[test]
+fn a_long_text_is_windowed_around_the_slot() {
+    let engine = engine();
+    let sentence = "The patients were followed for five years after surgery. ";
+    let text = format!(
+        "{}Type 2 [MASK] mellitus. {}",
+        sentence.repeat(200),
+        sentence.repeat(200)
+    );
+    let predictions = engine.fill_blocking(fill_request(&text, None)).unwrap();
+    assert_eq!(predictions.len(), 3);
+}
