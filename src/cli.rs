@@ -50,6 +50,20 @@ pub enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Check files for improbable terminology and unknown words (plain text, split into sentences).
+    Check {
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Exit with status 1 when a finding is at least this severe.
+        #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+        fail_on: FailOn,
+        /// A word list (one word per line, `#` comments) of accepted words; may be repeated.
+        #[arg(long)]
+        dictionary: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Download a model into the Hugging Face cache (with a progress bar on stderr).
     FetchModel {
         #[arg(long, default_value = DEFAULT_MODEL)]
@@ -63,6 +77,15 @@ pub enum Command {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Information,
+    Hint,
+    None,
 }
 
 #[derive(Args, Clone)]
@@ -279,12 +302,113 @@ pub fn run_fetch_model(model: &str, revision: &str) -> anyhow::Result<String> {
     ))
 }
 
+/// Runs the language server on stdio until the client says `exit`; returns the exit status.
+fn serve() -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("biomed-lsp: error: cannot start the async runtime: {error}");
+            return 1;
+        }
+    };
+    let exit_code = runtime.block_on(crate::serve_stdio());
+    // Exit at once: tokio's stdin reader sits in a blocking read that would hold up runtime drop.
+    std::process::exit(exit_code);
+}
+
+/// `check`: findings on stdout, status 1 when one is at least `fail_on`, 2 on errors.
+pub fn run_check(
+    files: &[std::path::PathBuf],
+    format: Format,
+    fail_on: FailOn,
+    dictionaries: &[std::path::PathBuf],
+    model: &ModelArgs,
+) -> anyhow::Result<(String, bool)> {
+    use crate::analysis;
+    use std::io::IsTerminal;
+    if files.is_empty() {
+        bail!("no file to check");
+    }
+    let mut dictionary = analysis::Dictionary::new();
+    for path in dictionaries {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read dictionary {}", path.display()))?;
+        dictionary.add_list(&text);
+    }
+    let mut sources = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        sources.push((path.display().to_string(), text));
+    }
+    let loaded = load_model(&model.options(), &stderr_events())?;
+    let settings = analysis::CheckSettings::default();
+    let lexicon = analysis::lexicon_for_tokenizer(&loaded.runner.tokenizer, &settings)?;
+    let sentences: Vec<Vec<analysis::SourceSentence>> = sources
+        .iter()
+        .map(|(_, text)| analysis::plain_text_sentences(text))
+        .collect();
+    let total: usize = sentences.iter().map(Vec::len).sum();
+    let progress = if std::io::stderr().is_terminal() && total > 20 {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "checking [{bar:30}] {pos}/{len} sentences {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let mut located = Vec::new();
+    let mut statistics = analysis::CheckStatistics::default();
+    for ((path, text), file_sentences) in sources.iter().zip(&sentences) {
+        let findings = analysis::check_source_sentences(
+            &loaded.runner,
+            file_sentences,
+            &lexicon,
+            &dictionary,
+            &settings,
+            &mut statistics,
+            &mut || {
+                if let Some(bar) = &progress {
+                    bar.inc(1);
+                }
+            },
+        )
+        .with_context(|| format!("checking {path}"))?;
+        located.extend(analysis::locate_findings(path, text, findings));
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let threshold = match fail_on {
+        FailOn::Error => Some(analysis::Severity::Error),
+        FailOn::Warning => Some(analysis::Severity::Warning),
+        FailOn::Information => Some(analysis::Severity::Information),
+        FailOn::Hint => Some(analysis::Severity::Hint),
+        FailOn::None => None,
+    };
+    let failed = threshold.is_some_and(|threshold| {
+        located
+            .iter()
+            .any(|finding| finding.finding.severity.at_least(threshold))
+    });
+    let output = match format {
+        Format::Json => analysis::format_json(&located),
+        Format::Text => analysis::format_text(&located),
+    };
+    Ok((output, failed))
+}
+
 /// Runs the command line; returns the process exit status.
 pub fn main_with_args(cli: Cli) -> i32 {
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => Err(anyhow::anyhow!(
-            "the language server is not available in this build yet"
-        )),
+        Command::Serve => return serve(),
         Command::Fill {
             text,
             top_k,
@@ -298,6 +422,26 @@ pub fn main_with_args(cli: Cli) -> i32 {
             model,
         } => run_tokenize(&text, format, &model),
         Command::FetchModel { model, revision } => run_fetch_model(&model, &revision),
+        Command::Check {
+            files,
+            format,
+            fail_on,
+            dictionary,
+            model,
+        } => match run_check(&files, format, fail_on, &dictionary, &model) {
+            Ok((output, failed)) => {
+                let mut stdout = std::io::stdout().lock();
+                if stdout
+                    .write_all(output.as_bytes())
+                    .and_then(|_| stdout.flush())
+                    .is_err()
+                {
+                    return 2;
+                }
+                return i32::from(failed);
+            }
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(output) => {

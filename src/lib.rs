@@ -1,5 +1,13 @@
 //! biomed-lsp: a language server that helps write biomedical manuscripts with a BiomedBERT
 //! masked-language model (completion, hover, terminology checks).
 
+pub mod analysis;
 pub mod cli;
+pub mod context;
+pub mod document;
+pub mod lsp;
 pub mod model;
+pub mod settings;
+pub mod test_hooks;
+
+pub use lsp::serve_stdio;

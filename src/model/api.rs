@@ -117,3 +117,29 @@ pub enum EngineError {
     #[error("model error: {0}")]
     Model(String),
 }
+
+/// Judge every token of a text while it stays visible: one unmasked forward pass, the MLM head over
+/// every position. A cheap screen before masked scoring: MLM training leaves 10 % of the chosen
+/// tokens unchanged and replaces 10 % with random ones, so the model does learn to doubt a visible
+/// token that does not fit.
+#[derive(Clone, Debug)]
+pub struct TokenProbabilityRequest {
+    pub text: String,
+    /// How many of the most probable tokens to return at each position.
+    pub top_k: usize,
+    pub cancel: Option<CancelFlag>,
+}
+
+/// One token of a [`TokenProbabilityRequest`]'s text, judged in the unmasked pass.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TokenProbability {
+    /// Byte range of the token in the request's text.
+    pub range: std::ops::Range<usize>,
+    /// The vocabulary piece, continuation pieces with their `##` prefix.
+    pub piece: String,
+    pub id: u32,
+    /// Natural log of the observed token's probability at its own (visible) position.
+    pub log_probability: f32,
+    /// The most probable tokens at this position (pieces with `##` where they continue a word).
+    pub top: Vec<(String, f32)>,
+}

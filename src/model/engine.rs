@@ -7,7 +7,8 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use tokio::sync::oneshot;
 
 use super::api::{
-    EngineError, FillRequest, ModelInfo, ScoreRequest, TokenizedWord, WordPrediction, WordScore,
+    EngineError, FillRequest, ModelInfo, ScoreRequest, TokenProbability, TokenProbabilityRequest,
+    TokenizedWord, WordPrediction, WordScore,
 };
 use super::bert::BertMaskedLm;
 use super::config::BertConfig;
@@ -196,6 +197,10 @@ enum Job {
         ScoreRequest,
         oneshot::Sender<Result<Vec<WordScore>, EngineError>>,
     ),
+    TokenProbabilities(
+        TokenProbabilityRequest,
+        oneshot::Sender<Result<Vec<TokenProbability>, EngineError>>,
+    ),
 }
 
 impl Job {
@@ -203,6 +208,7 @@ impl Job {
         let flag = match self {
             Job::Fill(request, _) => &request.cancel,
             Job::Score(request, _) => &request.cancel,
+            Job::TokenProbabilities(request, _) => &request.cancel,
         };
         flag.as_ref().is_some_and(|flag| flag.is_cancelled())
     }
@@ -326,9 +332,35 @@ impl EngineHandle {
         self.submit(Job::Score(request, sender), false)?;
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
     }
+
+    /// The tokenizer of the loaded model (for vocabulary-derived data such as the lexicon).
+    pub fn tokenizer(&self) -> &Arc<WordTokenizer> {
+        &self.tokenizer
+    }
+
+    /// Every token's probability in one unmasked pass, at background priority (document checks).
+    pub async fn token_probabilities_background(
+        &self,
+        request: TokenProbabilityRequest,
+    ) -> Result<Vec<TokenProbability>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::TokenProbabilities(request, sender), false)?;
+        receiver.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Blocking form of [`Self::token_probabilities_background`] (background priority).
+    pub fn token_probabilities_blocking(
+        &self,
+        request: TokenProbabilityRequest,
+    ) -> Result<Vec<TokenProbability>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::TokenProbabilities(request, sender), false)?;
+        receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
+    }
 }
 
 fn run_engine(shared: Arc<Shared>, runner: ModelRunner) {
+    let engine_delay = crate::test_hooks::engine_delay();
     loop {
         let job = {
             let Ok(mut queues) = shared.queues.lock() else {
@@ -351,12 +383,16 @@ fn run_engine(shared: Arc<Shared>, runner: ModelRunner) {
                 };
             }
         };
+        if let Some(delay) = engine_delay {
+            std::thread::sleep(delay);
+        }
         // Work nobody waits for any more (a newer keystroke, a newer document version) is dropped
         // before it reaches the model.
         if job.is_cancelled() {
             match job {
                 Job::Fill(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
                 Job::Score(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+                Job::TokenProbabilities(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             }
             continue;
         }
@@ -371,6 +407,12 @@ fn run_engine(shared: Arc<Shared>, runner: ModelRunner) {
             Job::Score(request, reply) => {
                 let result = runner
                     .score(&request)
+                    .map_err(|error| EngineError::Model(error.to_string()));
+                drop(reply.send(result));
+            }
+            Job::TokenProbabilities(request, reply) => {
+                let result = runner
+                    .token_probabilities(&request)
                     .map_err(|error| EngineError::Model(error.to_string()));
                 drop(reply.send(result));
             }

@@ -16,7 +16,9 @@ use std::ops::Range;
 
 use candle_core::{DType, Tensor};
 
-use super::api::{FillRequest, ScoreRequest, WordPrediction, WordScore};
+use super::api::{
+    FillRequest, ScoreRequest, TokenProbability, TokenProbabilityRequest, WordPrediction, WordScore,
+};
 use super::bert::BertMaskedLm;
 use super::tokenizer::WordTokenizer;
 use super::ModelError;
@@ -414,6 +416,69 @@ impl ModelRunner {
             });
         }
         Ok(scores)
+    }
+}
+
+impl ModelRunner {
+    /// Every token's log-probability in one unmasked pass (windows of the model's maximum length for
+    /// long texts), with the `top_k` most probable tokens at each position. See
+    /// [`TokenProbabilityRequest`].
+    pub fn token_probabilities(
+        &self,
+        request: &TokenProbabilityRequest,
+    ) -> Result<Vec<TokenProbability>, ModelError> {
+        let (ids, offsets) = self.tokenizer.encode_with_offsets(&request.text)?;
+        let window = self.max_context_tokens.max(1);
+        let mut result = Vec::with_capacity(ids.len());
+        let mut rows = Vec::new();
+        let mut positions = Vec::new();
+        for (window_idx, window_ids) in ids.chunks(window).enumerate() {
+            let mut row = Vec::with_capacity(window_ids.len() + 2);
+            row.push(self.tokenizer.special.cls);
+            row.extend_from_slice(window_ids);
+            row.push(self.tokenizer.special.sep);
+            positions.extend((0..window_ids.len()).map(|token_idx| (window_idx, token_idx + 1)));
+            rows.push(row);
+        }
+        let distributions = self.log_probabilities_at(&rows, &positions)?;
+        for ((&id, &(start, end)), distribution) in ids.iter().zip(&offsets).zip(&distributions) {
+            let mut top: Vec<u32> = Vec::new();
+            if request.top_k > 0 {
+                let mut order: Vec<u32> = (0..distribution.len() as u32)
+                    .filter(|&candidate| !self.tokenizer.is_special(candidate))
+                    .collect();
+                let k = request.top_k.min(order.len());
+                if k > 0 {
+                    order.select_nth_unstable_by(k - 1, |&a, &b| {
+                        distribution[b as usize].total_cmp(&distribution[a as usize])
+                    });
+                    order.truncate(k);
+                    order.sort_by(|&a, &b| {
+                        distribution[b as usize].total_cmp(&distribution[a as usize])
+                    });
+                }
+                top = order;
+            }
+            result.push(TokenProbability {
+                range: start..end,
+                piece: self.tokenizer.token(id).unwrap_or("[UNK]").to_string(),
+                id,
+                log_probability: distribution
+                    .get(id as usize)
+                    .copied()
+                    .unwrap_or(f32::NEG_INFINITY),
+                top: top
+                    .into_iter()
+                    .map(|candidate| {
+                        (
+                            self.tokenizer.token(candidate).unwrap_or("").to_string(),
+                            distribution[candidate as usize],
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        Ok(result)
     }
 }
 

@@ -1,0 +1,179 @@
+//! Latency benchmark through the protocol: completion, hover, and didChange on a 1 MB document.
+//!
+//! Run with `cargo build --bins && cargo run --example bench_lsp [path/to/biomed-lsp]`; by default
+//! it uses the `biomed-lsp` binary next to the `examples` directory of this build. With the stub
+//! engine the numbers measure the server and protocol overhead only.
+
+#[path = "../tests/support/lsp_client.rs"]
+mod lsp_client;
+
+use std::time::{Duration, Instant};
+
+use biomed_lsp::document::Document;
+use biomed_lsp::lsp::position::{range_to_offsets, PositionEncoding};
+use lsp_client::{LspClient, DEFAULT_TIMEOUT};
+use serde_json::{json, Value};
+use tower_lsp::lsp_types::{Position, Range};
+
+const ABSTRACT: &str = "Background: Interleukin-6 (IL-6) is a pleiotropic cytokine. Serum IL-6 levels were measured in 120 patients with sepsis. Methods: We used an enzyme-linked immunosorbent assay. Results: Levels of TNF-α and IL-6 were higher in non-survivors, and 5-fluorouracil exposure was associated with N-acetyltransferase activity. ";
+
+fn server_binary() -> String {
+    if let Some(path) = std::env::args().nth(1) {
+        return path;
+    }
+    let executable = std::env::current_exe().expect("current executable");
+    let build_directory = executable
+        .parent()
+        .and_then(|examples| examples.parent())
+        .expect("build directory");
+    build_directory
+        .join("biomed-lsp")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
+    samples[index]
+}
+
+fn report(name: &str, samples: &mut [Duration]) {
+    let p50 = percentile(samples, 0.50);
+    let p95 = percentile(samples, 0.95);
+    println!(
+        "{name:<44} n={:<5} p50={:>9.3} ms  p95={:>9.3} ms",
+        samples.len(),
+        p50.as_secs_f64() * 1e3,
+        p95.as_secs_f64() * 1e3
+    );
+}
+
+fn at(uri: &str, line: u32, character: u32) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
+}
+
+fn timed_request(client: &mut LspClient, method: &str, params: Value) -> Duration {
+    let started = Instant::now();
+    let response = client.request(method, params);
+    let elapsed = started.elapsed();
+    assert!(
+        response.get("error").is_none(),
+        "{method} failed: {response}"
+    );
+    elapsed
+}
+
+fn main() {
+    let mut client = LspClient::spawn(&server_binary(), &[("BIOMED_LSP_LOG", "error")]);
+    client.request(
+        "initialize",
+        json!({"processId": std::process::id(), "capabilities": {"window": {"workDoneProgress": true}}}),
+    );
+    client.notify("initialized", json!({}));
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+
+    let uri = "file:///bench/abstract.txt";
+    let text = ABSTRACT.repeat(10);
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1, "text": text}}));
+    let columns: Vec<u32> = text
+        .char_indices()
+        .filter(|(_, c)| c.is_alphabetic())
+        .map(|(index, _)| index as u32)
+        .step_by(7)
+        .collect();
+    let rounds = 300;
+
+    let mut samples: Vec<Duration> = (0..rounds)
+        .map(|round| {
+            timed_request(
+                &mut client,
+                "textDocument/completion",
+                at(uri, 0, columns[round % columns.len()]),
+            )
+        })
+        .collect();
+    report("completion (3 KB document)", &mut samples);
+    let mut samples: Vec<Duration> = (0..rounds)
+        .map(|round| {
+            timed_request(
+                &mut client,
+                "textDocument/hover",
+                at(uri, 0, columns[round % columns.len()]),
+            )
+        })
+        .collect();
+    report("hover (3 KB document)", &mut samples);
+
+    // didChange on a 1 MB document, one line per sentence.
+    let big_uri = "file:///bench/big.txt";
+    let line = ABSTRACT.trim_end();
+    let line_count = 1_000_000 / (line.len() + 1);
+    let big_text: String = (0..line_count).map(|_| format!("{line}\n")).collect();
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": big_uri, "languageId": "plaintext", "version": 1, "text": big_text}}));
+    let cheap = || at("file:///bench/not-open.txt", 0, 0);
+    let mut baseline: Vec<Duration> = (0..rounds)
+        .map(|_| timed_request(&mut client, "textDocument/hover", cheap()))
+        .collect();
+    report(
+        "cheap request alone (unknown document hover)",
+        &mut baseline,
+    );
+    let baseline_p50 = percentile(&mut baseline, 0.5);
+    let mut with_change = Vec::new();
+    for round in 0..rounds {
+        let target_line = (round * 7919 % line_count) as u32;
+        let started = Instant::now();
+        client.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": big_uri, "version": round as i32 + 2}, "contentChanges": [{"range": {"start": {"line": target_line, "character": 10}, "end": {"line": target_line, "character": 12}}, "text": "x"}]}),
+        );
+        let response = client.request("textDocument/hover", cheap());
+        with_change.push(started.elapsed());
+        assert!(response.get("error").is_none());
+    }
+    report("didChange (1 MB) + cheap request", &mut with_change);
+    let change_p50 = percentile(&mut with_change, 0.5).saturating_sub(baseline_p50);
+    println!(
+        "{:<44} ≈ {:.3} ms (p50 difference)",
+        "didChange on 1 MB through the protocol",
+        change_p50.as_secs_f64() * 1e3
+    );
+
+    let mut samples: Vec<Duration> = (0..rounds)
+        .map(|round| {
+            timed_request(
+                &mut client,
+                "textDocument/completion",
+                at(big_uri, (round * 104_729 % line_count) as u32, 40),
+            )
+        })
+        .collect();
+    report("completion (1 MB document)", &mut samples);
+
+    // The same edits applied in process, without the protocol.
+    let mut document = Document::new(&big_text, 1, "plaintext");
+    let mut direct = Vec::new();
+    for round in 0..10_000 {
+        let target_line = (round * 7919 % line_count) as u32;
+        let range = Range {
+            start: Position {
+                line: target_line,
+                character: 10,
+            },
+            end: Position {
+                line: target_line,
+                character: 12,
+            },
+        };
+        let started = Instant::now();
+        let offsets = range_to_offsets(document.rope(), range, PositionEncoding::Utf16);
+        document.apply_edit(offsets, "xy").expect("edit applies");
+        direct.push(started.elapsed());
+    }
+    report("Document conversion + apply_edit (1 MB)", &mut direct);
+
+    client.request("shutdown", Value::Null);
+    client.notify("exit", Value::Null);
+    client.wait_for_exit(Duration::from_secs(5));
+}

@@ -1,0 +1,170 @@
+//! Findings placed in a source file (1-based lines and character columns) and printed like a
+//! compiler's diagnostics or as JSON, for the `check` command.
+
+use super::lexicon::{Dictionary, Lexicon};
+use super::sentences::SourceSentence;
+use super::terminology::{
+    check_sentence, CheckError, CheckSettings, CheckStatistics, Finding, TermScorer,
+};
+
+/// A finding with its place in a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocatedFinding {
+    pub path: String,
+    /// 1-based line and column (columns count characters) of the first character.
+    pub line: usize,
+    pub column: usize,
+    /// 1-based line and column just after the last character.
+    pub end_line: usize,
+    pub end_column: usize,
+    /// The finding, its range in bytes of the whole source text.
+    pub finding: Finding,
+}
+
+/// Checks the sentences of one source text; the findings' ranges are byte ranges of the source
+/// (each sentence's `source_offset` added). `on_sentence_done` is called after each sentence
+/// (progress bars).
+pub fn check_source_sentences(
+    scorer: &dyn TermScorer,
+    sentences: &[SourceSentence],
+    lexicon: &Lexicon,
+    dictionary: &Dictionary,
+    settings: &CheckSettings,
+    statistics: &mut CheckStatistics,
+    on_sentence_done: &mut dyn FnMut(),
+) -> Result<Vec<Finding>, CheckError> {
+    let mut findings = Vec::new();
+    for source in sentences {
+        for mut finding in check_sentence(
+            scorer,
+            &source.sentence,
+            lexicon,
+            dictionary,
+            settings,
+            statistics,
+        )? {
+            finding.range = finding.range.start + source.source_offset
+                ..finding.range.end + source.source_offset;
+            findings.push(finding);
+        }
+        on_sentence_done();
+    }
+    Ok(findings)
+}
+
+/// 1-based line and character column of a byte offset (clamped to the text, snapped back to a
+/// character boundary).
+pub fn line_and_column(text: &str, byte_offset: usize) -> (usize, usize) {
+    let mut offset = byte_offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|idx| idx + 1).unwrap_or(0);
+    let column = text[line_start..offset].chars().count() + 1;
+    (line, column)
+}
+
+/// Places findings (ranges in bytes of `source`) in the file `path`.
+pub fn locate_findings(path: &str, source: &str, findings: Vec<Finding>) -> Vec<LocatedFinding> {
+    findings
+        .into_iter()
+        .map(|finding| {
+            let (line, column) = line_and_column(source, finding.range.start);
+            let (end_line, end_column) = line_and_column(source, finding.range.end);
+            LocatedFinding {
+                path: path.to_string(),
+                line,
+                column,
+                end_line,
+                end_column,
+                finding,
+            }
+        })
+        .collect()
+}
+
+/// `path:line:col: severity: message [code]` lines, with suggestions on a second line.
+pub fn format_text(findings: &[LocatedFinding]) -> String {
+    let mut out = String::new();
+    for located in findings {
+        let finding = &located.finding;
+        out.push_str(&format!(
+            "{}:{}:{}: {}: {} [{}]\n",
+            located.path,
+            located.line,
+            located.column,
+            finding.severity.as_str(),
+            finding.message,
+            finding.code.as_str()
+        ));
+        if !finding.suggestions.is_empty() {
+            out.push_str(&format!(
+                "  suggestion: {}\n",
+                finding.suggestions.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// `{"findings":[{path, line, column, end_line, end_column, code, severity, word, message,
+/// suggestions, score}]}` followed by a newline.
+pub fn format_json(findings: &[LocatedFinding]) -> String {
+    // A struct, not `json!`, so that the keys keep this documented order.
+    #[derive(serde::Serialize)]
+    struct JsonFinding<'a> {
+        path: &'a str,
+        line: usize,
+        column: usize,
+        end_line: usize,
+        end_column: usize,
+        code: &'static str,
+        severity: &'static str,
+        word: &'a str,
+        message: &'a str,
+        suggestions: &'a [String],
+        score: f32,
+    }
+    #[derive(serde::Serialize)]
+    struct JsonReport<'a> {
+        findings: Vec<JsonFinding<'a>>,
+    }
+    let report = JsonReport {
+        findings: findings
+            .iter()
+            .map(|located| JsonFinding {
+                path: &located.path,
+                line: located.line,
+                column: located.column,
+                end_line: located.end_line,
+                end_column: located.end_column,
+                code: located.finding.code.as_str(),
+                severity: located.finding.severity.as_str(),
+                word: &located.finding.word,
+                message: &located.finding.message,
+                suggestions: &located.finding.suggestions,
+                score: located.finding.score,
+            })
+            .collect(),
+    };
+    let json = serde_json::to_string(&report).unwrap_or_else(|_| "{\"findings\":[]}".into());
+    format!("{json}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_columns_count_characters_from_one() {
+        let text = "αβ first\nsecond γ word";
+        assert_eq!(line_and_column(text, 0), (1, 1));
+        let word = text.find("first").unwrap_or(0);
+        assert_eq!(line_and_column(text, word), (1, 4));
+        let word = text.find("word").unwrap_or(0);
+        assert_eq!(line_and_column(text, word), (2, 10));
+        assert_eq!(line_and_column(text, text.len()), (2, 14));
+    }
+}

@@ -1,0 +1,730 @@
+//! Diagnostics of improbable terminology ("myocardial infraction" → "infarction") and unknown
+//! non-words, from the masked-language model: a cheap unmasked screen per sentence, then masked
+//! PLL scoring of the suspicious words against their near-spelling alternatives.
+//!
+//! Pipeline for one sentence:
+//! 1. Split it into the tokenizer's words; keep the checkable ones (letters only, long enough, not
+//!    an abbreviation or gene symbol, not in the dictionary, not in a skipped range).
+//! 2. Screen: one unmasked forward pass gives every visible token's log-probability and the most
+//!    probable tokens at its position. A word goes on when it fits badly, when a near-spelling
+//!    alternative's first piece is nearly as probable as the word at the word's position, or when
+//!    it is an unknown multi-piece word.
+//! 3. Score: one batch per sentence gives PLL-word-l2r of each suspicious word and of its
+//!    near-spelling alternatives in the same slot (k masked copies for k pieces).
+//! 4. Decide: flag the best alternative when its log-probability margin over the observed word,
+//!    corrected for unigram frequency (SLOR-like) and demanded larger per edit, passes a threshold;
+//!    else flag an unknown improbable non-word with spelling suggestions.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::lexicon::{Dictionary, Lexicon};
+use crate::model::engine::EngineHandle;
+use crate::model::fill::ModelRunner;
+use crate::model::{
+    EngineError, ModelError, ScoreRequest, TokenProbability, TokenProbabilityRequest,
+    TokenizedWord, WordScore, WordToScore,
+};
+
+/// Every threshold of the check. Log-probabilities are natural logs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckSettings {
+    /// Words with fewer characters are not checked (short words have too many neighbours: of/or).
+    pub min_word_length: usize,
+    /// Largest edit distance (optimal string alignment) of a near-spelling alternative.
+    pub max_edit_distance: usize,
+    /// Words shorter than this get alternatives within one edit only.
+    pub min_length_for_two_edits: usize,
+    /// At most this many alternatives are scored per word (nearest, then most frequent, first).
+    pub max_candidates: usize,
+    /// Screen: a word whose visible pieces' summed log-probability is below this goes on to masked
+    /// scoring.
+    pub screen_max_log_probability: f32,
+    /// Screen: a word goes on when an alternative's first piece, at the word's own visible
+    /// position, is within this many nats of the observed first piece.
+    pub screen_margin: f32,
+    /// Screen: how many of the most probable tokens per position the screen looks at.
+    pub screen_top_k: usize,
+    /// Flag when the corrected margin log P(alt) − log P(word) exceeds this (one edit apart).
+    pub min_margin: f32,
+    /// Extra margin demanded per edit beyond the first.
+    pub margin_per_extra_edit: f32,
+    /// Weight of the frequency correction: the margin is reduced by this times
+    /// (log unigram(alt) − log unigram(word)), so that a rare but right term is not overruled by a
+    /// frequent neighbour (1 = full SLOR-style normalisation, 0 = none).
+    pub frequency_weight: f32,
+    /// The alternative itself must reach at least this log-probability in the slot.
+    pub min_alternative_log_probability: f32,
+    /// A finding whose corrected margin exceeds the threshold by this much is strong evidence.
+    pub strong_margin: f32,
+    pub strong_severity: Severity,
+    pub weak_severity: Severity,
+    /// Unknown words (not in the lexicon, several pieces) are flagged below this log-probability.
+    pub unknown_max_log_probability: f32,
+    /// Unknown words need at least this many pieces (one-piece words are in the vocabulary).
+    pub unknown_min_pieces: usize,
+    /// Whether capitalised words inside a sentence (mostly names) may be flagged as unknown.
+    pub unknown_check_capitalized: bool,
+    pub unknown_severity: Severity,
+    /// Most suggestions per finding.
+    pub max_suggestions: usize,
+}
+
+impl Default for CheckSettings {
+    fn default() -> Self {
+        Self {
+            min_word_length: 4,
+            max_edit_distance: 2,
+            min_length_for_two_edits: 7,
+            max_candidates: 8,
+            screen_max_log_probability: -4.0,
+            screen_margin: 4.0,
+            screen_top_k: 50,
+            min_margin: 3.0,
+            margin_per_extra_edit: 2.0,
+            frequency_weight: 0.3,
+            min_alternative_log_probability: -8.0,
+            strong_margin: 3.0,
+            strong_severity: Severity::Warning,
+            weak_severity: Severity::Information,
+            unknown_max_log_probability: -12.0,
+            unknown_min_pieces: 3,
+            unknown_check_capitalized: false,
+            unknown_severity: Severity::Information,
+            max_suggestions: 3,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+    Information,
+    Hint,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Information => "information",
+            Severity::Hint => "hint",
+        }
+    }
+
+    /// Whether this severity is at least as serious as `threshold` (Error is the most serious).
+    pub fn at_least(self, threshold: Severity) -> bool {
+        self <= threshold
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FindingCode {
+    ImprobableTerm,
+    UnknownTerm,
+}
+
+impl FindingCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCode::ImprobableTerm => "improbable-term",
+            FindingCode::UnknownTerm => "unknown-term",
+        }
+    }
+}
+
+/// One diagnostic, as plain data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// Byte range of the word in the checked sentence text.
+    pub range: Range<usize>,
+    pub code: FindingCode,
+    pub severity: Severity,
+    pub word: String,
+    pub message: String,
+    /// Replacements, best first (capitalised like the word).
+    pub suggestions: Vec<String>,
+    /// Evidence strength: the corrected log-probability margin of the best alternative
+    /// (improbable-term) or minus the word's log-probability (unknown-term), in nats.
+    pub score: f32,
+}
+
+/// A sentence to check and the byte ranges of it that are not prose (citation stand-ins, code).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SentenceToCheck {
+    pub text: String,
+    pub skip: Vec<Range<usize>>,
+}
+
+impl SentenceToCheck {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            skip: Vec::new(),
+        }
+    }
+}
+
+/// Counts of the work done, for benchmarks (rows = sequences through the encoder).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckStatistics {
+    pub sentences: usize,
+    pub words: usize,
+    pub checked_words: usize,
+    pub scored_words: usize,
+    pub screening_rows: usize,
+    pub scoring_rows: usize,
+}
+
+impl CheckStatistics {
+    pub fn add(&mut self, other: &CheckStatistics) {
+        self.sentences += other.sentences;
+        self.words += other.words;
+        self.checked_words += other.checked_words;
+        self.scored_words += other.scored_words;
+        self.screening_rows += other.screening_rows;
+        self.scoring_rows += other.scoring_rows;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Model(#[from] ModelError),
+    #[error("the check task failed: {0}")]
+    Task(String),
+}
+
+/// What the check needs from a model: words, the unmasked screen and masked scoring.
+pub trait TermScorer {
+    fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError>;
+    fn token_probabilities(
+        &self,
+        request: TokenProbabilityRequest,
+    ) -> Result<Vec<TokenProbability>, CheckError>;
+    fn score(&self, request: ScoreRequest) -> Result<Vec<WordScore>, CheckError>;
+}
+
+impl TermScorer for ModelRunner {
+    fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError> {
+        Ok(self.tokenizer.words(text)?)
+    }
+    fn token_probabilities(
+        &self,
+        request: TokenProbabilityRequest,
+    ) -> Result<Vec<TokenProbability>, CheckError> {
+        Ok(ModelRunner::token_probabilities(self, &request)?)
+    }
+    fn score(&self, request: ScoreRequest) -> Result<Vec<WordScore>, CheckError> {
+        Ok(ModelRunner::score(self, &request)?)
+    }
+}
+
+/// Blocking use of the engine at background priority (call from a blocking thread).
+impl TermScorer for EngineHandle {
+    fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError> {
+        Ok(self.tokenizer().words(text)?)
+    }
+    fn token_probabilities(
+        &self,
+        request: TokenProbabilityRequest,
+    ) -> Result<Vec<TokenProbability>, CheckError> {
+        Ok(self.token_probabilities_blocking(request)?)
+    }
+    fn score(&self, request: ScoreRequest) -> Result<Vec<WordScore>, CheckError> {
+        Ok(self.score_blocking(request)?)
+    }
+}
+
+/// Builds the lexicon for a tokenizer's vocabulary: the bundled corpus counts plus every
+/// whole-word token.
+pub fn lexicon_for_tokenizer(
+    tokenizer: &crate::model::tokenizer::WordTokenizer,
+    settings: &CheckSettings,
+) -> Result<Lexicon, super::lexicon::LexiconError> {
+    let tokens: Vec<&str> = (0..tokenizer.vocab_len() as u32)
+        .filter(|&id| !tokenizer.is_special(id))
+        .filter_map(|id| tokenizer.token(id))
+        .collect();
+    Lexicon::bundled_with_vocabulary(tokens, settings.max_edit_distance)
+}
+
+/// Checks sentences; one list of findings per sentence, ranges relative to the sentence text.
+pub fn check_sentences(
+    scorer: &dyn TermScorer,
+    sentences: &[SentenceToCheck],
+    lexicon: &Lexicon,
+    dictionary: &Dictionary,
+    settings: &CheckSettings,
+) -> Result<Vec<Vec<Finding>>, CheckError> {
+    let mut statistics = CheckStatistics::default();
+    sentences
+        .iter()
+        .map(|sentence| {
+            check_sentence(
+                scorer,
+                sentence,
+                lexicon,
+                dictionary,
+                settings,
+                &mut statistics,
+            )
+        })
+        .collect()
+}
+
+/// [`check_sentences`] on the engine thread without blocking the async runtime.
+pub async fn check_sentences_async(
+    engine: EngineHandle,
+    sentences: Vec<SentenceToCheck>,
+    lexicon: Arc<Lexicon>,
+    dictionary: Arc<Dictionary>,
+    settings: CheckSettings,
+) -> Result<Vec<Vec<Finding>>, CheckError> {
+    tokio::task::spawn_blocking(move || {
+        check_sentences(&engine, &sentences, &lexicon, &dictionary, &settings)
+    })
+    .await
+    .map_err(|error| CheckError::Task(error.to_string()))?
+}
+
+/// Findings per sentence, kept across checks so that after an edit only changed sentences are
+/// scored. Entries belong to one combination of settings and dictionary: a different combination
+/// empties the cache.
+#[derive(Default)]
+pub struct SentenceCache {
+    entries: HashMap<SentenceToCheck, Vec<Finding>>,
+    context_key: Option<u64>,
+    /// The cache is emptied when it grows beyond this many sentences.
+    pub max_entries: usize,
+    pub hits: usize,
+    pub misses: usize,
+}
+
+impl SentenceCache {
+    pub fn new() -> Self {
+        Self {
+            max_entries: 20_000,
+            ..Self::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn prepare(&mut self, dictionary: &Dictionary, settings: &CheckSettings) {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        format!("{settings:?}").hash(&mut hasher);
+        dictionary.sorted_words().hash(&mut hasher);
+        let key = hasher.finish();
+        if self.context_key != Some(key) {
+            self.entries.clear();
+            self.context_key = Some(key);
+        }
+        if self.max_entries > 0 && self.entries.len() > self.max_entries {
+            self.entries.clear();
+        }
+    }
+
+    fn get(&mut self, sentence: &SentenceToCheck) -> Option<Vec<Finding>> {
+        let found = self.entries.get(sentence).cloned();
+        if found.is_some() {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        found
+    }
+}
+
+/// [`check_sentences`] through a cache: only sentences not checked before reach the model.
+pub fn check_sentences_cached(
+    scorer: &dyn TermScorer,
+    sentences: &[SentenceToCheck],
+    lexicon: &Lexicon,
+    dictionary: &Dictionary,
+    settings: &CheckSettings,
+    cache: &mut SentenceCache,
+) -> Result<Vec<Vec<Finding>>, CheckError> {
+    cache.prepare(dictionary, settings);
+    let mut statistics = CheckStatistics::default();
+    let mut result = Vec::with_capacity(sentences.len());
+    for sentence in sentences {
+        if let Some(findings) = cache.get(sentence) {
+            result.push(findings);
+            continue;
+        }
+        let findings = check_sentence(
+            scorer,
+            sentence,
+            lexicon,
+            dictionary,
+            settings,
+            &mut statistics,
+        )?;
+        cache.entries.insert(sentence.clone(), findings.clone());
+        result.push(findings);
+    }
+    Ok(result)
+}
+
+/// One checkable word of a sentence and its near-spelling alternatives.
+struct WordPlan {
+    range: Range<usize>,
+    text: String,
+    pieces: usize,
+    unknown: bool,
+    candidates: Vec<Candidate>,
+}
+
+/// A near-spelling alternative of a word, with how the vocabulary splits it.
+struct Candidate {
+    word: String,
+    distance: usize,
+    first_piece: String,
+    n_pieces: usize,
+}
+
+/// Checks one sentence and adds the work done to `statistics`.
+pub fn check_sentence(
+    scorer: &dyn TermScorer,
+    sentence: &SentenceToCheck,
+    lexicon: &Lexicon,
+    dictionary: &Dictionary,
+    settings: &CheckSettings,
+    statistics: &mut CheckStatistics,
+) -> Result<Vec<Finding>, CheckError> {
+    statistics.sentences += 1;
+    let text = &sentence.text;
+    let words = scorer.words(text)?;
+    statistics.words += words
+        .iter()
+        .filter(|word| word.text.chars().any(char::is_alphabetic))
+        .count();
+    let plans = plan_words(
+        scorer, text, &words, sentence, lexicon, dictionary, settings,
+    );
+    statistics.checked_words += plans.len();
+    if plans.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    // Screen with one unmasked pass.
+    let tokens = scorer.token_probabilities(TokenProbabilityRequest {
+        text: text.clone(),
+        top_k: settings.screen_top_k,
+        cancel: None,
+    })?;
+    // One row per window of the model's context (`ModelRunner::token_probabilities`).
+    statistics.screening_rows += tokens.len().div_ceil(128).max(1);
+    let suspicious: Vec<&WordPlan> = plans
+        .iter()
+        .filter(|plan| is_suspicious(plan, &tokens, settings))
+        .collect();
+    if suspicious.is_empty() {
+        return Ok(Vec::new());
+    }
+    statistics.scored_words += suspicious.len();
+
+    // Score the suspicious words and their alternatives, one batch for the sentence.
+    let request = ScoreRequest {
+        text: text.clone(),
+        words: suspicious
+            .iter()
+            .map(|plan| WordToScore {
+                range: plan.range.clone(),
+                candidates: plan
+                    .candidates
+                    .iter()
+                    .map(|candidate| candidate.word.clone())
+                    .collect(),
+            })
+            .collect(),
+        top_k_alternatives: 0,
+        cancel: None,
+    };
+    let scores = scorer.score(request)?;
+    for plan in &suspicious {
+        // k masked copies for the word, one more row for single-token alternatives when the word
+        // has several pieces (see `ModelRunner::score`), and k copies per alternative.
+        statistics.scoring_rows += plan.pieces + usize::from(plan.pieces > 1);
+        statistics.scoring_rows += plan
+            .candidates
+            .iter()
+            .map(|candidate| candidate.n_pieces)
+            .sum::<usize>();
+    }
+    let mut findings = Vec::new();
+    for (plan, score) in suspicious.iter().zip(&scores) {
+        if let Some(finding) = decide(plan, score, lexicon, settings) {
+            findings.push(finding);
+        }
+    }
+    Ok(findings)
+}
+
+fn plan_words(
+    scorer: &dyn TermScorer,
+    text: &str,
+    words: &[TokenizedWord],
+    sentence: &SentenceToCheck,
+    lexicon: &Lexicon,
+    dictionary: &Dictionary,
+    settings: &CheckSettings,
+) -> Vec<WordPlan> {
+    let mut plans = Vec::new();
+    for (word_idx, word) in words.iter().enumerate() {
+        let Some(word_text) = text.get(word.start..word.end) else {
+            continue;
+        };
+        if !is_checkable_word(word_text, settings) || dictionary.contains(word_text) {
+            continue;
+        }
+        if sentence
+            .skip
+            .iter()
+            .any(|skip| skip.start < word.end && word.start < skip.end)
+        {
+            continue;
+        }
+        // A word glued to a neighbour that has digits or capitals inside (IL-6, BRCA1-associated,
+        // p53-mediated) is part of a symbol, not prose.
+        let glued = |neighbour: Option<&TokenizedWord>, before: bool| {
+            neighbour.is_some_and(|other| {
+                let touching = if before {
+                    other.end == word.start
+                } else {
+                    other.start == word.end
+                };
+                touching
+                    && text.get(other.start..other.end).is_some_and(|other_text| {
+                        other_text.chars().any(|c| c.is_ascii_digit())
+                            || other_text == "/"
+                            || other_text == "_"
+                    })
+            })
+        };
+        let previous = word_idx.checked_sub(1).and_then(|idx| words.get(idx));
+        if glued(previous, true) || glued(words.get(word_idx + 1), false) {
+            continue;
+        }
+        let lower = word_text.to_lowercase();
+        let in_lexicon = lexicon.contains(&lower);
+        let is_sentence_start = words[..word_idx]
+            .iter()
+            .all(|earlier| !earlier.text.chars().any(char::is_alphanumeric));
+        let capitalized = word_text.chars().next().is_some_and(char::is_uppercase);
+        let unknown = !in_lexicon
+            && !word.in_vocabulary
+            && word.pieces.len() >= settings.unknown_min_pieces
+            && (settings.unknown_check_capitalized || !capitalized || is_sentence_start);
+        let max_distance = if word_text.chars().count() >= settings.min_length_for_two_edits {
+            settings.max_edit_distance
+        } else {
+            settings.max_edit_distance.min(1)
+        };
+        let candidates: Vec<Candidate> = lexicon
+            .near(&lower, max_distance)
+            .into_iter()
+            .filter(|near| near.word.chars().count() >= 3)
+            .take(settings.max_candidates)
+            .filter_map(|near| {
+                let pieces = scorer.words(&near.word).ok()?;
+                let first_piece = pieces.first()?.pieces.first()?.clone();
+                let n_pieces = pieces.iter().map(|word| word.ids.len()).sum();
+                Some(Candidate {
+                    word: near.word,
+                    distance: near.distance,
+                    first_piece,
+                    n_pieces,
+                })
+            })
+            .collect();
+        if candidates.is_empty() && !unknown {
+            continue;
+        }
+        plans.push(WordPlan {
+            range: word.start..word.end,
+            text: word_text.to_string(),
+            pieces: word.pieces.len(),
+            unknown,
+            candidates,
+        });
+    }
+    plans
+}
+
+/// Letters only, long enough, and not an abbreviation or symbol (no capital after the first
+/// letter: BRCA, IL, mRNA, IgG).
+fn is_checkable_word(word: &str, settings: &CheckSettings) -> bool {
+    word.chars().count() >= settings.min_word_length
+        && word.chars().all(char::is_alphabetic)
+        && !word.chars().skip(1).any(char::is_uppercase)
+}
+
+fn is_suspicious(plan: &WordPlan, tokens: &[TokenProbability], settings: &CheckSettings) -> bool {
+    if plan.unknown {
+        return true;
+    }
+    let pieces: Vec<&TokenProbability> = tokens
+        .iter()
+        .filter(|token| token.range.start < plan.range.end && plan.range.start < token.range.end)
+        .collect();
+    let Some(first) = pieces.first() else {
+        return false;
+    };
+    let observed: f32 = pieces.iter().map(|token| token.log_probability).sum();
+    if observed < settings.screen_max_log_probability {
+        return true;
+    }
+    // An alternative whose first piece the model nearly prefers even with the word visible.
+    plan.candidates.iter().any(|candidate| {
+        first.top.iter().any(|(piece, log_probability)| {
+            *piece == candidate.first_piece
+                && *piece != first.piece
+                && *log_probability > first.log_probability - settings.screen_margin
+        })
+    })
+}
+
+fn decide(
+    plan: &WordPlan,
+    score: &WordScore,
+    lexicon: &Lexicon,
+    settings: &CheckSettings,
+) -> Option<Finding> {
+    let observed = score.log_probability;
+    let observed_unigram = lexicon.log_unigram(&plan.text);
+    let mut best: Option<(f32, &str, f32, f32)> = None; // (excess, word, log p, corrected margin)
+    for ((candidate, log_probability), planned) in score.candidates.iter().zip(&plan.candidates) {
+        let distance = &planned.distance;
+        if *log_probability < settings.min_alternative_log_probability {
+            continue;
+        }
+        let margin = log_probability - observed;
+        let corrected = margin
+            - settings.frequency_weight * (lexicon.log_unigram(candidate) - observed_unigram);
+        let required =
+            settings.min_margin + settings.margin_per_extra_edit * (*distance as f32 - 1.0);
+        let excess = corrected - required;
+        if excess > 0.0 && best.is_none_or(|(best_excess, ..)| excess > best_excess) {
+            best = Some((excess, candidate, *log_probability, corrected));
+        }
+    }
+    if let Some((excess, candidate, log_probability, corrected)) = best {
+        let mut ranked: Vec<&(String, f32)> = score
+            .candidates
+            .iter()
+            .filter(|(_, lp)| *lp > observed && *lp >= settings.min_alternative_log_probability)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut suggestions = vec![match_case(candidate, &plan.text)];
+        for (other, _) in ranked {
+            let other = match_case(other, &plan.text);
+            if !suggestions.contains(&other) && suggestions.len() < settings.max_suggestions {
+                suggestions.push(other);
+            }
+        }
+        return Some(Finding {
+            range: plan.range.clone(),
+            code: FindingCode::ImprobableTerm,
+            severity: if excess >= settings.strong_margin {
+                settings.strong_severity
+            } else {
+                settings.weak_severity
+            },
+            word: plan.text.clone(),
+            message: format!(
+                "\"{}\" is improbable here (p = {}); \"{}\" fits (p = {})",
+                plan.text,
+                format_probability(observed),
+                match_case(candidate, &plan.text),
+                format_probability(log_probability)
+            ),
+            suggestions,
+            score: corrected,
+        });
+    }
+    if plan.unknown && observed < settings.unknown_max_log_probability {
+        let mut ranked: Vec<&(String, f32)> = score.candidates.iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let suggestions: Vec<String> = ranked
+            .into_iter()
+            .take(settings.max_suggestions)
+            .map(|(word, _)| match_case(word, &plan.text))
+            .collect();
+        let message = if suggestions.is_empty() {
+            format!(
+                "\"{}\" is not a known word and is improbable here (p = {})",
+                plan.text,
+                format_probability(observed)
+            )
+        } else {
+            format!(
+                "\"{}\" is not a known word and is improbable here (p = {}); did you mean {}?",
+                plan.text,
+                format_probability(observed),
+                suggestions
+                    .iter()
+                    .map(|word| format!("\"{word}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return Some(Finding {
+            range: plan.range.clone(),
+            code: FindingCode::UnknownTerm,
+            severity: settings.unknown_severity,
+            word: plan.text.clone(),
+            message,
+            suggestions,
+            score: -observed,
+        });
+    }
+    None
+}
+
+/// A probability for messages: two significant digits, scientific notation when tiny.
+pub fn format_probability(log_probability: f32) -> String {
+    let probability = log_probability.exp();
+    if probability >= 0.01 {
+        format!("{probability:.2}")
+    } else if probability >= 0.0001 {
+        format!("{probability:.4}")
+    } else {
+        format!("{probability:.1e}")
+    }
+}
+
+/// Writes a lowercase suggestion the way the original word is capitalised.
+pub fn match_case(suggestion: &str, original: &str) -> String {
+    let mut original_chars = original.chars();
+    match original_chars.next() {
+        Some(first) if first.is_uppercase() => {
+            if original.chars().count() > 1 && original.chars().all(char::is_uppercase) {
+                return suggestion.to_uppercase();
+            }
+            let mut chars = suggestion.chars();
+            match chars.next() {
+                Some(c) => c.to_uppercase().chain(chars).collect(),
+                None => String::new(),
+            }
+        }
+        _ => suggestion.to_string(),
+    }
+}

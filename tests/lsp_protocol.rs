@@ -1,0 +1,583 @@
+//! End-to-end protocol tests: the built server binary driven over stdio with JSON-RPC.
+//!
+//! The server runs the bundled mini model (offline, with an empty Hugging Face cache). Responses
+//! are asserted whole where they do not depend on the model, and on their invariants where they
+//! do (words start with the typed prefix, ordered by probability, replace the right range).
+
+#[path = "support/lsp_client.rs"]
+mod lsp_client;
+
+use std::time::Duration;
+
+use lsp_client::{LspClient, DEFAULT_TIMEOUT};
+use serde_json::{json, Value};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_biomed-lsp");
+const URI: &str = "file:///tmp/paper.md";
+
+/// What the server answers with the bundled mini model. Model outputs are not hard-coded: the
+/// checks below are on the protocol's shape and on properties every answer must have.
+mod expectations {
+    use serde_json::Value;
+
+    pub const READY_MESSAGE: &str = "mini model ready on cpu";
+
+    /// A typed prefix that makes the completion handler panic (a debug-build test hook).
+    pub const PANIC_PREFIX: &str = "panicnow";
+
+    /// The probability in an item's `detail` (`p = 0.42 · mini model`).
+    pub fn probability(item: &Value) -> f64 {
+        let detail = item["detail"].as_str().unwrap_or_default();
+        let number = detail
+            .strip_prefix("p = ")
+            .and_then(|rest| rest.strip_suffix(" · mini model"))
+            .unwrap_or_else(|| panic!("detail {detail:?} is not `p = … · mini model`"));
+        number
+            .parse()
+            .unwrap_or_else(|_| panic!("detail {detail:?} has no number"))
+    }
+
+    /// Items are whole words starting with `prefix`, ordered by probability with matching
+    /// `sortText`, each replacing `edit_range`.
+    pub fn check_items(items: &[Value], prefix: &str, edit_range: &Value) {
+        assert!(!items.is_empty(), "no completion items");
+        let mut previous = f64::INFINITY;
+        for (rank, item) in items.iter().enumerate() {
+            let label = item["label"].as_str().unwrap_or_default();
+            assert!(
+                label.starts_with(prefix),
+                "{label:?} does not start with {prefix:?}"
+            );
+            assert!(
+                !label.contains("##") && !label.contains(' '),
+                "{label:?} is not a whole word"
+            );
+            assert_eq!(item["kind"], 1);
+            assert_eq!(item["sortText"], format!("{rank:04}"));
+            assert_eq!(item["textEdit"]["range"], *edit_range, "{item}");
+            assert_eq!(item["textEdit"]["newText"], label);
+            let probability = probability(item);
+            assert!(probability > 0.0 && probability <= previous, "{items:?}");
+            previous = probability;
+        }
+    }
+}
+
+fn initialize(client: &mut LspClient, offer_utf8: bool, initialization_options: Value) -> Value {
+    let encodings = if offer_utf8 {
+        json!(["utf-8", "utf-16"])
+    } else {
+        json!(["utf-16"])
+    };
+    let response = client.request(
+        "initialize",
+        json!({
+            "processId": std::process::id(),
+            "rootUri": null,
+            "capabilities": {
+                "general": {"positionEncodings": encodings},
+                "window": {"workDoneProgress": true},
+                "workspace": {"configuration": true}
+            },
+            "initializationOptions": initialization_options
+        }),
+    );
+    client.notify("initialized", json!({}));
+    response
+}
+
+fn open(client: &mut LspClient, uri: &str, text: &str, version: i32) {
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "markdown", "version": version, "text": text}}),
+    );
+}
+
+fn at(uri: &str, line: u32, character: u32) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
+}
+
+fn range(start_line: u32, start_character: u32, end_line: u32, end_character: u32) -> Value {
+    json!({"start": {"line": start_line, "character": start_character}, "end": {"line": end_line, "character": end_character}})
+}
+
+fn progress_values(client: &LspClient) -> Vec<Value> {
+    client
+        .notifications
+        .iter()
+        .filter(|message| message["method"] == "$/progress")
+        .map(|message| message["params"]["value"].clone())
+        .collect()
+}
+
+fn shutdown_and_exit(client: &mut LspClient) {
+    let response = client.request("shutdown", Value::Null);
+    assert_eq!(response["result"], Value::Null, "{response}");
+    assert!(response.get("error").is_none(), "{response}");
+    client.notify("exit", Value::Null);
+    let status = client
+        .wait_for_exit(Duration::from_secs(5))
+        .expect("the server should exit after `exit`");
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// The main session, in UTF-16 (`offer_utf8` false) or UTF-8. The text has a non-BMP character
+/// (𝛼: 2 UTF-16 units, 4 bytes) before the cursor so the encodings give different columns.
+fn main_session(offer_utf8: bool) {
+    let mut client = LspClient::spawn(SERVER, &[]);
+    client.configuration =
+        json!({"model": "bundled", "contextSentences": 1, "completion": {"minProbability": 0}});
+    let response = initialize(&mut client, offer_utf8, json!({"completion": {"topK": 5}}));
+    let encoding = if offer_utf8 { "utf-8" } else { "utf-16" };
+    assert_eq!(
+        response,
+        json!({"jsonrpc": "2.0", "id": 1, "result": {
+            "capabilities": {
+                "positionEncoding": encoding,
+                "textDocumentSync": {"openClose": true, "change": 2},
+                "completionProvider": {},
+                "hoverProvider": true
+            },
+            "serverInfo": {"name": "biomed-lsp", "version": env!("CARGO_PKG_VERSION")}
+        }})
+    );
+
+    let ready = client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    assert_eq!(
+        ready,
+        json!({"kind": "end", "message": expectations::READY_MESSAGE})
+    );
+    assert_eq!(
+        progress_values(&client),
+        vec![
+            json!({"kind": "begin", "title": "biomed-lsp", "cancellable": false, "message": "loading the model…"}),
+            json!({"kind": "report", "cancellable": false, "message": "loading the bundled mini model…"}),
+            json!({"kind": "report", "cancellable": false, "message": "mini model ready on cpu"}),
+            json!({"kind": "end", "message": expectations::READY_MESSAGE}),
+        ]
+    );
+    let methods: Vec<&str> = client
+        .server_requests
+        .iter()
+        .filter_map(|request| request["method"].as_str())
+        .collect();
+    assert_eq!(
+        methods,
+        vec!["workspace/configuration", "window/workDoneProgress/create"]
+    );
+
+    // Column of the end of "pat" on line 0, after "We measured IL-6 in 𝛼 ".
+    let (pat_start, pat_end) = if offer_utf8 { (25, 28) } else { (23, 26) };
+    open(
+        &mut client,
+        URI,
+        "We measured IL-6 in 𝛼 pat\r\nThe ___ were analysed.\r\n",
+        1,
+    );
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"range": range(0, pat_end, 0, pat_end), "text": "i"}]}),
+    );
+
+    let response = client.request("textDocument/completion", at(URI, 0, pat_end + 1));
+    assert_eq!(response["result"]["isIncomplete"], true, "{response}");
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    assert!(
+        items.len() <= 5,
+        "topK 5 from initializationOptions: {response}"
+    );
+    expectations::check_items(&items, "pati", &range(0, pat_start, 0, pat_end + 1));
+    assert_eq!(items[0]["filterText"], items[0]["label"]);
+
+    // A placeholder is replaced whole; the items keep the model's order.
+    let response = client.request("textDocument/completion", at(URI, 1, 5));
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "", &range(1, 4, 1, 7));
+    assert_eq!(
+        items[0]["filterText"],
+        format!("___{}", items[0]["label"].as_str().unwrap())
+    );
+
+    let response = client.request("textDocument/hover", at(URI, 0, 14));
+    assert_eq!(
+        response["result"]["range"],
+        range(0, 12, 0, 16),
+        "{response}"
+    );
+    assert_eq!(response["result"]["contents"]["kind"], "markdown");
+    let markdown = response["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        markdown
+            .starts_with("**IL-6**\n\n`il` · `-` · `6` — *not a single vocabulary token*\n\np = "),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("in this context · mini model"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| alternative | p |\n|---|---|\n|"),
+        "{markdown}"
+    );
+
+    // The hover range of a word after the non-BMP character is in the negotiated encoding.
+    let response = client.request("textDocument/hover", at(URI, 0, pat_start + 1));
+    assert_eq!(
+        response["result"]["range"],
+        range(0, pat_start, 0, pat_end + 1),
+        "{response}"
+    );
+
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
+fn session_in_utf16() {
+    main_session(false);
+}
+
+#[test]
+fn session_in_utf8() {
+    main_session(true);
+}
+
+#[test]
+fn robustness_cases_leave_the_server_answering() {
+    // A slow load lets us check the answers given while the model is loading.
+    let mut client = LspClient::spawn(SERVER, &[("BIOMED_LSP_TEST_LOAD_DELAY_MS", "3000")]);
+    initialize(&mut client, false, json!({"completion": {"topK": "many"}}));
+
+    // The invalid setting is reported, naming the key.
+    let warning = client
+        .wait_for(DEFAULT_TIMEOUT, |message| {
+            message["method"] == "window/showMessage"
+        })
+        .expect("a warning about the invalid setting");
+    assert_eq!(warning["params"]["type"], 2);
+    let text = warning["params"]["message"].as_str().unwrap_or_default();
+    assert!(text.contains("biomedLsp.completion.topK"), "{text}");
+
+    // A request before didOpen, for an unknown document.
+    let response = client.request("textDocument/hover", at("file:///nowhere.txt", 0, 0));
+    assert_eq!(response["result"], Value::Null, "{response}");
+    let response = client.request("textDocument/completion", at("file:///nowhere.txt", 0, 0));
+    assert_eq!(response["result"], Value::Null, "{response}");
+
+    // Malformed input gets a JSON-RPC error, and the next request is still answered.
+    let is_error_for_null_id =
+        |message: &Value| message["id"].is_null() && message.get("error").is_some();
+    client.send_raw(b"{\"jsonrpc\": \"2.0\", \"id\": 77, \"method\": ");
+    let error = client
+        .wait_for(DEFAULT_TIMEOUT, is_error_for_null_id)
+        .expect("a parse error");
+    assert_eq!(error["error"]["code"], -32700, "{error}");
+    client.send_raw(b"{\"jsonrpc\": \"2.0\"}");
+    let error = client
+        .wait_for(DEFAULT_TIMEOUT, is_error_for_null_id)
+        .expect("an invalid request error");
+    assert_eq!(error["error"]["code"], -32600, "{error}");
+    client.send_raw_bytes(b"X-Garbage: yes\r\n\r\n");
+    let error = client
+        .wait_for(DEFAULT_TIMEOUT, is_error_for_null_id)
+        .expect("a parse error for a frame without length");
+    assert_eq!(error["error"]["code"], -32700, "{error}");
+    let response = client.request("textDocument/hover", at("file:///nowhere.txt", 0, 0));
+    assert_eq!(response["result"], Value::Null, "{response}");
+
+    // Unknown methods and invalid parameters are LSP errors.
+    let response = client.request("biomed/noSuchMethod", json!({}));
+    assert_eq!(response["error"]["code"], -32601, "{response}");
+    let response = client.request("textDocument/hover", json!({"position": "nowhere"}));
+    assert_eq!(response["error"]["code"], -32602, "{response}");
+
+    // While the model loads: completion is empty and incomplete, hover shows tokenization only.
+    open(
+        &mut client,
+        URI,
+        "Cells were counted. a😀b infraction inf",
+        1,
+    );
+    let response = client.request("textDocument/completion", at(URI, 0, 5));
+    assert_eq!(
+        response["result"],
+        json!({"isIncomplete": true, "items": []}),
+        "{response}"
+    );
+    let response = client.request("textDocument/hover", at(URI, 0, 30));
+    assert_eq!(
+        response["result"]["contents"]["value"],
+        "**infraction**\n\n`infra` · `##ct` · `##ion` — *not a single vocabulary token*\n\n*the model is loading; probabilities follow when it is ready*\n",
+        "{response}"
+    );
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+
+    // Out-of-range positions clamp to the end of the document.
+    let response = client.request("textDocument/completion", at(URI, 99, 99));
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "inf", &range(0, 36, 0, 39));
+    let response = client.request("textDocument/hover", at(URI, 0, u32::MAX));
+    assert_eq!(
+        response["result"]["range"],
+        range(0, 36, 0, 39),
+        "{response}"
+    );
+
+    // Inside the surrogate pair of 😀 (UTF-16 columns 21..23) rounds down to the emoji, whose
+    // neighbour before it is the word `a`.
+    let response = client.request("textDocument/hover", at(URI, 0, 22));
+    assert_eq!(
+        response["result"]["range"],
+        range(0, 20, 0, 21),
+        "{response}"
+    );
+
+    // An edit with a version that is not newer is ignored.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 1}, "contentChanges": [{"range": range(0, 0, 0, 5), "text": "Mice"}]}),
+    );
+    let response = client.request("textDocument/hover", at(URI, 0, 1));
+    assert_eq!(
+        response["result"]["range"],
+        range(0, 0, 0, 5),
+        "the stale edit must not apply: {response}"
+    );
+
+    // A full replacement is accepted.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": "Mice died."}]}),
+    );
+    let response = client.request("textDocument/hover", at(URI, 0, 1));
+    assert_eq!(response["result"]["range"], range(0, 0, 0, 4), "{response}");
+
+    // A 10 MB document: open, edit near the end, complete and hover in the middle, quickly.
+    let sentence = "Serum IL-6 levels were measured in patients with sepsis. ";
+    let big_text: String = sentence.repeat(10_000_000 / sentence.len());
+    let line_units = big_text.len() as u32;
+    open(&mut client, "file:///tmp/big.txt", &big_text, 1);
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": "file:///tmp/big.txt", "version": 2}, "contentChanges": [{"range": range(0, line_units - 1, 0, line_units - 1), "text": " Pati"}]}),
+    );
+    let response = client.request(
+        "textDocument/completion",
+        at("file:///tmp/big.txt", 0, line_units + 4),
+    );
+    // The typed capital is kept in the proposals.
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "Pati", &range(0, line_units, 0, line_units + 4));
+    let middle = (big_text.len() / 2 / sentence.len() * sentence.len()) as u32;
+    let response = client.request(
+        "textDocument/hover",
+        at("file:///tmp/big.txt", 0, middle + 7),
+    );
+    assert_eq!(
+        response["result"]["range"],
+        range(0, middle + 6, 0, middle + 10),
+        "{response}"
+    );
+
+    assert!(client.is_running());
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
+fn newer_completion_and_cancel_request_cancel_model_work() {
+    let mut client = LspClient::spawn(SERVER, &[("BIOMED_LSP_TEST_ENGINE_DELAY_MS", "400")]);
+    initialize(&mut client, false, Value::Null);
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    open(&mut client, URI, "The pati", 1);
+
+    let older = client.send_request("textDocument/completion", at(URI, 0, 8));
+    std::thread::sleep(Duration::from_millis(50));
+    let newer = client.send_request("textDocument/completion", at(URI, 0, 8));
+    let older_response = client.wait_for_response(older, DEFAULT_TIMEOUT);
+    let newer_response = client.wait_for_response(newer, DEFAULT_TIMEOUT);
+    assert_eq!(
+        older_response["result"],
+        json!({"isIncomplete": true, "items": []}),
+        "{older_response}"
+    );
+    let items = newer_response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "pati", &range(0, 4, 0, 8));
+
+    let cancelled = client.send_request("textDocument/completion", at(URI, 0, 8));
+    client.notify("$/cancelRequest", json!({"id": cancelled}));
+    let response = client.wait_for_response(cancelled, DEFAULT_TIMEOUT);
+    assert_eq!(response["error"]["code"], -32800, "{response}");
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
+fn server_exits_when_the_client_process_dies() {
+    // A process that has exited and been reaped: its id no longer exists.
+    let mut short_lived = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn `true`");
+    let dead_process_id = short_lived.id();
+    short_lived.wait().expect("reap `true`");
+
+    let mut client = LspClient::spawn(SERVER, &[]);
+    let response = client.request(
+        "initialize",
+        json!({"processId": dead_process_id, "rootUri": null, "capabilities": {}}),
+    );
+    assert!(response.get("result").is_some(), "{response}");
+    client.notify("initialized", json!({}));
+    let status = client.wait_for_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some(),
+        "the server should exit once process {dead_process_id} is gone"
+    );
+}
+
+#[test]
+fn settings_changes_reload_the_model() {
+    let mut client = LspClient::spawn(SERVER, &[]);
+    initialize(&mut client, false, Value::Null);
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    open(&mut client, URI, "The pati", 1);
+
+    // Pushed settings that change the model reload it; BiomedBERT is not in the (empty) cache
+    // and the server is offline, so the bundled mini model stands in, with a warning.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"biomedLsp": {"model": "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"}}}),
+    );
+    let warning = client
+        .wait_for(DEFAULT_TIMEOUT, |message| {
+            message["method"] == "window/showMessage"
+        })
+        .expect("a fallback warning");
+    assert_eq!(warning["params"]["type"], 2, "{warning}");
+    let text = warning["params"]["message"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract")
+            && text.contains("offline")
+            && text.contains("bundled mini model")
+            && text.contains("fetch-model"),
+        "{text}"
+    );
+    let ready = client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    assert_eq!(
+        ready,
+        json!({"kind": "end", "message": "mini model ready on cpu"})
+    );
+    let response = client.request("textDocument/completion", at(URI, 0, 8));
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "pati", &range(0, 4, 0, 8));
+
+    // A null push makes the server pull `workspace/configuration`; a model that fails to load is
+    // reported and the previous engine keeps answering.
+    client.configuration =
+        json!({"model": "/no/such/model", "completion": {"maxPieces": 0, "minProbability": 0}});
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": null}),
+    );
+    let warning = client
+        .wait_for(DEFAULT_TIMEOUT, |message| {
+            message["method"] == "window/showMessage"
+        })
+        .expect("a warning about maxPieces");
+    let text = warning["params"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(text.contains("biomedLsp.completion.maxPieces"), "{text}");
+    let ended = client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    assert_eq!(
+        ended,
+        json!({"kind": "end", "message": "model /no/such/model failed to load: model directory /no/such/model does not exist"})
+    );
+    let error = client
+        .wait_for(DEFAULT_TIMEOUT, |message| {
+            message["method"] == "window/showMessage"
+        })
+        .expect("an error message");
+    assert_eq!(error["params"]["type"], 1, "{error}");
+    let response = client.request("textDocument/completion", at(URI, 0, 8));
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "pati", &range(0, 4, 0, 8));
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
+fn a_panicking_handler_leaves_the_server_answering() {
+    let mut client = LspClient::spawn(
+        SERVER,
+        &[("BIOMED_LSP_TEST_PANIC_PREFIX", expectations::PANIC_PREFIX)],
+    );
+    initialize(&mut client, false, Value::Null);
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    let text = format!("The {}", expectations::PANIC_PREFIX);
+    open(&mut client, URI, &text, 1);
+    let response = client.request("textDocument/completion", at(URI, 0, text.len() as u32));
+    assert_eq!(response["error"]["code"], -32603, "{response}");
+    let message = response["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("handler completion panicked"), "{message}");
+    let response = client.request("textDocument/hover", at(URI, 0, 1));
+    assert_eq!(response["result"]["range"], range(0, 0, 0, 3), "{response}");
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
+fn requests_before_initialize_are_refused() {
+    let mut client = LspClient::spawn(SERVER, &[]);
+    let response = client.request("textDocument/hover", at(URI, 0, 0));
+    assert_eq!(response["error"]["code"], -32002, "{response}");
+    let response = initialize(&mut client, true, Value::Null);
+    assert_eq!(
+        response["result"]["capabilities"]["positionEncoding"],
+        "utf-8"
+    );
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
+fn exit_without_shutdown_and_closed_input_end_the_server() {
+    let mut client = LspClient::spawn(SERVER, &[]);
+    initialize(&mut client, false, Value::Null);
+    client.notify("exit", Value::Null);
+    let status = client
+        .wait_for_exit(Duration::from_secs(5))
+        .expect("exit without shutdown");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the LSP exit code without shutdown is 1"
+    );
+
+    let mut client = LspClient::spawn(SERVER, &[]);
+    initialize(&mut client, false, Value::Null);
+    client.close_input();
+    let status = client.wait_for_exit(Duration::from_secs(5));
+    assert!(
+        status.is_some(),
+        "the server should exit when its input closes"
+    );
+}
