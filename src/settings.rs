@@ -26,7 +26,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            model: "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext".to_string(),
+            model: crate::model::resolve::DEFAULT_MODEL.to_string(),
             revision: "main".to_string(),
             device: "auto".to_string(),
             offline: false,

@@ -143,7 +143,8 @@ fn shapes_that_do_not_match_the_config_are_named() {
 
 #[test]
 fn a_vocabulary_larger_than_the_embedding_matrix_is_a_mismatch() {
-    // The sibling abstract+fulltext vocabulary (30,522 tokens) paired with a 30,000-row model.
+    // 28,895 + 2,000 tokens against an embedding matrix of 30,522 rows: weights and vocabulary
+    // of different models must never be paired.
     let directory = broken_copy(|dir| {
         let mut vocab = std::fs::read_to_string(dir.join("vocab.txt")).unwrap();
         for extra_idx in 0..2000 {
