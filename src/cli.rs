@@ -64,6 +64,15 @@ pub enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Print the prose the checker sees in a manuscript, sentence by sentence, with source ranges.
+    Prose {
+        file: std::path::PathBuf,
+        /// latex, markdown or plaintext; by default from the file extension (.tex, .md, .qmd, .Rmd, .txt).
+        #[arg(long)]
+        language: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Download a model into the Hugging Face cache (with a progress bar on stderr).
     FetchModel {
         #[arg(long, default_value = DEFAULT_MODEL)]
@@ -302,6 +311,48 @@ pub fn run_fetch_model(model: &str, revision: &str) -> anyhow::Result<String> {
     ))
 }
 
+/// Reads a manuscript as UTF-8 text; the error names the file and what is wrong.
+pub fn read_manuscript(path: &std::path::Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|error| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            error.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// The manuscript language: the `--language` value, else the file extension, else plain text.
+pub fn manuscript_language(
+    path: &std::path::Path,
+    language: Option<&str>,
+) -> anyhow::Result<crate::prose::Language> {
+    match language {
+        Some(name) => crate::prose::Language::from_language_id(name).ok_or_else(|| {
+            anyhow::anyhow!("--language {name:?} is not one of latex, markdown, plaintext")
+        }),
+        None => Ok(crate::prose::Language::from_path(&path.to_string_lossy())
+            .unwrap_or(crate::prose::Language::PlainText)),
+    }
+}
+
+pub fn run_prose(
+    path: &std::path::Path,
+    language: Option<&str>,
+    format: Format,
+) -> anyhow::Result<String> {
+    let source = read_manuscript(path)?;
+    let language = manuscript_language(path, language)?;
+    let sentences =
+        crate::prose::sentences(&source, language, &crate::prose::ProseOptions::default());
+    Ok(crate::prose::render_report(
+        &source,
+        &sentences,
+        format == Format::Json,
+    ))
+}
+
 /// Runs the language server on stdio until the client says `exit`; returns the exit status.
 fn serve() -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -422,6 +473,11 @@ pub fn main_with_args(cli: Cli) -> i32 {
             model,
         } => run_tokenize(&text, format, &model),
         Command::FetchModel { model, revision } => run_fetch_model(&model, &revision),
+        Command::Prose {
+            file,
+            language,
+            format,
+        } => run_prose(&file, language.as_deref(), format),
         Command::Check {
             files,
             format,

@@ -7,6 +7,7 @@ pub mod context;
 pub mod document;
 pub mod lsp;
 pub mod model;
+pub mod prose;
 pub mod settings;
 pub mod test_hooks;
 

@@ -34,7 +34,14 @@ pub struct ModelRunner {
     pub tokenizer: std::sync::Arc<WordTokenizer>,
     /// Tokens of context kept around the slot (without `[CLS]`/`[SEP]`), at most the model's maximum.
     pub max_context_tokens: usize,
+    /// Word-start tokens that only ever begin longer words (`glyc` of `glycemic`): never proposed
+    /// as a whole word on their own. See [`ModelRunner::learn_fragments`].
+    fragment_ids: std::collections::HashSet<u32>,
 }
+
+/// Words of the bundled lexicon (`word<TAB>count` lines from the training abstracts), used to
+/// tell whole-word tokens from word beginnings.
+const CORPUS_WORDS: &str = include_str!("../../data/lexicon/corpus_words.tsv");
 
 fn compute_error(error: candle_core::Error) -> ModelError {
     ModelError::Compute(error.to_string())
@@ -62,11 +69,39 @@ impl ModelRunner {
             });
         }
         let max_context_tokens = 128.min(model.config().max_position_embeddings.saturating_sub(2));
-        Ok(Self {
+        let mut runner = Self {
             model,
             tokenizer,
             max_context_tokens,
-        })
+            fragment_ids: Default::default(),
+        };
+        runner.learn_fragments(CORPUS_WORDS)?;
+        Ok(runner)
+    }
+
+    /// Marks as fragments the word-start tokens that begin words of several pieces in a word list
+    /// but never stand as a word of their own there. A vocabulary alone cannot tell `glyc` (only
+    /// ever the start of `glycemic`, `glycolysis`…) from `gly` or `cell`; real text can.
+    pub fn learn_fragments(&mut self, word_list: &str) -> Result<(), ModelError> {
+        let mut whole_words = std::collections::HashSet::new();
+        let mut word_beginnings = std::collections::HashSet::new();
+        for line in word_list.lines().filter(|line| !line.starts_with('#')) {
+            let word = line.split('\t').next().unwrap_or_default().trim();
+            if word.is_empty() {
+                continue;
+            }
+            match self.tokenizer.word_pieces(word)?.as_slice() {
+                [single] => {
+                    whole_words.insert(*single);
+                }
+                [first, _, ..] => {
+                    word_beginnings.insert(*first);
+                }
+                [] => {}
+            }
+        }
+        self.fragment_ids = word_beginnings.difference(&whole_words).copied().collect();
+        Ok(())
     }
 
     fn slot_context(
@@ -242,7 +277,11 @@ impl ModelRunner {
         // Single pieces: every word-start token whose text starts with the prefix.
         let single = &first[0];
         let mut single_ids: Vec<u32> = (0..single.len() as u32)
-            .filter(|&id| self.is_word_start(id) && self.piece_text(id).starts_with(&prefix))
+            .filter(|&id| {
+                self.is_word_start(id)
+                    && !self.fragment_ids.contains(&id)
+                    && self.piece_text(id).starts_with(&prefix)
+            })
             .collect();
         single_ids.sort_by(|&a, &b| single[b as usize].total_cmp(&single[a as usize]));
         for &id in single_ids.iter().take(request.top_k.max(1) * 2) {
