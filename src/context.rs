@@ -1,12 +1,13 @@
 //! What the model sees around a cursor: the prose window, the slot to fill, the unit to score.
 //!
-//! All formats are read as plain text for now. `context_for_position` is the seam where a
-//! format-aware prose extractor (Markdown, LaTeX) plugs in: it will return a chunk of prose with a
-//! source map instead of a verbatim slice of the document, and `ProseWindow` hides which one it is.
+//! Plain text is read as it stands; Markdown and LaTeX through the document's extracted prose, so
+//! the model sees what a reader reads (no markup, citations as stand-ins) and every offset maps
+//! back through the chunk's source map. `ProseWindow` hides which of the two a window is.
 
 use std::ops::Range;
 
 use crate::document::Document;
+use crate::prose::{ProseChunk, SegmentKind};
 
 /// At most this many bytes on each side of the cursor go into a window, before sentence cuts.
 pub const WINDOW_LIMIT_BYTES: usize = 1000;
@@ -15,29 +16,76 @@ pub const WINDOW_LIMIT_BYTES: usize = 1000;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProseWindow {
     pub text: String,
-    /// Document byte offset of `text[0]`. A verbatim slice needs nothing more; a format-aware
-    /// extractor will keep a piecewise map here instead.
-    source_start: usize,
+    map: WindowMap,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum WindowMap {
+    /// A verbatim slice of the document starting at this byte offset.
+    Verbatim { source_start: usize },
+    /// `text` is `chunk.text[prose_start..]` (a part of an extracted chunk).
+    Chunk {
+        chunk: ProseChunk,
+        prose_start: usize,
+    },
 }
 
 impl ProseWindow {
     pub fn verbatim(text: String, source_start: usize) -> Self {
-        Self { text, source_start }
+        Self {
+            text,
+            map: WindowMap::Verbatim { source_start },
+        }
+    }
+
+    /// A window on `chunk.text[range]`.
+    pub fn in_chunk(chunk: &ProseChunk, range: Range<usize>) -> Self {
+        Self {
+            text: chunk.text[range.clone()].to_string(),
+            map: WindowMap::Chunk {
+                chunk: chunk.clone(),
+                prose_start: range.start,
+            },
+        }
     }
 
     pub fn to_source(&self, text_offset: usize) -> usize {
-        self.source_start + text_offset.min(self.text.len())
+        self.source_range(text_offset..text_offset).start
     }
 
     pub fn source_range(&self, text_range: Range<usize>) -> Range<usize> {
-        self.to_source(text_range.start)..self.to_source(text_range.end)
+        let start = text_range.start.min(self.text.len());
+        let end = text_range.end.min(self.text.len()).max(start);
+        match &self.map {
+            WindowMap::Verbatim { source_start } => source_start + start..source_start + end,
+            WindowMap::Chunk { chunk, prose_start } => {
+                chunk.source_range_of(prose_start + start..prose_start + end)
+            }
+        }
     }
 
     /// The window offset of a document offset, if the window covers it.
     pub fn to_text(&self, source_offset: usize) -> Option<usize> {
-        source_offset
-            .checked_sub(self.source_start)
-            .filter(|offset| *offset <= self.text.len())
+        match &self.map {
+            WindowMap::Verbatim { source_start } => source_offset
+                .checked_sub(*source_start)
+                .filter(|offset| *offset <= self.text.len()),
+            WindowMap::Chunk { chunk, prose_start } => chunk
+                .prose_offset_of(source_offset)
+                .and_then(|offset| offset.checked_sub(*prose_start))
+                .filter(|offset| *offset <= self.text.len()),
+        }
+    }
+
+    /// Whether a range of the window is real prose: never complete or score a stand-in for a
+    /// citation, a formula or other skipped markup.
+    pub fn is_checkable(&self, text_range: Range<usize>) -> bool {
+        match &self.map {
+            WindowMap::Verbatim { .. } => true,
+            WindowMap::Chunk { chunk, prose_start } => {
+                chunk.is_checkable(prose_start + text_range.start..prose_start + text_range.end)
+            }
+        }
     }
 }
 
@@ -49,9 +97,29 @@ pub fn context_for_position(
     offset: usize,
     context_sentences: usize,
 ) -> Option<ProseWindow> {
-    // Markdown and LaTeX (and any other language id) are read as plain text until the
-    // format-aware prose extractor lands; it will dispatch on `document.language_id()` here.
-    Some(plain_text_window(document, offset, context_sentences))
+    let Some(prose) = document.prose() else {
+        return Some(plain_text_window(document, offset, context_sentences));
+    };
+    // The chunk (paragraph, heading, caption, cell…) whose source covers the offset; a cursor in
+    // markup that is not prose (math, code, the preamble) has no context.
+    let chunks = prose.chunks();
+    let index = chunks.partition_point(|chunk| chunk.source_range.end < offset);
+    let chunk = chunks
+        .get(index)
+        .filter(|chunk| chunk.source_range.start <= offset)?;
+    // The cursor must touch real prose: inside a citation key, a formula or a comment there is
+    // nothing to complete or explain.
+    let touches_prose = chunk.segments.iter().any(|segment| {
+        segment.kind != SegmentKind::StandIn
+            && segment.source_range.start <= offset
+            && offset <= segment.source_range.end
+    });
+    if !touches_prose {
+        return None;
+    }
+    let cursor = chunk.prose_offset_of(offset)?;
+    let window = sentence_window(&chunk.text, cursor, context_sentences, false, false);
+    Some(ProseWindow::in_chunk(chunk, window))
 }
 
 fn plain_text_window(document: &Document, offset: usize, context_sentences: usize) -> ProseWindow {

@@ -8,6 +8,8 @@ use std::ops::Range;
 
 use ropey::Rope;
 
+use crate::prose::{Language, ProseDocument, ProseOptions};
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DocumentError {
     #[error("edit range {start}..{end} is outside the document of {length} bytes")]
@@ -29,15 +31,44 @@ pub struct Document {
     rope: Rope,
     version: i32,
     language_id: String,
+    /// The extracted prose of Markdown and LaTeX documents, kept up to date edit by edit (only the
+    /// edited block is re-extracted). Plain text needs no extraction to find a cursor's context.
+    prose: Option<ProseDocument>,
 }
 
 impl Document {
     pub fn new(text: &str, version: i32, language_id: &str) -> Self {
+        Self::with_prose_options(text, version, language_id, ProseOptions::default())
+    }
+
+    pub fn with_prose_options(
+        text: &str,
+        version: i32,
+        language_id: &str,
+        options: ProseOptions,
+    ) -> Self {
+        let prose = match Language::from_language_id(language_id) {
+            Some(language @ (Language::Markdown | Language::Latex)) => {
+                Some(ProseDocument::new(text, language, options))
+            }
+            _ => None,
+        };
         Self {
             rope: Rope::from_str(text),
             version,
             language_id: language_id.to_string(),
+            prose,
         }
+    }
+
+    /// The prose of a Markdown or LaTeX document; `None` for plain text.
+    pub fn prose(&self) -> Option<&ProseDocument> {
+        self.prose.as_ref()
+    }
+
+    /// The document language for prose extraction (plain text when the id is unknown).
+    pub fn language(&self) -> Language {
+        Language::from_language_id(&self.language_id).unwrap_or(Language::PlainText)
     }
 
     pub fn rope(&self) -> &Rope {
@@ -120,10 +151,17 @@ impl Document {
         if !new_text.is_empty() {
             self.rope.insert(start_char, new_text);
         }
+        if let Some(prose) = &mut self.prose {
+            prose.apply_edit(&self.rope.to_string(), range, new_text.len());
+        }
         Ok(())
     }
 
     pub fn replace_all(&mut self, new_text: &str) {
         self.rope = Rope::from_str(new_text);
+        if let Some(prose) = &mut self.prose {
+            let edited = 0..prose.source().len();
+            prose.apply_edit(new_text, edited, new_text.len());
+        }
     }
 }

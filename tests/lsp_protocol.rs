@@ -581,3 +581,73 @@ fn exit_without_shutdown_and_closed_input_end_the_server() {
         "the server should exit when its input closes"
     );
 }
+
+#[test]
+fn latex_and_markdown_are_read_through_their_prose() {
+    let mut client = LspClient::spawn(SERVER, &[]);
+    initialize(&mut client, false, Value::Null);
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    let tex = "\\documentclass{article}\n\\begin{document}\nAcute \\emph{myocardial} infa \\cite{smith2020} was seen.\nWe fit $y = ax$ here.\n\\end{document}\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": "file:///tmp/paper.tex", "languageId": "latex", "version": 1, "text": tex}}),
+    );
+    // Completing `infa` (line 2, columns 24..28): the edit range is in source coordinates.
+    let response = client.request(
+        "textDocument/completion",
+        at("file:///tmp/paper.tex", 2, 28),
+    );
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "infa", &range(2, 24, 2, 28));
+    // Inside math, or on a citation key, there is no prose to complete or explain.
+    let response = client.request("textDocument/completion", at("file:///tmp/paper.tex", 3, 9));
+    assert_eq!(response["result"], Value::Null, "{response}");
+    let response = client.request("textDocument/hover", at("file:///tmp/paper.tex", 2, 40));
+    assert_eq!(response["result"], Value::Null, "{response}");
+    // A word inside \emph{…} is hovered with its own range.
+    let response = client.request("textDocument/hover", at("file:///tmp/paper.tex", 2, 14));
+    assert_eq!(
+        response["result"]["range"],
+        range(2, 12, 2, 22),
+        "{response}"
+    );
+    assert!(response["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("**myocardial**"));
+
+    // An incremental edit keeps the extracted prose in step with the text.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": "file:///tmp/paper.tex", "version": 2}, "contentChanges": [{"range": range(2, 0, 2, 5), "text": "Chronic"}]}),
+    );
+    let response = client.request("textDocument/hover", at("file:///tmp/paper.tex", 2, 16));
+    assert_eq!(
+        response["result"]["range"],
+        range(2, 14, 2, 24),
+        "{response}"
+    );
+
+    let markdown =
+        "---\ntitle: x\n---\n# Results\n\nSee [@doi:10.1/xyz] and `code` for prostate canc\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": "file:///tmp/paper.md", "languageId": "markdown", "version": 1, "text": markdown}}),
+    );
+    let response = client.request("textDocument/completion", at("file:///tmp/paper.md", 5, 48));
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "canc", &range(5, 44, 5, 48));
+    let response = client.request("textDocument/hover", at("file:///tmp/paper.md", 5, 8));
+    assert_eq!(
+        response["result"],
+        Value::Null,
+        "a citation key is not prose: {response}"
+    );
+    shutdown_and_exit(&mut client);
+}

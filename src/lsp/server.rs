@@ -132,6 +132,9 @@ impl Backend {
                 return Ok(None);
             };
             let slot = completion_slot(&window.text, cursor);
+            if !window.is_checkable(slot.range.clone()) {
+                return Ok(None);
+            }
             let edit_range = offsets_to_range(
                 document.rope(),
                 window.source_range(slot.range.clone()),
@@ -232,6 +235,9 @@ impl Backend {
             let Some(unit) = hover_unit(&window.text, cursor) else {
                 return Ok(None);
             };
+            if !window.is_checkable(unit.clone()) {
+                return Ok(None);
+            }
             let hover_range =
                 offsets_to_range(document.rope(), window.source_range(unit.clone()), encoding);
             (window, unit, hover_range)
