@@ -22,6 +22,10 @@ use crate::model::{FillRequest, ModelOptions, TokenizedWord};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Accepted and ignored: language clients add it to say "speak over stdio", which is all
+    /// `serve` does.
+    #[arg(long, global = true, hide = true)]
+    pub stdio: bool,
 }
 
 #[derive(Subcommand)]

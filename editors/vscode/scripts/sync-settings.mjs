@@ -1,0 +1,48 @@
+// Rewrites contributes.configuration in package.json from ../settings.json, the single source of
+// truth for the server settings. `npm test` fails when the two disagree; run `npm run sync-settings`
+// after editing ../settings.json.
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const packagePath = join(here, "..", "package.json");
+const settingsPath = join(here, "..", "..", "settings.json");
+
+const { section, settings } = JSON.parse(readFileSync(settingsPath, "utf8"));
+const packageJson = JSON.parse(readFileSync(packagePath, "utf8"));
+
+// Fields of a settings.json entry that VS Code's configuration schema understands as they are.
+const passThrough = ["type", "default", "enum", "enumDescriptions", "minimum", "maximum", "items"];
+
+const properties = {};
+properties[`${section}.serverPath`] = {
+  type: "string",
+  default: "",
+  scope: "machine-overridable",
+  order: 0,
+  markdownDescription:
+    "Path of the `biomed-lsp` executable (for example `/path/to/biomed-lsp/target/release/biomed-lsp`). Empty: `biomed-lsp` on the `PATH`. A relative path is taken from the first workspace folder. The server restarts when this changes.",
+};
+properties[`${section}.trace.server`] = {
+  type: "string",
+  default: "off",
+  enum: ["off", "messages", "verbose"],
+  order: 1,
+  description: "Traces the JSON-RPC messages between VS Code and the server in the biomed-lsp output channel.",
+};
+settings.forEach((setting, index) => {
+  const property = {};
+  for (const field of passThrough) {
+    if (setting[field] !== undefined) {
+      property[field] = setting[field];
+    }
+  }
+  property.markdownDescription = `**${setting.title}.** ${setting.description}`;
+  property.order = index + 2;
+  properties[`${section}.${setting.key}`] = property;
+});
+
+packageJson.contributes.configuration = { title: "biomed-lsp", properties };
+writeFileSync(packagePath, JSON.stringify(packageJson, null, 2) + "\n");
+console.log(`wrote ${Object.keys(properties).length} settings to ${packagePath}`);
