@@ -61,6 +61,18 @@ impl Document {
         }
     }
 
+    /// Extracts the prose again with other options (the user changed the LaTeX command lists).
+    pub fn set_prose_options(&mut self, options: ProseOptions) {
+        if let Some(prose) = &self.prose {
+            let language = prose.language();
+            self.prose = Some(ProseDocument::new(
+                &self.rope.to_string(),
+                language,
+                options,
+            ));
+        }
+    }
+
     /// The prose of a Markdown or LaTeX document; `None` for plain text.
     pub fn prose(&self) -> Option<&ProseDocument> {
         self.prose.as_ref()

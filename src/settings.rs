@@ -21,7 +21,42 @@ pub struct Settings {
     pub completion_max_pieces: usize,
     /// How many whole sentences on each side of the cursor's sentence go to the model.
     pub context_sentences: usize,
+    pub diagnostics_enabled: bool,
+    /// `auto` (warning for strong evidence, information otherwise) or a fixed severity.
+    pub diagnostics_severity: String,
+    /// Log-probability margin (nats) an alternative needs over the written word to be flagged.
+    pub diagnostics_min_margin: f32,
+    /// Quiet time after the last edit before a document is checked again.
+    pub diagnostics_debounce_ms: u64,
+    /// The user dictionary (word per line); empty means the platform default location.
+    pub dictionary_user_file: String,
+    /// Extra accepted words.
+    pub dictionary_words: Vec<String>,
+    pub latex_prose_commands: Vec<String>,
+    pub latex_skip_commands: Vec<String>,
+    pub latex_skip_environments: Vec<String>,
 }
+
+/// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
+pub const SETTING_KEYS: [&str; 17] = [
+    "model",
+    "revision",
+    "device",
+    "offline",
+    "completion.topK",
+    "completion.minProbability",
+    "completion.maxPieces",
+    "contextSentences",
+    "diagnostics.enabled",
+    "diagnostics.severity",
+    "diagnostics.minMargin",
+    "diagnostics.debounceMs",
+    "dictionary.userFile",
+    "dictionary.words",
+    "latex.proseCommands",
+    "latex.skipCommands",
+    "latex.skipEnvironments",
+];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -34,6 +69,15 @@ impl Default for Settings {
             completion_min_probability: 0.001,
             completion_max_pieces: 3,
             context_sentences: 2,
+            diagnostics_enabled: true,
+            diagnostics_severity: "auto".to_string(),
+            diagnostics_min_margin: crate::analysis::CheckSettings::default().min_margin,
+            diagnostics_debounce_ms: 400,
+            dictionary_user_file: String::new(),
+            dictionary_words: Vec::new(),
+            latex_prose_commands: Vec::new(),
+            latex_skip_commands: Vec::new(),
+            latex_skip_environments: Vec::new(),
         }
     }
 }
@@ -84,17 +128,76 @@ impl Settings {
         warnings
     }
 
+    /// Whether documents must be checked again for `other` (the check's inputs changed).
+    pub fn check_differs(&self, other: &Settings) -> bool {
+        self.diagnostics_enabled != other.diagnostics_enabled
+            || self.diagnostics_severity != other.diagnostics_severity
+            || self.diagnostics_min_margin != other.diagnostics_min_margin
+            || self.dictionary_user_file != other.dictionary_user_file
+            || self.dictionary_words != other.dictionary_words
+            || self.prose_options() != other.prose_options()
+    }
+
+    /// The LaTeX extraction options these settings add to the built-in lists.
+    pub fn prose_options(&self) -> crate::prose::ProseOptions {
+        crate::prose::ProseOptions {
+            latex_prose_commands: self.latex_prose_commands.clone(),
+            latex_skip_commands: self.latex_skip_commands.clone(),
+            latex_skip_environments: self.latex_skip_environments.clone(),
+        }
+    }
+
+    /// The check's thresholds, with the margin and severity these settings choose.
+    pub fn check_settings(&self) -> crate::analysis::CheckSettings {
+        use crate::analysis::Severity;
+        let mut check = crate::analysis::CheckSettings {
+            min_margin: self.diagnostics_min_margin,
+            ..Default::default()
+        };
+        let fixed = match self.diagnostics_severity.as_str() {
+            "error" => Some(Severity::Error),
+            "warning" => Some(Severity::Warning),
+            "information" => Some(Severity::Information),
+            "hint" => Some(Severity::Hint),
+            _ => None,
+        };
+        if let Some(severity) = fixed {
+            check.strong_severity = severity;
+            check.weak_severity = severity;
+            check.unknown_severity = severity;
+        }
+        check
+    }
+
+    /// The current value of a setting, as JSON.
+    pub fn value_of(&self, key: &str) -> Option<Value> {
+        Some(match key {
+            "model" => Value::from(self.model.clone()),
+            "revision" => Value::from(self.revision.clone()),
+            "device" => Value::from(self.device.clone()),
+            "offline" => Value::from(self.offline),
+            "completion.topK" => Value::from(self.completion_top_k),
+            "completion.minProbability" => Value::from(self.completion_min_probability),
+            "completion.maxPieces" => Value::from(self.completion_max_pieces),
+            "contextSentences" => Value::from(self.context_sentences),
+            "diagnostics.enabled" => Value::from(self.diagnostics_enabled),
+            "diagnostics.severity" => Value::from(self.diagnostics_severity.clone()),
+            "diagnostics.minMargin" => Value::from(self.diagnostics_min_margin),
+            "diagnostics.debounceMs" => Value::from(self.diagnostics_debounce_ms),
+            "dictionary.userFile" => Value::from(self.dictionary_user_file.clone()),
+            "dictionary.words" => Value::from(self.dictionary_words.clone()),
+            "latex.proseCommands" => Value::from(self.latex_prose_commands.clone()),
+            "latex.skipCommands" => Value::from(self.latex_skip_commands.clone()),
+            "latex.skipEnvironments" => Value::from(self.latex_skip_environments.clone()),
+            _ => return None,
+        })
+    }
+
     fn describe(&self, key: &str) -> String {
-        match key {
-            "model" => self.model.clone(),
-            "revision" => self.revision.clone(),
-            "device" => self.device.clone(),
-            "offline" => self.offline.to_string(),
-            "completion.topK" => self.completion_top_k.to_string(),
-            "completion.minProbability" => self.completion_min_probability.to_string(),
-            "completion.maxPieces" => self.completion_max_pieces.to_string(),
-            "contextSentences" => self.context_sentences.to_string(),
-            _ => String::new(),
+        match self.value_of(key) {
+            Some(Value::String(text)) => text,
+            Some(value) => value.to_string(),
+            None => String::new(),
         }
     }
 
@@ -128,6 +231,44 @@ impl Settings {
                 }
                 self.completion_min_probability = probability as f32;
             }
+            "diagnostics.enabled" => {
+                self.diagnostics_enabled = value
+                    .as_bool()
+                    .ok_or_else(|| format!("expected true or false, got {value}"))?
+            }
+            "diagnostics.severity" => {
+                let severity = non_empty_string(value)?;
+                if !["auto", "error", "warning", "information", "hint"].contains(&severity.as_str())
+                {
+                    return Err(format!(
+                        "{severity:?} is not one of auto, error, warning, information, hint"
+                    ));
+                }
+                self.diagnostics_severity = severity;
+            }
+            "diagnostics.minMargin" => {
+                let margin = value
+                    .as_f64()
+                    .ok_or_else(|| format!("expected a number, got {value}"))?;
+                if !(0.0..=50.0).contains(&margin) {
+                    return Err(format!("margin {margin} is not between 0 and 50"));
+                }
+                self.diagnostics_min_margin = margin as f32;
+            }
+            "diagnostics.debounceMs" => {
+                self.diagnostics_debounce_ms = integer_in(value, 0, 60_000)? as u64
+            }
+            "dictionary.userFile" => {
+                self.dictionary_user_file = value
+                    .as_str()
+                    .ok_or_else(|| format!("expected a path, got {value}"))?
+                    .trim()
+                    .to_string()
+            }
+            "dictionary.words" => self.dictionary_words = string_list(value)?,
+            "latex.proseCommands" => self.latex_prose_commands = string_list(value)?,
+            "latex.skipCommands" => self.latex_skip_commands = string_list(value)?,
+            "latex.skipEnvironments" => self.latex_skip_environments = string_list(value)?,
             // Unknown keys may belong to newer versions of the client extension.
             _ => {}
         }
@@ -151,6 +292,20 @@ fn flatten<'a>(prefix: &str, value: &'a Value, out: &mut Vec<(String, &'a Value)
         Value::Null => {}
         _ => out.push((prefix.to_string(), value)),
     }
+}
+
+fn string_list(value: &Value) -> Result<Vec<String>, String> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| format!("expected a list of strings, got {value}"))?;
+    items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .map(|text| text.trim().to_string())
+                .ok_or_else(|| format!("expected a string, got {item}"))
+        })
+        .collect()
 }
 
 fn non_empty_string(value: &Value) -> Result<String, String> {
@@ -184,6 +339,50 @@ fn is_valid_device(device: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The editors contribute exactly the settings the server reads, with the server's defaults.
+    #[test]
+    fn editor_settings_file_matches_the_server() {
+        let file: Value = serde_json::from_str(include_str!("../editors/settings.json")).unwrap();
+        let entries = file["settings"].as_array().unwrap();
+        let mut documented: Vec<&str> = entries
+            .iter()
+            .map(|entry| entry["key"].as_str().unwrap())
+            .collect();
+        documented.sort_unstable();
+        let mut read: Vec<&str> = SETTING_KEYS.to_vec();
+        read.sort_unstable();
+        assert_eq!(documented, read);
+        let defaults = Settings::default();
+        for entry in entries {
+            let key = entry["key"].as_str().unwrap();
+            let ours = defaults.value_of(key).unwrap();
+            let theirs = &entry["default"];
+            let same = match (ours.as_f64(), theirs.as_f64()) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+                _ => &ours == theirs,
+            };
+            assert!(
+                same,
+                "default of {key}: server {ours}, editors/settings.json {theirs}"
+            );
+        }
+    }
+
+    #[test]
+    fn lists_and_diagnostic_settings_apply() {
+        let mut settings = Settings::default();
+        let warnings = settings.merge_json(&json!({"dictionary": {"words": ["phyloseq"]}, "latex.skipCommands": ["gls"], "diagnostics": {"severity": "hint", "minMargin": 6}}));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(settings.dictionary_words, ["phyloseq"]);
+        assert_eq!(settings.prose_options().latex_skip_commands, ["gls"]);
+        let check = settings.check_settings();
+        assert_eq!(check.min_margin, 6.0);
+        assert_eq!(check.strong_severity, crate::analysis::Severity::Hint);
+        let warnings = settings
+            .merge_json(&json!({"dictionary.words": "phyloseq", "diagnostics.severity": "loud"}));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
 
     #[test]
     fn nested_and_dotted_keys_apply() {

@@ -136,7 +136,12 @@ fn main_session(offer_utf8: bool) {
                 "positionEncoding": encoding,
                 "textDocumentSync": {"openClose": true, "change": 2},
                 "completionProvider": {},
-                "hoverProvider": true
+                "hoverProvider": true,
+                "codeActionProvider": {"codeActionKinds": ["quickfix"]},
+                "executeCommandProvider": {"commands": [
+                    "biomedLsp.addToDictionary", "biomedLsp.ignoreInDocument", "biomedLsp.checkWorkspace",
+                    "biomedLsp.fetchModel", "biomedLsp.status"
+                ]}
             },
             "serverInfo": {"name": "biomed-lsp", "version": env!("CARGO_PKG_VERSION")}
         }})

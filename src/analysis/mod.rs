@@ -1,9 +1,11 @@
 //! Features as plain functions over plain data (no I/O, no LSP types): the terminology check and
 //! what it needs (lexicon, dictionaries, a plain-text sentence splitter).
 
+pub mod document;
 pub mod lexicon;
 pub mod report;
 pub mod sentences;
+pub mod switches;
 pub mod terminology;
 
 pub use lexicon::{Dictionary, Lexicon, LexiconError, NearWord};

@@ -20,7 +20,11 @@ fn switch_on_line(line: &str, language: Language) -> Option<Switch> {
         Language::Latex => {
             // A LaTeX comment: `%` not escaped as `\%`.
             let comment_start = find_latex_comment(line)?;
-            line[comment_start + 1..].trim().strip_prefix("biomed-lsp:")?.trim().to_string()
+            line[comment_start + 1..]
+                .trim()
+                .strip_prefix("biomed-lsp:")?
+                .trim()
+                .to_string()
         }
         Language::Markdown | Language::PlainText => {
             let inner = trimmed.strip_prefix("<!--")?.strip_suffix("-->")?.trim();
@@ -82,7 +86,9 @@ pub fn disabled_ranges(source: &str, language: Language) -> Vec<Range<usize>> {
 
 /// Whether a byte range overlaps any disabled range.
 pub fn is_disabled(disabled: &[Range<usize>], range: &Range<usize>) -> bool {
-    disabled.iter().any(|off| off.start < range.end.max(range.start + 1) && range.start < off.end)
+    disabled
+        .iter()
+        .any(|off| off.start < range.end.max(range.start + 1) && range.start < off.end)
 }
 
 #[cfg(test)]
@@ -96,26 +102,41 @@ mod tests {
         let mut offset = 0;
         for word in source.split_inclusive(char::is_whitespace) {
             let trimmed = word.trim();
-            if !trimmed.is_empty() && trimmed.chars().all(char::is_alphabetic) && is_disabled(&disabled, &(offset..offset + trimmed.len())) {
+            if !trimmed.is_empty()
+                && trimmed.chars().all(char::is_alphabetic)
+                && is_disabled(&disabled, &(offset..offset + trimmed.len()))
+            {
                 words.push(trimmed);
             }
             offset += word.len();
         }
-        assert_eq!(words, expected_disabled_words, "disabled ranges {disabled:?}");
+        assert_eq!(
+            words, expected_disabled_words,
+            "disabled ranges {disabled:?}"
+        );
     }
 
     #[test]
     fn latex_switches() {
         let source = "checked one\n% biomed-lsp: disable\nskipped two\n% biomed-lsp: enable\nchecked three\n\
                       % biomed-lsp: ignore-next-line\nskipped four\nchecked five\n100\\% biomed-lsp: disable\nchecked six\n";
-        check(source, Language::Latex, &["skipped", "two", "skipped", "four"]);
+        check(
+            source,
+            Language::Latex,
+            &["skipped", "two", "skipped", "four"],
+        );
     }
 
     #[test]
     fn markdown_switches_and_a_disable_without_enable_runs_to_the_end() {
-        let source = "checked one\n<!-- biomed-lsp-ignore-next-line -->\nskipped two\nchecked three\n\
+        let source =
+            "checked one\n<!-- biomed-lsp-ignore-next-line -->\nskipped two\nchecked three\n\
                       <!-- biomed-lsp-disable -->\nskipped four\nskipped five\n";
-        check(source, Language::Markdown, &["skipped", "two", "skipped", "four", "skipped", "five"]);
+        check(
+            source,
+            Language::Markdown,
+            &["skipped", "two", "skipped", "four", "skipped", "five"],
+        );
         check("<!-- not a switch -->\nchecked\n", Language::Markdown, &[]);
     }
 }

@@ -10,18 +10,25 @@ use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::notification::Progress;
 use tower_lsp::lsp_types::request::WorkDoneProgressCreate;
 use tower_lsp::lsp_types::{
-    CompletionItem, CompletionItemKind, CompletionList, CompletionOptions, CompletionParams,
-    CompletionResponse, CompletionTextEdit, ConfigurationItem, DidChangeConfigurationParams,
-    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams, Hover,
-    HoverContents, HoverParams, HoverProviderCapability, InitializeParams, InitializeResult,
-    InitializedParams, MarkupContent, MarkupKind, MessageType, NumberOrString, ProgressParams,
-    ProgressParamsValue, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, TextEdit, Url, WorkDoneProgress,
-    WorkDoneProgressBegin, WorkDoneProgressCreateParams, WorkDoneProgressEnd,
-    WorkDoneProgressReport,
+    CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
+    CodeActionProviderCapability, Command, CompletionItem, CompletionItemKind, CompletionList,
+    CompletionOptions, CompletionParams, CompletionResponse, CompletionTextEdit, ConfigurationItem,
+    Diagnostic, DiagnosticSeverity, DidChangeConfigurationParams, DidChangeTextDocumentParams,
+    DidCloseTextDocumentParams, DidOpenTextDocumentParams, ExecuteCommandOptions,
+    ExecuteCommandParams, Hover, HoverContents, HoverParams, HoverProviderCapability,
+    InitializeParams, InitializeResult, InitializedParams, MarkupContent, MarkupKind, MessageType,
+    NumberOrString, ProgressParams, ProgressParamsValue, ServerCapabilities, ServerInfo,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions, TextEdit, Url,
+    WorkDoneProgress, WorkDoneProgressBegin, WorkDoneProgressCreateParams, WorkDoneProgressEnd,
+    WorkDoneProgressReport, WorkspaceEdit,
 };
 use tower_lsp::{Client, LanguageServer, LspService, Server};
 
+use crate::analysis::document::{check_document, document_sentences, CheckInputs, Suppressions};
+use crate::analysis::switches::disabled_ranges;
+use crate::analysis::{
+    lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, Lexicon, SentenceCache, Severity,
+};
 use crate::context::{completion_slot, context_for_position, hover_unit, SlotKind};
 use crate::document::Document;
 use crate::lsp::framing::{forward_client_input, forward_server_output};
@@ -80,7 +87,32 @@ struct Shared {
     pending_warnings: Mutex<Vec<SettingsWarning>>,
     /// Bumped by each model load; a load whose number is no longer current is discarded.
     load_generation: AtomicU64,
+    /// The terminology check: its cache, lexicon and dictionaries, per-document state.
+    checks: CheckState,
+    /// The workspace folder (for `.biomed-lsp/dictionary.txt`), from `initialize`.
+    workspace_root: Mutex<Option<std::path::PathBuf>>,
 }
+
+#[derive(Default)]
+struct CheckState {
+    /// Findings per sentence text: after an edit only changed sentences reach the model.
+    cache: Mutex<SentenceCache>,
+    /// Near-spelling lexicon of the loaded model's vocabulary (built when a model is ready).
+    lexicon: Mutex<Option<Arc<Lexicon>>>,
+    /// User, workspace and settings words, merged.
+    dictionary: Mutex<Arc<Dictionary>>,
+    /// Words ignored per document ("Ignore in this document").
+    ignored_words: Mutex<HashMap<Url, Vec<String>>>,
+    /// The running or scheduled check of each document; a newer version cancels it.
+    cancels: Mutex<HashMap<Url, CancelFlag>>,
+}
+
+/// Commands the server executes (`workspace/executeCommand`).
+pub const COMMAND_ADD_TO_DICTIONARY: &str = "biomedLsp.addToDictionary";
+pub const COMMAND_IGNORE_IN_DOCUMENT: &str = "biomedLsp.ignoreInDocument";
+pub const COMMAND_CHECK_WORKSPACE: &str = "biomedLsp.checkWorkspace";
+pub const COMMAND_FETCH_MODEL: &str = "biomedLsp.fetchModel";
+pub const COMMAND_STATUS: &str = "biomedLsp.status";
 
 pub struct Backend {
     client: Client,
@@ -332,12 +364,24 @@ impl Backend {
     /// Applies a settings value, tells the user about invalid keys, and reloads the model if the
     /// model settings changed.
     async fn apply_settings(&self, value: &Value, may_reload: bool) {
-        let (warnings, needs_reload) = {
+        let (warnings, needs_reload, needs_recheck) = {
             let mut settings = lock(&self.shared.settings);
             let before = settings.clone();
             let warnings = settings.merge_json(value);
-            (warnings, before.model_differs(&settings))
+            (
+                warnings,
+                before.model_differs(&settings),
+                before.check_differs(&settings),
+            )
         };
+        if needs_recheck && may_reload {
+            self.reload_dictionary();
+            let options = lock(&self.shared.settings).prose_options();
+            for document in lock(&self.shared.documents).values_mut() {
+                document.set_prose_options(options.clone());
+            }
+            self.schedule_all_checks();
+        }
         for warning in warnings {
             self.client
                 .show_message(MessageType::WARNING, warning.to_string())
@@ -464,7 +508,15 @@ impl Backend {
                         slot.current = Some(engine);
                         slot.failure = None;
                     }
+                    // Findings and the lexicon belong to a model: start afresh with this one.
+                    *lock(&shared.checks.lexicon) = None;
+                    lock(&shared.checks.cache).clear();
                     reporter.end(&message).await;
+                    Backend {
+                        client: client.clone(),
+                        shared: Arc::clone(&shared),
+                    }
+                    .schedule_all_checks();
                 }
                 Err(error) => {
                     let message = format!("model {} failed to load: {error:#}", settings.model);
@@ -541,6 +593,472 @@ impl ProgressReporter {
     }
 }
 
+/// A document snapshot, taken under the lock, for a check that runs without it.
+struct CheckSnapshot {
+    version: i32,
+    source: String,
+    chunks: Vec<crate::prose::ProseChunk>,
+    language: crate::prose::Language,
+}
+
+fn lsp_severity(severity: Severity) -> DiagnosticSeverity {
+    match severity {
+        Severity::Error => DiagnosticSeverity::ERROR,
+        Severity::Warning => DiagnosticSeverity::WARNING,
+        Severity::Information => DiagnosticSeverity::INFORMATION,
+        Severity::Hint => DiagnosticSeverity::HINT,
+    }
+}
+
+/// Where the user dictionary lives: the setting, else `$XDG_CONFIG_HOME/biomed-lsp/dictionary.txt`
+/// (`~/.config/…` by default).
+pub fn user_dictionary_path(setting: &str) -> Option<std::path::PathBuf> {
+    if !setting.is_empty() {
+        return Some(std::path::PathBuf::from(setting));
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|value| !value.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".config"))
+        })?;
+    Some(config.join("biomed-lsp").join("dictionary.txt"))
+}
+
+/// The dictionary file a team commits with its manuscript.
+pub fn workspace_dictionary_path(root: &std::path::Path) -> std::path::PathBuf {
+    root.join(".biomed-lsp").join("dictionary.txt")
+}
+
+/// Adds a word to a word-per-line file (creating it and its folder), unless it is already there.
+fn append_word(path: &std::path::Path, word: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    if Dictionary::parse(&existing).contains(word) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    if !existing.is_empty() && !existing.ends_with('\n') {
+        writeln!(file)?;
+    }
+    writeln!(file, "{word}")
+}
+
+impl Backend {
+    fn clone_handle(&self) -> Backend {
+        Backend {
+            client: self.client.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Reads the user and workspace dictionaries and the settings' words into one dictionary.
+    fn reload_dictionary(&self) {
+        let settings = lock(&self.shared.settings).clone();
+        let mut dictionary = Dictionary::new();
+        let mut files = Vec::new();
+        if let Some(path) = user_dictionary_path(&settings.dictionary_user_file) {
+            files.push(path);
+        }
+        if let Some(root) = lock(&self.shared.workspace_root).clone() {
+            files.push(workspace_dictionary_path(&root));
+        }
+        for path in files {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => dictionary.add_list(&text),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => tracing::warn!("cannot read dictionary {}: {error}", path.display()),
+            }
+        }
+        for word in &settings.dictionary_words {
+            dictionary.add(word);
+        }
+        *lock(&self.shared.checks.dictionary) = Arc::new(dictionary);
+    }
+
+    /// Schedules a check of a document after the debounce delay; a newer call cancels it.
+    fn schedule_check(&self, uri: Url, debounce: bool) {
+        let flag = CancelFlag::new();
+        if let Some(older) = lock(&self.shared.checks.cancels).insert(uri.clone(), flag.clone()) {
+            older.cancel();
+        }
+        let backend = self.clone_handle();
+        tokio::spawn(async move {
+            let settings = lock(&backend.shared.settings).clone();
+            if debounce {
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    settings.diagnostics_debounce_ms,
+                ))
+                .await;
+            }
+            if flag.is_cancelled() {
+                return;
+            }
+            if let Err(error) = backend.check_and_publish(uri.clone(), flag, settings).await {
+                tracing::warn!("checking {uri} failed: {error}");
+            }
+        });
+    }
+
+    /// Re-checks every open document (after a model, dictionary or settings change).
+    fn schedule_all_checks(&self) {
+        let uris: Vec<Url> = lock(&self.shared.documents).keys().cloned().collect();
+        for uri in uris {
+            self.schedule_check(uri, false);
+        }
+    }
+
+    async fn check_and_publish(
+        &self,
+        uri: Url,
+        cancel: CancelFlag,
+        settings: Settings,
+    ) -> anyhow::Result<()> {
+        let encoding = self.encoding();
+        let snapshot = {
+            let documents = lock(&self.shared.documents);
+            let Some(document) = documents.get(&uri) else {
+                return Ok(());
+            };
+            let source = document.text();
+            let chunks = match document.prose() {
+                Some(prose) => prose.chunks().to_vec(),
+                None => crate::prose::extract(
+                    &source,
+                    crate::prose::Language::PlainText,
+                    &settings.prose_options(),
+                ),
+            };
+            CheckSnapshot {
+                version: document.version(),
+                source,
+                chunks,
+                language: document.language(),
+            }
+        };
+        if !settings.diagnostics_enabled {
+            self.client
+                .publish_diagnostics(uri, Vec::new(), Some(snapshot.version))
+                .await;
+            return Ok(());
+        }
+        let Ok(engine) = self.current_engine() else {
+            // Checked again when the model is ready.
+            return Ok(());
+        };
+        let lexicon = {
+            let existing = lock(&self.shared.checks.lexicon).clone();
+            match existing {
+                Some(lexicon) => lexicon,
+                None => {
+                    let lexicon = Arc::new(lexicon_for_tokenizer(
+                        engine.tokenizer(),
+                        &settings.check_settings(),
+                    )?);
+                    *lock(&self.shared.checks.lexicon) = Some(Arc::clone(&lexicon));
+                    lexicon
+                }
+            }
+        };
+        let dictionary = Arc::clone(&lock(&self.shared.checks.dictionary));
+        let ignored_words = lock(&self.shared.checks.ignored_words)
+            .get(&uri)
+            .cloned()
+            .unwrap_or_default();
+        let sentences = document_sentences(&snapshot.chunks);
+        // Long documents show their progress; short ones would only flicker.
+        let reporter = if sentences.len() > 40 {
+            let supported = lock(&self.shared.client_support).work_done_progress;
+            let generation = self.shared.load_generation.load(Ordering::SeqCst);
+            let reporter =
+                ProgressReporter::create(self.client.clone(), generation, supported).await;
+            let name = uri
+                .path_segments()
+                .and_then(|mut segments| segments.next_back())
+                .unwrap_or("document")
+                .to_string();
+            reporter.begin(&format!("checking {name}")).await;
+            Some(reporter)
+        } else {
+            None
+        };
+        let (progress_sender, mut progress_receiver) =
+            tokio::sync::mpsc::unbounded_channel::<u32>();
+        let shared = Arc::clone(&self.shared);
+        let check_cancel = cancel.clone();
+        let check_settings = settings.check_settings();
+        let job = tokio::task::spawn_blocking(move || {
+            let suppressions = Suppressions {
+                disabled: disabled_ranges(&snapshot.source, snapshot.language),
+                ignored_words,
+            };
+            let inputs = CheckInputs {
+                lexicon: &lexicon,
+                dictionary: &dictionary,
+                settings: &check_settings,
+                suppressions: &suppressions,
+            };
+            let mut statistics = CheckStatistics::default();
+            let mut last_percentage = 0;
+            let mut cache = lock(&shared.checks.cache);
+            let findings = check_document(
+                &engine,
+                &snapshot.chunks,
+                &sentences,
+                &inputs,
+                Some(&mut cache),
+                Some(&check_cancel),
+                &mut statistics,
+                &mut |done, total| {
+                    let percentage = (done * 100 / total.max(1)) as u32;
+                    if percentage > last_percentage {
+                        last_percentage = percentage;
+                        let _ = progress_sender.send(percentage);
+                    }
+                },
+            );
+            (findings, snapshot)
+        });
+        let forward_progress = async {
+            while let Some(percentage) = progress_receiver.recv().await {
+                if let Some(reporter) = &reporter {
+                    reporter
+                        .report("checking terminology", Some(percentage))
+                        .await;
+                }
+            }
+        };
+        let (joined, ()) = tokio::join!(job, forward_progress);
+        let (findings, snapshot) =
+            joined.map_err(|error| anyhow::anyhow!("the check task failed: {error}"))?;
+        if let Some(reporter) = &reporter {
+            reporter
+                .end(if findings.is_ok() {
+                    "checked"
+                } else {
+                    "check stopped"
+                })
+                .await;
+        }
+        let findings = match findings {
+            Ok(findings) => findings,
+            Err(crate::analysis::CheckError::Engine(EngineError::Cancelled)) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        // Positions are computed against the snapshot's text: the version published is the
+        // snapshot's, so the client places them on the text they belong to.
+        let rope = ropey::Rope::from_str(&snapshot.source);
+        let diagnostics = findings
+            .iter()
+            .map(|finding| self.diagnostic(&rope, finding, encoding))
+            .collect();
+        self.client
+            .publish_diagnostics(uri, diagnostics, Some(snapshot.version))
+            .await;
+        Ok(())
+    }
+
+    fn diagnostic(
+        &self,
+        rope: &ropey::Rope,
+        finding: &Finding,
+        encoding: PositionEncoding,
+    ) -> Diagnostic {
+        Diagnostic {
+            range: offsets_to_range(rope, finding.range.clone(), encoding),
+            severity: Some(lsp_severity(finding.severity)),
+            code: Some(NumberOrString::String(finding.code.as_str().to_string())),
+            source: Some("biomed-lsp".to_string()),
+            message: finding.message.clone(),
+            // Fixes travel with the finding: code actions are derived from this.
+            data: Some(
+                serde_json::json!({"word": finding.word, "suggestions": finding.suggestions, "score": finding.score}),
+            ),
+            ..Diagnostic::default()
+        }
+    }
+
+    fn code_actions(&self, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+        let uri = &params.text_document.uri;
+        let mut actions = Vec::new();
+        for diagnostic in &params.context.diagnostics {
+            if diagnostic.source.as_deref() != Some("biomed-lsp") {
+                continue;
+            }
+            let Some(data) = &diagnostic.data else {
+                continue;
+            };
+            let word = data["word"].as_str().unwrap_or_default().to_string();
+            let suggestions: Vec<String> = data["suggestions"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|item| item.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (rank, suggestion) in suggestions.iter().enumerate() {
+                let edit = TextEdit {
+                    range: diagnostic.range,
+                    new_text: suggestion.clone(),
+                };
+                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: format!("Replace with \"{suggestion}\""),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![diagnostic.clone()]),
+                    edit: Some(WorkspaceEdit {
+                        changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
+                        ..WorkspaceEdit::default()
+                    }),
+                    is_preferred: Some(rank == 0),
+                    ..CodeAction::default()
+                }));
+            }
+            if word.is_empty() {
+                continue;
+            }
+            let command_action = |title: String, command: &str, arguments: Value| {
+                CodeActionOrCommand::CodeAction(CodeAction {
+                    title: title.clone(),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![diagnostic.clone()]),
+                    command: Some(Command {
+                        title,
+                        command: command.to_string(),
+                        arguments: Some(vec![arguments]),
+                    }),
+                    ..CodeAction::default()
+                })
+            };
+            actions.push(command_action(
+                format!("Add \"{word}\" to user dictionary"),
+                COMMAND_ADD_TO_DICTIONARY,
+                serde_json::json!({"word": word, "scope": "user", "uri": uri}),
+            ));
+            if lock(&self.shared.workspace_root).is_some() {
+                actions.push(command_action(
+                    format!("Add \"{word}\" to workspace dictionary"),
+                    COMMAND_ADD_TO_DICTIONARY,
+                    serde_json::json!({"word": word, "scope": "workspace", "uri": uri}),
+                ));
+            }
+            actions.push(command_action(
+                format!("Ignore \"{word}\" in this document"),
+                COMMAND_IGNORE_IN_DOCUMENT,
+                serde_json::json!({"word": word, "uri": uri}),
+            ));
+        }
+        actions
+    }
+
+    async fn execute_command_body(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> jsonrpc::Result<Option<Value>> {
+        let argument = params.arguments.first().cloned().unwrap_or(Value::Null);
+        let invalid = |message: String| jsonrpc::Error {
+            code: jsonrpc::ErrorCode::InvalidParams,
+            message: message.into(),
+            data: None,
+        };
+        match params.command.as_str() {
+            COMMAND_ADD_TO_DICTIONARY => {
+                let word = argument["word"]
+                    .as_str()
+                    .map(str::trim)
+                    .filter(|word| !word.is_empty() && !word.contains(char::is_whitespace));
+                let Some(word) = word else {
+                    return Err(invalid(format!("{COMMAND_ADD_TO_DICTIONARY} needs {{\"word\": \"…\"}} with one word, got {argument}")));
+                };
+                let path = match argument["scope"].as_str().unwrap_or("user") {
+                    "workspace" => match lock(&self.shared.workspace_root).clone() {
+                        Some(root) => workspace_dictionary_path(&root),
+                        None => {
+                            return Err(invalid(
+                                "there is no workspace folder for a workspace dictionary".into(),
+                            ))
+                        }
+                    },
+                    "user" => {
+                        let setting = lock(&self.shared.settings).dictionary_user_file.clone();
+                        user_dictionary_path(&setting).ok_or_else(|| invalid("no home or config directory for the user dictionary; set biomedLsp.dictionary.userFile".into()))?
+                    }
+                    other => {
+                        return Err(invalid(format!("scope {other:?} is not user or workspace")))
+                    }
+                };
+                append_word(&path, word).map_err(|error| {
+                    internal_error(format!("cannot write {}: {error}", path.display()))
+                })?;
+                self.reload_dictionary();
+                self.schedule_all_checks();
+                Ok(Some(serde_json::json!({"path": path})))
+            }
+            COMMAND_IGNORE_IN_DOCUMENT => {
+                let (Some(word), Some(uri)) = (
+                    argument["word"].as_str(),
+                    argument["uri"]
+                        .as_str()
+                        .and_then(|uri| Url::parse(uri).ok()),
+                ) else {
+                    return Err(invalid(format!(
+                        "{COMMAND_IGNORE_IN_DOCUMENT} needs {{\"word\", \"uri\"}}, got {argument}"
+                    )));
+                };
+                lock(&self.shared.checks.ignored_words)
+                    .entry(uri.clone())
+                    .or_default()
+                    .push(word.to_string());
+                self.schedule_check(uri, false);
+                Ok(None)
+            }
+            COMMAND_CHECK_WORKSPACE => {
+                self.schedule_all_checks();
+                Ok(None)
+            }
+            COMMAND_FETCH_MODEL => {
+                // A load with offline off downloads the model when it is not in the cache.
+                lock(&self.shared.settings).offline = false;
+                self.start_model_load();
+                Ok(None)
+            }
+            COMMAND_STATUS => {
+                let settings = lock(&self.shared.settings).clone();
+                let slot = lock(&self.shared.engine);
+                let status = match (&slot.current, &slot.failure) {
+                    (Some(engine), _) => {
+                        let info = engine.info();
+                        let state = if info.is_fallback {
+                            "fallback"
+                        } else {
+                            "ready"
+                        };
+                        serde_json::json!({"model": info.display_name, "device": info.device, "state": state, "detail": info.loaded})
+                    }
+                    (None, Some(failure)) => {
+                        serde_json::json!({"model": settings.model, "device": settings.device, "state": "error", "detail": failure})
+                    }
+                    (None, None) => {
+                        serde_json::json!({"model": settings.model, "device": settings.device, "state": "loading", "detail": ""})
+                    }
+                };
+                Ok(Some(status))
+            }
+            other => Err(invalid(format!("unknown command {other:?}"))),
+        }
+    }
+}
+
 fn internal_error(error: impl std::fmt::Display) -> jsonrpc::Error {
     tracing::error!("{error}");
     jsonrpc::Error {
@@ -577,6 +1095,16 @@ impl LanguageServer for Backend {
             if let Some(process_id) = params.process_id {
                 watch_client_process(process_id);
             }
+            #[allow(deprecated)] // root_uri is what older clients send
+            let root = params
+                .workspace_folders
+                .as_ref()
+                .and_then(|folders| folders.first())
+                .map(|folder| folder.uri.clone())
+                .or(params.root_uri.clone())
+                .and_then(|uri| uri.to_file_path().ok());
+            *lock(&self.shared.workspace_root) = root;
+            lock(&self.shared.checks.cache).max_entries = 20_000;
             InitializeResult {
                 capabilities: ServerCapabilities {
                     position_encoding: Some(encoding.kind()),
@@ -589,6 +1117,25 @@ impl LanguageServer for Backend {
                     )),
                     completion_provider: Some(CompletionOptions::default()),
                     hover_provider: Some(HoverProviderCapability::Simple(true)),
+                    code_action_provider: Some(CodeActionProviderCapability::Options(
+                        CodeActionOptions {
+                            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+                            ..CodeActionOptions::default()
+                        },
+                    )),
+                    execute_command_provider: Some(ExecuteCommandOptions {
+                        commands: [
+                            COMMAND_ADD_TO_DICTIONARY,
+                            COMMAND_IGNORE_IN_DOCUMENT,
+                            COMMAND_CHECK_WORKSPACE,
+                            COMMAND_FETCH_MODEL,
+                            COMMAND_STATUS,
+                        ]
+                        .iter()
+                        .map(|command| command.to_string())
+                        .collect(),
+                        ..ExecuteCommandOptions::default()
+                    }),
                     ..ServerCapabilities::default()
                 },
                 server_info: Some(ServerInfo {
@@ -620,6 +1167,7 @@ impl LanguageServer for Backend {
                 if let Some(value) = backend.pull_configuration().await {
                     backend.apply_settings(&value, false).await;
                 }
+                backend.reload_dictionary();
                 backend.start_model_load();
             });
         })
@@ -639,8 +1187,11 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let result = catch_panic("didOpen", async {
             let item = params.text_document;
-            let document = Document::new(&item.text, item.version, &item.language_id);
-            lock(&self.shared.documents).insert(item.uri, document);
+            let options = lock(&self.shared.settings).prose_options();
+            let document =
+                Document::with_prose_options(&item.text, item.version, &item.language_id, options);
+            lock(&self.shared.documents).insert(item.uri.clone(), document);
+            self.schedule_check(item.uri, false);
         })
         .await;
         if let Err(error) = result {
@@ -649,9 +1200,11 @@ impl LanguageServer for Backend {
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let uri = params.text_document.uri.clone();
         if let Err(error) = catch_panic("didChange", async { self.did_change_body(params) }).await {
             tracing::error!("{error}");
         }
+        self.schedule_check(uri, true);
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
@@ -660,6 +1213,12 @@ impl LanguageServer for Backend {
         if let Some(flag) = lock(&self.shared.completion_cancels).remove(&uri) {
             flag.cancel();
         }
+        if let Some(flag) = lock(&self.shared.checks.cancels).remove(&uri) {
+            flag.cancel();
+        }
+        lock(&self.shared.checks.ignored_words).remove(&uri);
+        // A closed document's findings would go stale: clear them.
+        self.client.publish_diagnostics(uri, Vec::new(), None).await;
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
@@ -696,6 +1255,24 @@ impl LanguageServer for Backend {
 
     async fn hover(&self, params: HoverParams) -> jsonrpc::Result<Option<Hover>> {
         catch_panic("hover", self.hover_body(params))
+            .await
+            .map_err(internal_error)?
+    }
+
+    async fn code_action(
+        &self,
+        params: CodeActionParams,
+    ) -> jsonrpc::Result<Option<Vec<CodeActionOrCommand>>> {
+        catch_panic("codeAction", async { Some(self.code_actions(&params)) })
+            .await
+            .map_err(internal_error)
+    }
+
+    async fn execute_command(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> jsonrpc::Result<Option<Value>> {
+        catch_panic("executeCommand", self.execute_command_body(params))
             .await
             .map_err(internal_error)?
     }

@@ -1,0 +1,150 @@
+//! A whole manuscript through the terminology check: its extracted sentences, stand-ins skipped,
+//! switches and ignored words honoured, findings mapped back to exact source ranges.
+
+use std::ops::Range;
+
+use super::lexicon::{Dictionary, Lexicon};
+use super::switches::is_disabled;
+use super::terminology::{
+    check_sentence, CheckError, CheckSettings, CheckStatistics, Finding, SentenceCache,
+    SentenceToCheck, TermScorer,
+};
+use crate::model::{CancelFlag, EngineError};
+use crate::prose::{split_sentences, ProseChunk, SegmentKind};
+
+/// One sentence of a document, as the checker receives it, and where it sits in the prose.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocumentSentence {
+    pub check: SentenceToCheck,
+    pub chunk_index: usize,
+    /// The sentence's range in its chunk's prose text.
+    pub prose_range: Range<usize>,
+    /// The sentence's range in the source.
+    pub source_range: Range<usize>,
+}
+
+/// The sentences of extracted prose; stand-ins (a formula's `X`, a reference's `1`) are marked
+/// as ranges to skip, so they are never flagged.
+pub fn document_sentences(chunks: &[ProseChunk]) -> Vec<DocumentSentence> {
+    let mut sentences = Vec::new();
+    for (chunk_index, chunk) in chunks.iter().enumerate() {
+        for sentence in split_sentences(chunk, chunk_index) {
+            let Some(text) = chunk.text.get(sentence.prose_range.clone()) else {
+                continue;
+            };
+            let skip = chunk
+                .segments
+                .iter()
+                .filter(|segment| {
+                    segment.kind == SegmentKind::StandIn && !segment.prose_range.is_empty()
+                })
+                .filter(|segment| {
+                    segment.prose_range.start < sentence.prose_range.end
+                        && sentence.prose_range.start < segment.prose_range.end
+                })
+                .map(|segment| {
+                    segment.prose_range.start.max(sentence.prose_range.start)
+                        - sentence.prose_range.start
+                        ..segment.prose_range.end.min(sentence.prose_range.end)
+                            - sentence.prose_range.start
+                })
+                .collect();
+            sentences.push(DocumentSentence {
+                check: SentenceToCheck {
+                    text: text.to_string(),
+                    skip,
+                },
+                chunk_index,
+                prose_range: sentence.prose_range.clone(),
+                source_range: sentence.source_range.clone(),
+            });
+        }
+    }
+    sentences
+}
+
+/// What to leave out of a document's findings.
+#[derive(Clone, Debug, Default)]
+pub struct Suppressions {
+    /// Source ranges switched off in the document (`% biomed-lsp: disable` …).
+    pub disabled: Vec<Range<usize>>,
+    /// Words the user chose to ignore in this document (compared case-insensitively).
+    pub ignored_words: Vec<String>,
+}
+
+impl Suppressions {
+    fn suppresses(&self, finding: &Finding) -> bool {
+        is_disabled(&self.disabled, &finding.range)
+            || self.ignored_words.iter().any(|word| {
+                word.eq_ignore_ascii_case(&finding.word)
+                    || word.to_lowercase() == finding.word.to_lowercase()
+            })
+    }
+}
+
+/// Everything a document check needs besides the model.
+pub struct CheckInputs<'a> {
+    pub lexicon: &'a Lexicon,
+    pub dictionary: &'a Dictionary,
+    pub settings: &'a CheckSettings,
+    pub suppressions: &'a Suppressions,
+}
+
+/// Checks the sentences of a document (sentences already in the cache are not scored again);
+/// findings carry source byte ranges. `cancel` is looked at between sentences, so a newer version
+/// of the document stops the work early; `on_sentence_done(done, total)` reports progress.
+#[allow(clippy::too_many_arguments)]
+pub fn check_document(
+    scorer: &dyn TermScorer,
+    chunks: &[ProseChunk],
+    sentences: &[DocumentSentence],
+    inputs: &CheckInputs,
+    mut cache: Option<&mut SentenceCache>,
+    cancel: Option<&CancelFlag>,
+    statistics: &mut CheckStatistics,
+    on_sentence_done: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Finding>, CheckError> {
+    let mut findings = Vec::new();
+    for (sentence_idx, sentence) in sentences.iter().enumerate() {
+        if cancel.is_some_and(CancelFlag::is_cancelled) {
+            return Err(CheckError::Engine(EngineError::Cancelled));
+        }
+        let cached = cache
+            .as_deref_mut()
+            .and_then(|cache| cache.lookup(&sentence.check, inputs.dictionary, inputs.settings));
+        let sentence_findings = match cached {
+            Some(found) => found,
+            None => {
+                let found = check_sentence(
+                    scorer,
+                    &sentence.check,
+                    inputs.lexicon,
+                    inputs.dictionary,
+                    inputs.settings,
+                    statistics,
+                )?;
+                if let Some(cache) = cache.as_deref_mut() {
+                    cache.insert(
+                        sentence.check.clone(),
+                        found.clone(),
+                        inputs.dictionary,
+                        inputs.settings,
+                    );
+                }
+                found
+            }
+        };
+        let chunk = &chunks[sentence.chunk_index];
+        for mut finding in sentence_findings {
+            finding.range = chunk.source_range_of(
+                sentence.prose_range.start + finding.range.start
+                    ..sentence.prose_range.start + finding.range.end,
+            );
+            if !inputs.suppressions.suppresses(&finding) {
+                findings.push(finding);
+            }
+        }
+        on_sentence_done(sentence_idx + 1, sentences.len());
+    }
+    Ok(findings)
+}

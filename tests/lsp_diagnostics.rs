@@ -1,0 +1,235 @@
+//! Diagnostics, quick fixes, dictionaries and server commands through the real protocol, with
+//! the bundled mini model.
+
+#[path = "support/lsp_client.rs"]
+mod lsp_client;
+
+use lsp_client::{LspClient, DEFAULT_TIMEOUT};
+use serde_json::{json, Value};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_biomed-lsp");
+const TEXT: &str = "Acute myocardial infraction was confirmed by troponin.\n";
+
+/// The latest diagnostics published for `uri` that satisfy `wanted`, waiting for them if needed.
+fn diagnostics_for(client: &mut LspClient, uri: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let matches = |message: &Value| {
+        message["method"] == "textDocument/publishDiagnostics"
+            && message["params"]["uri"] == uri
+            && wanted(&message["params"])
+    };
+    if let Some(found) = client
+        .notifications
+        .iter()
+        .rev()
+        .find(|message| matches(message))
+    {
+        return found["params"].clone();
+    }
+    client
+        .wait_for(DEFAULT_TIMEOUT, matches)
+        .unwrap_or_else(|| {
+            panic!(
+                "no diagnostics for {uri} as expected; got {:?}",
+                client.notifications
+            )
+        })["params"]
+        .clone()
+}
+
+fn start(workspace: &std::path::Path, config_home: &std::path::Path) -> LspClient {
+    let mut client = LspClient::spawn(
+        SERVER,
+        &[("XDG_CONFIG_HOME", config_home.to_str().unwrap())],
+    );
+    client.configuration = json!({"model": "bundled", "diagnostics": {"debounceMs": 50}});
+    let root = format!("file://{}", workspace.display());
+    let response = client.request(
+        "initialize",
+        json!({"processId": std::process::id(), "rootUri": root, "capabilities": {
+            "workspace": {"configuration": true}, "window": {"workDoneProgress": true}}}),
+    );
+    let capabilities = &response["result"]["capabilities"];
+    assert_eq!(
+        capabilities["codeActionProvider"],
+        json!({"codeActionKinds": ["quickfix"]})
+    );
+    let commands = capabilities["executeCommandProvider"]["commands"]
+        .as_array()
+        .unwrap();
+    assert!(
+        commands.contains(&json!("biomedLsp.addToDictionary"))
+            && commands.contains(&json!("biomedLsp.status"))
+    );
+    client.notify("initialized", json!({}));
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    client
+}
+
+fn open(client: &mut LspClient, uri: &str, language: &str, text: &str) {
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": language, "version": 1, "text": text}}),
+    );
+}
+
+fn infraction(diagnostics: &Value) -> Option<Value> {
+    diagnostics["diagnostics"]
+        .as_array()?
+        .iter()
+        .find(|d| d["data"]["word"] == "infraction")
+        .cloned()
+}
+
+#[test]
+fn a_misspelt_term_is_flagged_fixed_and_added_to_the_workspace_dictionary() {
+    let workspace = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    let mut client = start(workspace.path(), config_home.path());
+    let uri = format!("file://{}/paper.md", workspace.path().display());
+    open(&mut client, &uri, "markdown", TEXT);
+
+    let published = diagnostics_for(&mut client, &uri, |params| infraction(params).is_some());
+    assert_eq!(published["version"], 1);
+    let diagnostic = infraction(&published).unwrap();
+    assert_eq!(
+        diagnostic["range"],
+        json!({"start": {"line": 0, "character": 17}, "end": {"line": 0, "character": 27}})
+    );
+    assert_eq!(diagnostic["source"], "biomed-lsp");
+    assert!(
+        ["improbable-term", "unknown-term"].contains(&diagnostic["code"].as_str().unwrap()),
+        "{diagnostic}"
+    );
+    let message = diagnostic["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"infraction\"") && message.contains("p = "),
+        "{message}"
+    );
+    let suggestions = diagnostic["data"]["suggestions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        suggestions.contains(&json!("infarction")),
+        "{suggestions:?}"
+    );
+
+    // Quick fixes: each suggestion (the best preferred), the two dictionaries, ignore.
+    let response = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": diagnostic["range"], "context": {"diagnostics": [diagnostic]}}),
+    );
+    let actions = response["result"].as_array().unwrap().clone();
+    let titles: Vec<&str> = actions
+        .iter()
+        .map(|action| action["title"].as_str().unwrap())
+        .collect();
+    let first_suggestion = suggestions[0].as_str().unwrap();
+    assert_eq!(titles[0], format!("Replace with \"{first_suggestion}\""));
+    assert_eq!(actions[0]["isPreferred"], true);
+    assert_eq!(actions[0]["kind"], "quickfix");
+    assert_eq!(
+        actions[0]["edit"]["changes"][&uri],
+        json!([{"range": diagnostic["range"], "newText": first_suggestion}])
+    );
+    assert!(actions[1..suggestions.len()]
+        .iter()
+        .all(|action| action["isPreferred"] == false));
+    let tail: Vec<&str> = titles[suggestions.len()..].to_vec();
+    assert_eq!(
+        tail,
+        [
+            "Add \"infraction\" to user dictionary",
+            "Add \"infraction\" to workspace dictionary",
+            "Ignore \"infraction\" in this document"
+        ]
+    );
+
+    // Adding the word to the workspace dictionary writes the team's file and clears the finding.
+    let add = actions
+        .iter()
+        .find(|action| action["title"] == "Add \"infraction\" to workspace dictionary")
+        .unwrap();
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({"command": add["command"]["command"], "arguments": add["command"]["arguments"]}),
+    );
+    assert!(response.get("error").is_none(), "{response}");
+    let dictionary =
+        std::fs::read_to_string(workspace.path().join(".biomed-lsp/dictionary.txt")).unwrap();
+    assert_eq!(dictionary, "infraction\n");
+    client.notifications.clear();
+    let published = diagnostics_for(&mut client, &uri, |params| infraction(params).is_none());
+    assert_eq!(published["version"], 1);
+
+    // A bad command argument is an error that names what is wrong; the server goes on.
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({"command": "biomedLsp.addToDictionary", "arguments": [{"word": "two words"}]}),
+    );
+    assert_eq!(response["error"]["code"], -32602, "{response}");
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({"command": "biomedLsp.status", "arguments": []}),
+    );
+    assert_eq!(response["result"]["state"], "ready", "{response}");
+    assert_eq!(response["result"]["device"], "cpu");
+}
+
+#[test]
+fn ignore_in_document_and_switches_silence_findings_and_edits_recheck() {
+    let workspace = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    let mut client = start(workspace.path(), config_home.path());
+    let tex_uri = format!("file://{}/paper.tex", workspace.path().display());
+    let tex = format!(
+        "\\begin{{document}}\n{TEXT}% biomed-lsp: ignore-next-line\n{TEXT}Seen in $x$ \\cite{{key}}.\n\\end{{document}}\n"
+    );
+    open(&mut client, &tex_uri, "latex", &tex);
+    let published = diagnostics_for(&mut client, &tex_uri, |params| infraction(params).is_some());
+    let flagged_lines: Vec<u64> = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["data"]["word"] == "infraction")
+        .map(|d| d["range"]["start"]["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        flagged_lines,
+        [1],
+        "the line after ignore-next-line is not checked"
+    );
+
+    // An edit that fixes the word is re-checked, and published with the new version.
+    client.notifications.clear();
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": tex_uri, "version": 2}, "contentChanges": [{"range": {"start": {"line": 1, "character": 17}, "end": {"line": 1, "character": 27}}, "text": "infarction"}]}),
+    );
+    let published = diagnostics_for(&mut client, &tex_uri, |params| params["version"] == 2);
+    assert!(infraction(&published).is_none(), "{published}");
+
+    // "Ignore in this document" affects that document only.
+    let md_uri = format!("file://{}/notes.md", workspace.path().display());
+    open(&mut client, &md_uri, "markdown", TEXT);
+    diagnostics_for(&mut client, &md_uri, |params| infraction(params).is_some());
+    client.notifications.clear();
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({"command": "biomedLsp.ignoreInDocument", "arguments": [{"word": "infraction", "uri": md_uri}]}),
+    );
+    assert!(response.get("error").is_none(), "{response}");
+    diagnostics_for(&mut client, &md_uri, |params| infraction(params).is_none());
+
+    // Closing a document clears its diagnostics.
+    client.notifications.clear();
+    client.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": md_uri}}),
+    );
+    let cleared = diagnostics_for(&mut client, &md_uri, |params| {
+        params["diagnostics"] == json!([])
+    });
+    assert!(cleared.get("version").is_none() || cleared["version"].is_null());
+    assert!(client.is_running());
+}
