@@ -1,8 +1,11 @@
 //! Latency benchmark through the protocol: completion, hover, and didChange on a 1 MB document.
 //!
-//! Run with `cargo build --bins && cargo run --example bench_lsp [path/to/biomed-lsp]`; by default
-//! it uses the `biomed-lsp` binary next to the `examples` directory of this build. With the stub
-//! engine the numbers measure the server and protocol overhead only.
+//! cargo build --release --bins --examples
+//! target/release/examples/bench_lsp [--server path/to/biomed-lsp] [--model DIR|bundled] [--rounds N]
+//!
+//! By default it runs the `biomed-lsp` binary of the same build with the bundled mini model.
+//! Diagnostics are off while completion and hover are timed alone; a last row times completion
+//! while the document's check runs in the background.
 
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
@@ -17,8 +20,13 @@ use tower_lsp::lsp_types::{Position, Range};
 
 const ABSTRACT: &str = "Background: Interleukin-6 (IL-6) is a pleiotropic cytokine. Serum IL-6 levels were measured in 120 patients with sepsis. Methods: We used an enzyme-linked immunosorbent assay. Results: Levels of TNF-α and IL-6 were higher in non-survivors, and 5-fluorouracil exposure was associated with N-acetyltransferase activity. ";
 
+fn argument(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|arg| arg == name).and_then(|index| args.get(index + 1)).cloned()
+}
+
 fn server_binary() -> String {
-    if let Some(path) = std::env::args().nth(1) {
+    if let Some(path) = argument("--server") {
         return path;
     }
     let executable = std::env::current_exe().expect("current executable");
@@ -66,6 +74,9 @@ fn timed_request(client: &mut LspClient, method: &str, params: Value) -> Duratio
 
 fn main() {
     let mut client = LspClient::spawn(&server_binary(), &[("BIOMED_LSP_LOG", "error")]);
+    let model = argument("--model").unwrap_or_else(|| "bundled".into());
+    println!("model: {model}");
+    client.configuration = json!({"model": model, "completion": {"minProbability": 0}, "diagnostics": {"enabled": false}});
     client.request(
         "initialize",
         json!({"processId": std::process::id(), "capabilities": {"window": {"workDoneProgress": true}}}),
@@ -82,7 +93,7 @@ fn main() {
         .map(|(index, _)| index as u32)
         .step_by(7)
         .collect();
-    let rounds = 300;
+    let rounds: usize = argument("--rounds").and_then(|n| n.parse().ok()).unwrap_or(300);
 
     let mut samples: Vec<Duration> = (0..rounds)
         .map(|round| {
@@ -172,6 +183,44 @@ fn main() {
         direct.push(started.elapsed());
     }
     report("Document conversion + apply_edit (1 MB)", &mut direct);
+
+    // A Markdown document also keeps its extracted prose in step with each edit.
+    let markdown_text: String = (0..line_count)
+        .map(|index| if index % 5 == 4 { format!("{line}\n\n") } else { format!("{line}\n") })
+        .collect();
+    let mut document = Document::new(&markdown_text, 1, "markdown");
+    let mut direct = Vec::new();
+    for round in 0..2_000 {
+        let target_line = (round * 7919 % line_count) as u32;
+        let range = Range {
+            start: Position { line: target_line, character: 10 },
+            end: Position { line: target_line, character: 12 },
+        };
+        let started = Instant::now();
+        let offsets = range_to_offsets(document.rope(), range, PositionEncoding::Utf16);
+        document.apply_edit(offsets, "xy").expect("edit applies");
+        direct.push(started.elapsed());
+    }
+    report("Markdown apply_edit + prose update (1 MB)", &mut direct);
+
+    // Completion while the document's terminology check runs in the background.
+    client.notify("textDocument/didClose", json!({"textDocument": {"uri": big_uri}}));
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"biomedLsp": {"diagnostics": {"enabled": true, "debounceMs": 0}}}}),
+    );
+    let mut samples = Vec::new();
+    for round in 0..rounds.min(100) {
+        if round % 20 == 0 {
+            // Each edit starts a new check of the whole document.
+            client.notify(
+                "textDocument/didChange",
+                json!({"textDocument": {"uri": uri, "version": round as i32 + 2}, "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": " "}]}),
+            );
+        }
+        samples.push(timed_request(&mut client, "textDocument/completion", at(uri, 0, columns[round % columns.len()] + 1)));
+    }
+    report("completion during a background check", &mut samples);
 
     client.request("shutdown", Value::Null);
     client.notify("exit", Value::Null);

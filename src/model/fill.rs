@@ -300,26 +300,25 @@ impl ModelRunner {
             first_position += n_pieces;
             let mut beams: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0)];
             for (piece_idx, distribution) in distributions.iter().enumerate() {
+                // The kind of token this position takes, ranked once for all beams.
+                let mut ranked: Vec<u32> = (0..distribution.len() as u32)
+                    .filter(|&id| if piece_idx == 0 { self.is_word_start(id) } else { self.is_continuation(id) })
+                    .collect();
+                ranked.sort_unstable_by(|&a, &b| distribution[b as usize].total_cmp(&distribution[a as usize]));
                 let mut extended = Vec::new();
                 for (pieces, score) in &beams {
                     let so_far = self.join_pieces(pieces);
-                    let mut options: Vec<u32> = (0..distribution.len() as u32)
+                    // What the typed prefix still asks of this piece (nothing once it is covered).
+                    let rest = prefix.get(so_far.len().min(prefix.len())..).unwrap_or("");
+                    let options = ranked
+                        .iter()
+                        .copied()
                         .filter(|&id| {
-                            if piece_idx == 0 {
-                                self.is_word_start(id)
-                            } else {
-                                self.is_continuation(id)
-                            }
+                            let piece = self.piece_text(id);
+                            piece.starts_with(rest) || rest.starts_with(piece)
                         })
-                        .filter(|&id| {
-                            let word = format!("{so_far}{}", self.piece_text(id));
-                            word.starts_with(&prefix) || prefix.starts_with(&word)
-                        })
-                        .collect();
-                    options.sort_by(|&a, &b| {
-                        distribution[b as usize].total_cmp(&distribution[a as usize])
-                    });
-                    for &id in options.iter().take(BEAM_WIDTH) {
+                        .take(BEAM_WIDTH);
+                    for id in options {
                         let mut next = pieces.clone();
                         next.push(id);
                         extended.push((next, score + distribution[id as usize]));
@@ -459,6 +458,27 @@ impl ModelRunner {
 }
 
 impl ModelRunner {
+    /// The `k` most probable non-special tokens of a distribution, most probable first.
+    fn top_tokens(&self, distribution: &[f32], k: usize) -> Vec<(u32, f32)> {
+        let mut top: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+        let mut floor = f32::NEG_INFINITY;
+        for (id, &value) in distribution.iter().enumerate() {
+            if top.len() == k && value <= floor {
+                continue;
+            }
+            if self.tokenizer.is_special(id as u32) {
+                continue;
+            }
+            let at = top.partition_point(|&(_, kept)| kept >= value);
+            top.insert(at, (id as u32, value));
+            top.truncate(k);
+            if top.len() == k {
+                floor = top[k - 1].1;
+            }
+        }
+        top
+    }
+
     /// Every token's log-probability in one unmasked pass (windows of the model's maximum length for
     /// long texts), with the `top_k` most probable tokens at each position. See
     /// [`TokenProbabilityRequest`].
@@ -479,42 +499,72 @@ impl ModelRunner {
             positions.extend((0..window_ids.len()).map(|token_idx| (window_idx, token_idx + 1)));
             rows.push(row);
         }
-        let distributions = self.log_probabilities_at(&rows, &positions)?;
-        for ((&id, &(start, end)), distribution) in ids.iter().zip(&offsets).zip(&distributions) {
-            let mut top: Vec<u32> = Vec::new();
-            if request.top_k > 0 {
-                let mut order: Vec<u32> = (0..distribution.len() as u32)
-                    .filter(|&candidate| !self.tokenizer.is_special(candidate))
-                    .collect();
-                let k = request.top_k.min(order.len());
-                if k > 0 {
-                    order.select_nth_unstable_by(k - 1, |&a, &b| {
-                        distribution[b as usize].total_cmp(&distribution[a as usize])
-                    });
-                    order.truncate(k);
-                    order.sort_by(|&a, &b| {
-                        distribution[b as usize].total_cmp(&distribution[a as usize])
-                    });
-                }
-                top = order;
+        if positions.is_empty() {
+            return Ok(result);
+        }
+        // Softmax, the observed token and the top tokens are taken on the tensor, so that only
+        // `top_k` numbers per position leave it.
+        let vocab_len = self.tokenizer.vocab_len();
+        let log_probabilities = self
+            .logits(&rows, &positions)?
+            .narrow(1, 0, vocab_len)
+            .and_then(|logits| candle_nn::ops::log_softmax(&logits, 1))
+            .and_then(|t| t.to_dtype(DType::F32))
+            .map_err(compute_error)?;
+        let device = log_probabilities.device().clone();
+        let observed = Tensor::new(ids.as_slice(), &device)
+            .and_then(|t| t.unsqueeze(1))
+            .and_then(|observed_ids| log_probabilities.gather(&observed_ids, 1))
+            .and_then(|t| t.squeeze(1))
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(compute_error)?;
+        // The top tokens only where asked: a linear selection per row (sorting every row of the
+        // vocabulary costs more than the forward pass of a small model).
+        let wanted: Vec<usize> = (0..ids.len())
+            .filter(|&token_idx| {
+                request.top_k > 0
+                    && request.top_k_ranges.as_ref().is_none_or(|ranges| {
+                        let (start, _) = offsets[token_idx];
+                        ranges.iter().any(|range| range.contains(&start))
+                    })
+            })
+            .collect();
+        let mut top_lists: Vec<Vec<(u32, f32)>> = vec![Vec::new(); ids.len()];
+        if !wanted.is_empty() {
+            let rows_wanted = Tensor::new(
+                wanted
+                    .iter()
+                    .map(|&idx| idx as u32)
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                &device,
+            )
+            .and_then(|indices| log_probabilities.index_select(&indices, 0))
+            .and_then(|t| t.to_vec2::<f32>())
+            .map_err(compute_error)?;
+            for (&token_idx, distribution) in wanted.iter().zip(&rows_wanted) {
+                top_lists[token_idx] = self.top_tokens(distribution, request.top_k);
             }
+        }
+        for (token_idx, (&id, &(start, end))) in ids.iter().zip(&offsets).enumerate() {
+            let top = top_lists[token_idx]
+                .iter()
+                .map(|&(candidate, log_probability)| {
+                    (
+                        self.tokenizer.token(candidate).unwrap_or("").to_string(),
+                        log_probability,
+                    )
+                })
+                .collect();
             result.push(TokenProbability {
                 range: start..end,
                 piece: self.tokenizer.token(id).unwrap_or("[UNK]").to_string(),
                 id,
-                log_probability: distribution
-                    .get(id as usize)
+                log_probability: observed
+                    .get(token_idx)
                     .copied()
                     .unwrap_or(f32::NEG_INFINITY),
-                top: top
-                    .into_iter()
-                    .map(|candidate| {
-                        (
-                            self.tokenizer.token(candidate).unwrap_or("").to_string(),
-                            distribution[candidate as usize],
-                        )
-                    })
-                    .collect(),
+                top,
             });
         }
         Ok(result)
