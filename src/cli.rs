@@ -393,20 +393,29 @@ pub fn run_check(
             .with_context(|| format!("cannot read dictionary {}", path.display()))?;
         dictionary.add_list(&text);
     }
+    // The team's word list, committed beside the manuscript, counts too.
+    let workspace_dictionary = std::path::Path::new(".biomed-lsp").join("dictionary.txt");
+    if let Ok(text) = std::fs::read_to_string(&workspace_dictionary) {
+        dictionary.add_list(&text);
+    }
     let mut sources = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        sources.push((path.display().to_string(), text));
+        let text = read_manuscript(path)?;
+        let language = manuscript_language(path, None)?;
+        let chunks = crate::prose::extract(&text, language, &crate::prose::ProseOptions::default());
+        let sentences = analysis::document::document_sentences(&chunks);
+        sources.push((
+            path.display().to_string(),
+            text,
+            language,
+            chunks,
+            sentences,
+        ));
     }
     let loaded = load_model(&model.options(), &stderr_events())?;
     let settings = analysis::CheckSettings::default();
     let lexicon = analysis::lexicon_for_tokenizer(&loaded.runner.tokenizer, &settings)?;
-    let sentences: Vec<Vec<analysis::SourceSentence>> = sources
-        .iter()
-        .map(|(_, text)| analysis::plain_text_sentences(text))
-        .collect();
-    let total: usize = sentences.iter().map(Vec::len).sum();
+    let total: usize = sources.iter().map(|source| source.4.len()).sum();
     let progress = if std::io::stderr().is_terminal() && total > 20 {
         let bar = indicatif::ProgressBar::new(total as u64);
         bar.set_style(
@@ -421,15 +430,26 @@ pub fn run_check(
     };
     let mut located = Vec::new();
     let mut statistics = analysis::CheckStatistics::default();
-    for ((path, text), file_sentences) in sources.iter().zip(&sentences) {
-        let findings = analysis::check_source_sentences(
+    for (path, text, language, chunks, sentences) in &sources {
+        let suppressions = analysis::document::Suppressions {
+            disabled: analysis::switches::disabled_ranges(text, *language),
+            ignored_words: Vec::new(),
+        };
+        let inputs = analysis::document::CheckInputs {
+            lexicon: &lexicon,
+            dictionary: &dictionary,
+            settings: &settings,
+            suppressions: &suppressions,
+        };
+        let findings = analysis::document::check_document(
             &loaded.runner,
-            file_sentences,
-            &lexicon,
-            &dictionary,
-            &settings,
+            chunks,
+            sentences,
+            &inputs,
+            None,
+            None,
             &mut statistics,
-            &mut || {
+            &mut |_, _| {
                 if let Some(bar) = &progress {
                     bar.inc(1);
                 }

@@ -37,8 +37,11 @@ pub struct CheckSettings {
     pub max_edit_distance: usize,
     /// Words shorter than this get alternatives within one edit only.
     pub min_length_for_two_edits: usize,
-    /// At most this many alternatives are scored per word (nearest, then most frequent, first).
+    /// At most this many alternatives are considered per word (nearest, then most frequent, first).
     pub max_candidates: usize,
+    /// Of those, this many are always scored; the others only when their first piece is among the
+    /// screen's `screen_top_k` tokens at the word's position.
+    pub always_score_nearest: usize,
     /// Screen: a word whose visible pieces' summed log-probability is below this goes on to masked
     /// scoring.
     pub screen_max_log_probability: f32,
@@ -67,6 +70,9 @@ pub struct CheckSettings {
     pub unknown_min_pieces: usize,
     /// Whether capitalised words inside a sentence (mostly names) may be flagged as unknown.
     pub unknown_check_capitalized: bool,
+    /// Flag an unknown word only when a near spelling fits the slot better than the word (a likely
+    /// misspelling); unknown words without any better spelling are usually new terms, not errors.
+    pub unknown_requires_suggestion: bool,
     pub unknown_severity: Severity,
     /// Most suggestions per finding.
     pub max_suggestions: usize,
@@ -79,6 +85,7 @@ impl Default for CheckSettings {
             max_edit_distance: 2,
             min_length_for_two_edits: 7,
             max_candidates: 8,
+            always_score_nearest: 8,
             screen_max_log_probability: -4.0,
             screen_margin: 4.0,
             screen_top_k: 50,
@@ -92,6 +99,7 @@ impl Default for CheckSettings {
             unknown_max_log_probability: -12.0,
             unknown_min_pieces: 3,
             unknown_check_capitalized: false,
+            unknown_requires_suggestion: true,
             unknown_severity: Severity::Information,
             max_suggestions: 3,
         }
@@ -296,7 +304,7 @@ pub async fn check_sentences_async(
 
 /// Findings per sentence, kept across checks so that after an edit only changed sentences are
 /// scored. Entries belong to one combination of settings and dictionary: a different combination
-/// empties the cache.
+/// empties the cache. A different model or lexicon is the caller's to notice: call [`Self::clear`].
 #[derive(Default)]
 pub struct SentenceCache {
     entries: HashMap<SentenceToCheck, Vec<Finding>>,
@@ -325,6 +333,30 @@ impl SentenceCache {
 
     pub fn clear(&mut self) {
         self.entries.clear();
+    }
+
+    /// Findings cached for a sentence under these settings and dictionary (for callers that check
+    /// the misses asynchronously, e.g. with [`check_sentences_async`], and then [`Self::insert`]).
+    pub fn lookup(
+        &mut self,
+        sentence: &SentenceToCheck,
+        dictionary: &Dictionary,
+        settings: &CheckSettings,
+    ) -> Option<Vec<Finding>> {
+        self.prepare(dictionary, settings);
+        self.get(sentence)
+    }
+
+    /// Stores a sentence's findings, checked under these settings and dictionary.
+    pub fn insert(
+        &mut self,
+        sentence: SentenceToCheck,
+        findings: Vec<Finding>,
+        dictionary: &Dictionary,
+        settings: &CheckSettings,
+    ) {
+        self.prepare(dictionary, settings);
+        self.entries.insert(sentence, findings);
     }
 
     fn prepare(&mut self, dictionary: &Dictionary, settings: &CheckSettings) {
@@ -428,13 +460,22 @@ pub fn check_sentence(
     let tokens = scorer.token_probabilities(TokenProbabilityRequest {
         text: text.clone(),
         top_k: settings.screen_top_k,
+        // Top tokens matter only where a word has near-spelling alternatives.
+        top_k_ranges: Some(
+            plans
+                .iter()
+                .filter(|plan| !plan.candidates.is_empty())
+                .map(|plan| plan.range.clone())
+                .collect(),
+        ),
         cancel: None,
     })?;
     // One row per window of the model's context (`ModelRunner::token_probabilities`).
     statistics.screening_rows += tokens.len().div_ceil(128).max(1);
-    let suspicious: Vec<&WordPlan> = plans
-        .iter()
+    let suspicious: Vec<WordPlan> = plans
+        .into_iter()
         .filter(|plan| is_suspicious(plan, &tokens, settings))
+        .map(|plan| prune_candidates(plan, &tokens, settings))
         .collect();
     if suspicious.is_empty() {
         return Ok(Vec::new());
@@ -577,6 +618,32 @@ fn is_checkable_word(word: &str, settings: &CheckSettings) -> bool {
         && !word.chars().skip(1).any(char::is_uppercase)
 }
 
+/// Keeps the alternatives worth masked scoring: the `always_score_nearest` nearest (then most
+/// frequent) ones, and those whose first piece the unmasked pass ranks among its top tokens at the
+/// word's first position. Each alternative costs one row per piece, so this bounds the cost.
+fn prune_candidates(
+    mut plan: WordPlan,
+    tokens: &[TokenProbability],
+    settings: &CheckSettings,
+) -> WordPlan {
+    let first = tokens
+        .iter()
+        .find(|token| token.range.start < plan.range.end && plan.range.start < token.range.end);
+    let mut candidate_idx = 0;
+    plan.candidates.retain(|candidate| {
+        let keep = candidate_idx < settings.always_score_nearest
+            || first.is_some_and(|first| {
+                first
+                    .top
+                    .iter()
+                    .any(|(piece, _)| *piece == candidate.first_piece)
+            });
+        candidate_idx += 1;
+        keep
+    });
+    plan
+}
+
 fn is_suspicious(plan: &WordPlan, tokens: &[TokenProbability], settings: &CheckSettings) -> bool {
     if plan.unknown {
         return true;
@@ -661,8 +728,17 @@ fn decide(
         });
     }
     if plan.unknown && observed < settings.unknown_max_log_probability {
-        let mut ranked: Vec<&(String, f32)> = score.candidates.iter().collect();
+        let mut ranked: Vec<&(String, f32)> = score
+            .candidates
+            .iter()
+            .filter(|(_, log_probability)| {
+                !settings.unknown_requires_suggestion || *log_probability > observed
+            })
+            .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        if settings.unknown_requires_suggestion && ranked.is_empty() {
+            return None;
+        }
         let suggestions: Vec<String> = ranked
             .into_iter()
             .take(settings.max_suggestions)

@@ -127,6 +127,8 @@ pub struct TokenProbabilityRequest {
     pub text: String,
     /// How many of the most probable tokens to return at each position.
     pub top_k: usize,
+    /// Return the top tokens only for tokens starting in these byte ranges (`None`: everywhere).
+    pub top_k_ranges: Option<Vec<Range<usize>>>,
     pub cancel: Option<CancelFlag>,
 }
 
@@ -134,7 +136,7 @@ pub struct TokenProbabilityRequest {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TokenProbability {
     /// Byte range of the token in the request's text.
-    pub range: std::ops::Range<usize>,
+    pub range: Range<usize>,
     /// The vocabulary piece, continuation pieces with their `##` prefix.
     pub piece: String,
     pub id: u32,

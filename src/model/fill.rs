@@ -302,9 +302,17 @@ impl ModelRunner {
             for (piece_idx, distribution) in distributions.iter().enumerate() {
                 // The kind of token this position takes, ranked once for all beams.
                 let mut ranked: Vec<u32> = (0..distribution.len() as u32)
-                    .filter(|&id| if piece_idx == 0 { self.is_word_start(id) } else { self.is_continuation(id) })
+                    .filter(|&id| {
+                        if piece_idx == 0 {
+                            self.is_word_start(id)
+                        } else {
+                            self.is_continuation(id)
+                        }
+                    })
                     .collect();
-                ranked.sort_unstable_by(|&a, &b| distribution[b as usize].total_cmp(&distribution[a as usize]));
+                ranked.sort_unstable_by(|&a, &b| {
+                    distribution[b as usize].total_cmp(&distribution[a as usize])
+                });
                 let mut extended = Vec::new();
                 for (pieces, score) in &beams {
                     let so_far = self.join_pieces(pieces);
