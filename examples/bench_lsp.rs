@@ -22,7 +22,10 @@ const ABSTRACT: &str = "Background: Interleukin-6 (IL-6) is a pleiotropic cytoki
 
 fn argument(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|arg| arg == name).and_then(|index| args.get(index + 1)).cloned()
+    args.iter()
+        .position(|arg| arg == name)
+        .and_then(|index| args.get(index + 1))
+        .cloned()
 }
 
 fn server_binary() -> String {
@@ -93,7 +96,9 @@ fn main() {
         .map(|(index, _)| index as u32)
         .step_by(7)
         .collect();
-    let rounds: usize = argument("--rounds").and_then(|n| n.parse().ok()).unwrap_or(300);
+    let rounds: usize = argument("--rounds")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
 
     let mut samples: Vec<Duration> = (0..rounds)
         .map(|round| {
@@ -186,15 +191,27 @@ fn main() {
 
     // A Markdown document also keeps its extracted prose in step with each edit.
     let markdown_text: String = (0..line_count)
-        .map(|index| if index % 5 == 4 { format!("{line}\n\n") } else { format!("{line}\n") })
+        .map(|index| {
+            if index % 5 == 4 {
+                format!("{line}\n\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
         .collect();
     let mut document = Document::new(&markdown_text, 1, "markdown");
     let mut direct = Vec::new();
     for round in 0..2_000 {
         let target_line = (round * 7919 % line_count) as u32;
         let range = Range {
-            start: Position { line: target_line, character: 10 },
-            end: Position { line: target_line, character: 12 },
+            start: Position {
+                line: target_line,
+                character: 10,
+            },
+            end: Position {
+                line: target_line,
+                character: 12,
+            },
         };
         let started = Instant::now();
         let offsets = range_to_offsets(document.rope(), range, PositionEncoding::Utf16);
@@ -204,7 +221,10 @@ fn main() {
     report("Markdown apply_edit + prose update (1 MB)", &mut direct);
 
     // Completion while the document's terminology check runs in the background.
-    client.notify("textDocument/didClose", json!({"textDocument": {"uri": big_uri}}));
+    client.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": big_uri}}),
+    );
     client.notify(
         "workspace/didChangeConfiguration",
         json!({"settings": {"biomedLsp": {"diagnostics": {"enabled": true, "debounceMs": 0}}}}),
@@ -218,7 +238,11 @@ fn main() {
                 json!({"textDocument": {"uri": uri, "version": round as i32 + 2}, "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": " "}]}),
             );
         }
-        samples.push(timed_request(&mut client, "textDocument/completion", at(uri, 0, columns[round % columns.len()] + 1)));
+        samples.push(timed_request(
+            &mut client,
+            "textDocument/completion",
+            at(uri, 0, columns[round % columns.len()] + 1),
+        ));
     }
     report("completion during a background check", &mut samples);
 

@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             slot: slot.clone(),
             top_k: 10,
             prefix: String::new(),
+            min_pieces: 1,
             max_pieces,
             cancel: None,
         };

@@ -198,16 +198,13 @@ pub fn run_fill(
         let request = FillRequest {
             text: text.to_string(),
             slot,
-            top_k: if n_pieces == 1 { top_k } else { top_k * 4 },
+            top_k,
             prefix: String::new(),
+            min_pieces: n_pieces,
             max_pieces: if n_pieces == 1 { max_pieces } else { n_pieces },
             cancel: None,
         };
-        let mut predictions = loaded.runner.fill(&request)?;
-        if n_pieces > 1 {
-            predictions.retain(|prediction| prediction.pieces.len() == n_pieces);
-        }
-        predictions.truncate(top_k);
+        let predictions = loaded.runner.fill(&request)?;
         masks.push(predictions);
     }
     if format == Format::Json {
@@ -233,12 +230,23 @@ pub fn run_fill(
                 String::new()
             };
             out.push_str(&format!(
-                "{:>8.4}  {}{}\n",
-                prediction.probability, prediction.word, split
+                "{:>9}  {}{}\n",
+                format_probability(prediction.probability),
+                prediction.word,
+                split
             ));
         }
     }
     Ok(out)
+}
+
+/// Four decimals, or scientific notation for the very small probabilities of rare words.
+fn format_probability(probability: f32) -> String {
+    if probability >= 0.001 {
+        format!("{probability:.4}")
+    } else {
+        format!("{probability:.1e}")
+    }
 }
 
 /// The tokenizer of the model the options name, without loading its weights.

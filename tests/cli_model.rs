@@ -69,6 +69,10 @@ fn fill_reports_one_entry_per_mask_group() {
     let json = stdout_json(&output);
     let masks = json["masks"].as_array().unwrap();
     assert_eq!(masks.len(), 2);
+    assert!(
+        !masks[1]["predictions"].as_array().unwrap().is_empty(),
+        "{json}"
+    );
     for prediction in masks[1]["predictions"].as_array().unwrap() {
         assert_eq!(
             prediction["pieces"].as_array().unwrap().len(),

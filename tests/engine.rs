@@ -35,6 +35,7 @@ fn fill_request(text: &str, cancel: Option<CancelFlag>) -> FillRequest {
         slot: start..start + 6,
         top_k: 3,
         prefix: String::new(),
+        min_pieces: 1,
         max_pieces: 2,
         cancel,
     }

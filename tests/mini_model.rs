@@ -17,6 +17,7 @@ fn fill(runner: &ModelRunner, text: &str, top_k: usize) -> Vec<String> {
         slot: start..start + "[MASK]".len(),
         top_k,
         prefix: String::new(),
+        min_pieces: 1,
         max_pieces: 3,
         cancel: None,
     };
@@ -76,6 +77,7 @@ fn a_typed_prefix_restricts_fills_to_words_starting_with_it() {
         slot: start..start + "infarction".len(),
         top_k: 5,
         prefix: "infa".into(),
+        min_pieces: 1,
         max_pieces: 3,
         cancel: None,
     };

@@ -197,6 +197,7 @@ impl Backend {
             slot: slot.range.clone(),
             top_k: settings.completion_top_k,
             prefix: slot.prefix.clone(),
+            min_pieces: 1,
             max_pieces: settings.completion_max_pieces,
             cancel: Some(cancel),
         };

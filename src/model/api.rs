@@ -35,7 +35,8 @@ pub struct FillRequest {
     pub top_k: usize,
     /// Only words starting with this prefix (compared case-insensitively) are returned.
     pub prefix: String,
-    /// The most pieces a proposed word may have (1 = single vocabulary tokens only).
+    /// The fewest and the most pieces a proposed word may have (1..=1: single vocabulary tokens).
+    pub min_pieces: usize,
     pub max_pieces: usize,
     pub cancel: Option<CancelFlag>,
 }

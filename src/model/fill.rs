@@ -25,8 +25,8 @@ use super::ModelError;
 
 /// How many rows one forward pass takes at most (bounds memory on long requests).
 const MAX_BATCH_ROWS: usize = 64;
-/// Beam width per piece position when proposing multi-piece words.
-const BEAM_WIDTH: usize = 8;
+/// How many multi-piece words of each length go on to PLL-word-l2r rescoring.
+const MULTI_PIECE_CANDIDATES: usize = 16;
 
 /// A loaded model with its tokenizer, ready to answer fill and score requests.
 pub struct ModelRunner {
@@ -37,6 +37,10 @@ pub struct ModelRunner {
     /// Word-start tokens that only ever begin longer words (`glyc` of `glycemic`): never proposed
     /// as a whole word on their own. See [`ModelRunner::learn_fragments`].
     fragment_ids: std::collections::HashSet<u32>,
+    /// Words of several pieces from the same word list, with their pieces: the multi-piece words
+    /// fill proposes. Combining pieces freely also finds strings like `mellitus ##q` that no one
+    /// writes.
+    known_multi_piece_words: Vec<(String, Vec<u32>)>,
 }
 
 /// Words of the bundled lexicon (`word<TAB>count` lines from the training abstracts), used to
@@ -74,13 +78,14 @@ impl ModelRunner {
             tokenizer,
             max_context_tokens,
             fragment_ids: Default::default(),
+            known_multi_piece_words: Default::default(),
         };
         runner.learn_fragments(CORPUS_WORDS)?;
         Ok(runner)
     }
 
     /// Marks as fragments the word-start tokens that begin words of several pieces in a word list
-    /// but never stand as a word of their own there. A vocabulary alone cannot tell `glyc` (only
+    /// but never stand as a word of their own there, and keeps the list's multi-piece words. A vocabulary alone cannot tell `glyc` (only
     /// ever the start of `glycemic`, `glycolysis`…) from `gly` or `cell`; real text can.
     pub fn learn_fragments(&mut self, word_list: &str) -> Result<(), ModelError> {
         let mut whole_words = std::collections::HashSet::new();
@@ -94,8 +99,10 @@ impl ModelRunner {
                 [single] => {
                     whole_words.insert(*single);
                 }
-                [first, _, ..] => {
+                pieces @ [first, _, ..] => {
                     word_beginnings.insert(*first);
+                    self.known_multi_piece_words
+                        .push((word.to_string(), pieces.to_vec()));
                 }
                 [] => {}
             }
@@ -226,12 +233,6 @@ impl ModelRunner {
             })
     }
 
-    fn is_continuation(&self, id: u32) -> bool {
-        self.tokenizer
-            .token(id)
-            .is_some_and(|token| token.starts_with("##") && token.len() > 2)
-    }
-
     fn piece_text(&self, id: u32) -> &str {
         let token = self.tokenizer.token(id).unwrap_or("");
         token.strip_prefix("##").unwrap_or(token)
@@ -256,6 +257,7 @@ impl ModelRunner {
         }
         let prefix = request.prefix.to_lowercase();
         let max_pieces = request.max_pieces.clamp(1, 4);
+        let min_pieces = request.min_pieces.clamp(1, max_pieces);
         let mask = self.tokenizer.special.mask;
         let contexts: Vec<SlotContext> = (1..=max_pieces)
             .map(|n_pieces| self.slot_context(&request.text, &request.slot, n_pieces))
@@ -284,7 +286,12 @@ impl ModelRunner {
             })
             .collect();
         single_ids.sort_by(|&a, &b| single[b as usize].total_cmp(&single[a as usize]));
-        for &id in single_ids.iter().take(request.top_k.max(1) * 2) {
+        let singles_wanted = if min_pieces == 1 {
+            request.top_k.max(1) * 2
+        } else {
+            0
+        };
+        for &id in single_ids.iter().take(singles_wanted) {
             predictions.push(WordPrediction {
                 word: self.piece_text(id).to_string(),
                 probability: single[id as usize].exp(),
@@ -292,58 +299,41 @@ impl ModelRunner {
             });
         }
 
-        // Several pieces: beam over the k-mask row, then PLL-word-l2r rescoring.
+        // Several pieces: known words of k pieces, ranked on the k-mask row with each piece's
+        // probability at its own position, then the best rescored with PLL-word-l2r.
         let mut proposals: Vec<(usize, Vec<u32>)> = Vec::new();
         let mut first_position = 1; // index into `first` of the 2-mask row's first position
         for n_pieces in 2..=max_pieces {
             let distributions = &first[first_position..first_position + n_pieces];
             first_position += n_pieces;
-            let mut beams: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0)];
-            for (piece_idx, distribution) in distributions.iter().enumerate() {
-                // The kind of token this position takes, ranked once for all beams.
-                let mut ranked: Vec<u32> = (0..distribution.len() as u32)
-                    .filter(|&id| {
-                        if piece_idx == 0 {
-                            self.is_word_start(id)
-                        } else {
-                            self.is_continuation(id)
-                        }
-                    })
-                    .collect();
-                ranked.sort_unstable_by(|&a, &b| {
-                    distribution[b as usize].total_cmp(&distribution[a as usize])
-                });
-                let mut extended = Vec::new();
-                for (pieces, score) in &beams {
-                    let so_far = self.join_pieces(pieces);
-                    // What the typed prefix still asks of this piece (nothing once it is covered).
-                    let rest = prefix.get(so_far.len().min(prefix.len())..).unwrap_or("");
-                    let options = ranked
+            if n_pieces < min_pieces {
+                continue;
+            }
+            let mut ranked: Vec<(f32, &Vec<u32>)> = self
+                .known_multi_piece_words
+                .iter()
+                .filter(|(word, pieces)| pieces.len() == n_pieces && word.starts_with(&prefix))
+                .map(|(_, pieces)| {
+                    let score = pieces
                         .iter()
-                        .copied()
-                        .filter(|&id| {
-                            let piece = self.piece_text(id);
-                            piece.starts_with(rest) || rest.starts_with(piece)
+                        .zip(distributions)
+                        .map(|(&piece, distribution)| {
+                            distribution
+                                .get(piece as usize)
+                                .copied()
+                                .unwrap_or(f32::NEG_INFINITY)
                         })
-                        .take(BEAM_WIDTH);
-                    for id in options {
-                        let mut next = pieces.clone();
-                        next.push(id);
-                        extended.push((next, score + distribution[id as usize]));
-                    }
-                }
-                extended.sort_by(|a, b| b.1.total_cmp(&a.1));
-                extended.truncate(BEAM_WIDTH);
-                beams = extended;
-            }
-            for (pieces, _) in beams {
-                let word = self.join_pieces(&pieces);
-                // Keep only the spelling the tokenizer itself gives the word: `infar ##ction` is
-                // not how "infarction" is written, so it is not a candidate.
-                if word.starts_with(&prefix) && self.tokenizer.word_pieces(&word)? == pieces {
-                    proposals.push((n_pieces, pieces));
-                }
-            }
+                        .sum();
+                    (score, pieces)
+                })
+                .collect();
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+            proposals.extend(
+                ranked
+                    .into_iter()
+                    .take(MULTI_PIECE_CANDIDATES)
+                    .map(|(_, pieces)| (n_pieces, pieces.clone())),
+            );
         }
         let scored = self.score_pieces_l2r(
             &request.text,
