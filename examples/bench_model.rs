@@ -62,25 +62,30 @@ fn main() -> anyhow::Result<()> {
                 .logits(&[ids.clone()], &[(0, mask_position)])
                 .expect("forward pass");
         });
-        let request = |max_pieces: usize| FillRequest {
+        let request = |max_pieces: usize, pll_rescoring: bool| FillRequest {
             text: text.clone(),
             slot: slot.clone(),
             top_k: 10,
             prefix: String::new(),
             min_pieces: 1,
             max_pieces,
+            pll_rescoring,
             cancel: None,
         };
         let fill_one_piece_ms = time_ms(repeats, || {
-            runner.fill(&request(1)).expect("fill");
+            runner.fill(&request(1, false)).expect("fill");
         });
         let fill_whole_words_ms = time_ms(repeats, || {
-            runner.fill(&request(3)).expect("fill");
+            runner.fill(&request(3, false)).expect("fill");
+        });
+        let fill_whole_words_rescored_ms = time_ms(repeats.div_ceil(4).max(2), || {
+            runner.fill(&request(3, true)).expect("fill");
         });
         println!(
             "{}",
             serde_json::json!({"kind": "latency", "tokens": ids.len(), "forward_ms": forward_ms,
-                "fill_one_piece_ms": fill_one_piece_ms, "fill_whole_words_ms": fill_whole_words_ms})
+                "fill_one_piece_ms": fill_one_piece_ms, "fill_whole_words_ms": fill_whole_words_ms,
+                "fill_whole_words_rescored_ms": fill_whole_words_rescored_ms})
         );
     }
 

@@ -8,8 +8,10 @@ checkpoint, same inputs, same run.
 Needs `pip install torch transformers` (CPU is enough). The BERT-base-shaped checkpoint (BiomedBERT's
 config, random weights) is generated into bench-models/ on first use and is not committed.
 PyTorch is timed on its bare forward pass (full MLM logits, what a transformers fill-mask pipeline
-runs); ours on a whole fill request end to end (tokenize, window, forward, head at the mask only,
-softmax, top-k words), once with single-piece words and once with words of up to three pieces.
+runs); ours on a whole fill request end to end (tokenize, window of 64 tokens around the mask,
+forward, head at the masks only, softmax, top-k words): single-piece words (one row); words of up
+to three pieces as completion asks (1-, 2- and 3-mask rows in one batch); and the same rescored
+with PLL-word-l2r as `biomed-lsp fill` does (k-1 more rows per multi-piece candidate).
 """
 import argparse
 import json
@@ -97,7 +99,8 @@ def bench(name, directory, data, repeats, batch_sizes, binary):
             encoded = tokenizer(text, return_tensors="pt")
             torch_ms = time_ms(repeats, lambda: model(**encoded))
             rows.append((name, f"1 x {encoded['input_ids'].shape[1]}", torch_ms, result["forward_ms"],
-                         result["fill_one_piece_ms"], result["fill_whole_words_ms"]))
+                         result["fill_one_piece_ms"], result["fill_whole_words_ms"],
+                         result["fill_whole_words_rescored_ms"]))
         throughput_rows = []
         for (batch, texts), result in zip(throughput.items(), [r for r in ours if r["kind"] == "throughput"]):
             encoded = tokenizer(texts, return_tensors="pt", padding=True)
@@ -129,13 +132,13 @@ def main():
     print(f"CPU threads: PyTorch {torch.get_num_threads()}, candle {os.environ.get('RAYON_NUM_THREADS', 'all cores')}; "
           f"torch {torch.__version__}; median of {args.repeats} runs")
     print()
-    print("| model | tokens | PyTorch forward (ms) | our forward (ms) | our fill, 1-piece words (ms) | our fill, words ≤3 pieces (ms) | fill(1-piece) / PyTorch |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | tokens | PyTorch forward (ms) | our forward, whole text (ms) | our fill, 1-piece words (ms) | our fill, words ≤3 pieces (ms) | our fill ≤3 pieces, PLL-rescored (ms) | fill(1-piece) / PyTorch |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     all_throughput = []
     for name, directory in models:
         rows, throughput_rows = bench(name, directory, args.data, args.repeats, (8, 32), binary)
-        for model_name, shape, torch_ms, forward_ms, fill1_ms, fill3_ms in rows:
-            print(f"| {model_name} | {shape} | {torch_ms:.1f} | {forward_ms:.1f} | {fill1_ms:.1f} | {fill3_ms:.1f} | {fill1_ms / torch_ms:.2f} |")
+        for model_name, shape, torch_ms, forward_ms, fill1_ms, fill3_ms, fill3r_ms in rows:
+            print(f"| {model_name} | {shape} | {torch_ms:.1f} | {forward_ms:.1f} | {fill1_ms:.1f} | {fill3_ms:.1f} | {fill3r_ms:.1f} | {fill1_ms / torch_ms:.2f} |")
         all_throughput += throughput_rows
     print()
     print("| model | batch of 64-token sequences | PyTorch tokens/s | ours tokens/s | ours / PyTorch |")

@@ -201,6 +201,7 @@ pub fn run_fill(
             top_k,
             prefix: String::new(),
             min_pieces: n_pieces,
+            pll_rescoring: true,
             max_pieces: if n_pieces == 1 { max_pieces } else { n_pieces },
             cancel: None,
         };

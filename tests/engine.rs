@@ -36,6 +36,7 @@ fn fill_request(text: &str, cancel: Option<CancelFlag>) -> FillRequest {
         top_k: 3,
         prefix: String::new(),
         min_pieces: 1,
+        pll_rescoring: false,
         max_pieces: 2,
         cancel,
     }

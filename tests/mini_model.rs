@@ -18,6 +18,7 @@ fn fill(runner: &ModelRunner, text: &str, top_k: usize) -> Vec<String> {
         top_k,
         prefix: String::new(),
         min_pieces: 1,
+        pll_rescoring: true,
         max_pieces: 3,
         cancel: None,
     };
@@ -78,6 +79,7 @@ fn a_typed_prefix_restricts_fills_to_words_starting_with_it() {
         top_k: 5,
         prefix: "infa".into(),
         min_pieces: 1,
+        pll_rescoring: true,
         max_pieces: 3,
         cancel: None,
     };

@@ -198,6 +198,8 @@ impl Backend {
             top_k: settings.completion_top_k,
             prefix: slot.prefix.clone(),
             min_pieces: 1,
+            // A keystroke cannot wait for k-1 more rows per candidate on a CPU.
+            pll_rescoring: false,
             max_pieces: settings.completion_max_pieces,
             cancel: Some(cancel),
         };

@@ -38,6 +38,10 @@ pub struct FillRequest {
     /// The fewest and the most pieces a proposed word may have (1..=1: single vocabulary tokens).
     pub min_pieces: usize,
     pub max_pieces: usize,
+    /// Rescore multi-piece proposals with PLL-word-l2r (k−1 more rows per candidate: exact but
+    /// costly). Off for interactive completion, where the k-mask row's piece probabilities rank
+    /// them in the same forward pass.
+    pub pll_rescoring: bool,
     pub cancel: Option<CancelFlag>,
 }
 

@@ -6,9 +6,10 @@
 //!   log P(word) = Σ_i log P(s_i | context, s_1..s_{i-1} written, s_i..s_k masked),
 //!   i.e. k masked copies of the sentence, run as one batch. This is the chain rule for the pieces
 //!   given that the word has k pieces; it is comparable with one-piece probabilities in practice.
-//! - Fill proposes multi-piece words by a small beam over the k-mask copy (first piece a word
-//!   start, later pieces `##` continuations), keeps only spellings the tokenizer itself would
-//!   produce for that word, then rescores them with PLL-word-l2r.
+//! - Fill proposes multi-piece words from a word list (words of k pieces, ranked on the k-mask
+//!   copy by the sum of each piece's log-probability at its own position) and, when the request
+//!   asks for it, rescores the best with PLL-word-l2r; otherwise that independent-pieces sum is
+//!   the word's score (one forward pass in all, for interactive completion).
 //! - Softmax is taken over the ids that have a token (the embedding matrix may be larger than the
 //!   vocabulary, as BiomedBERT's is); ids without a token are never proposed.
 
@@ -72,7 +73,9 @@ impl ModelRunner {
                 ),
             });
         }
-        let max_context_tokens = 128.min(model.config().max_position_embeddings.saturating_sub(2));
+        // The neighbourhood of a word decides what fits there; 64 tokens keep a BERT-base forward
+        // pass on a CPU near 100 ms.
+        let max_context_tokens = 64.min(model.config().max_position_embeddings.saturating_sub(2));
         let mut runner = Self {
             model,
             tokenizer,
@@ -301,7 +304,8 @@ impl ModelRunner {
 
         // Several pieces: known words of k pieces, ranked on the k-mask row with each piece's
         // probability at its own position, then the best rescored with PLL-word-l2r.
-        let mut proposals: Vec<(usize, Vec<u32>)> = Vec::new();
+        // (log-probability on the k-mask row, pieces)
+        let mut proposals: Vec<(f32, Vec<u32>)> = Vec::new();
         let mut first_position = 1; // index into `first` of the 2-mask row's first position
         for n_pieces in 2..=max_pieces {
             let distributions = &first[first_position..first_position + n_pieces];
@@ -332,14 +336,16 @@ impl ModelRunner {
                 ranked
                     .into_iter()
                     .take(MULTI_PIECE_CANDIDATES)
-                    .map(|(_, pieces)| (n_pieces, pieces.clone())),
+                    .map(|(score, pieces)| (score, pieces.clone())),
             );
         }
-        let scored = self.score_pieces_l2r(
-            &request.text,
-            &request.slot,
-            &proposals.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
-        )?;
+        let scored = if request.pll_rescoring {
+            let pieces: Vec<Vec<u32>> =
+                proposals.iter().map(|(_, pieces)| pieces.clone()).collect();
+            self.score_pieces_l2r(&request.text, &request.slot, &pieces)?
+        } else {
+            proposals.iter().map(|(score, _)| *score).collect()
+        };
         for ((_, pieces), log_probability) in proposals.iter().zip(scored) {
             predictions.push(WordPrediction {
                 word: self.join_pieces(pieces),
