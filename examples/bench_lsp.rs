@@ -79,13 +79,16 @@ fn main() {
     let mut client = LspClient::spawn(&server_binary(), &[("BIOMED_LSP_LOG", "error")]);
     let model = argument("--model").unwrap_or_else(|| "bundled".into());
     println!("model: {model}");
-    client.configuration = json!({"model": model, "completion": {"minProbability": 0}, "diagnostics": {"enabled": false}});
+    let settings = json!({"model": model, "completion": {"minProbability": 0}, "diagnostics": {"enabled": false}});
+    client.configuration = settings.clone();
     client.request(
         "initialize",
-        json!({"processId": std::process::id(), "capabilities": {"window": {"workDoneProgress": true}}}),
+        json!({"processId": std::process::id(), "initializationOptions": settings,
+               "capabilities": {"window": {"workDoneProgress": true}, "workspace": {"configuration": true}}}),
     );
     client.notify("initialized", json!({}));
-    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    let ready = client.wait_for_model_ready(Duration::from_secs(120));
+    println!("server: {}", ready["message"]);
 
     let uri = "file:///bench/abstract.txt";
     let text = ABSTRACT.repeat(10);
