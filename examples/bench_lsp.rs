@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use biomed_lsp::document::Document;
 use biomed_lsp::lsp::position::{range_to_offsets, PositionEncoding};
-use lsp_client::{LspClient, DEFAULT_TIMEOUT};
+use lsp_client::LspClient;
 use serde_json::{json, Value};
 use tower_lsp::lsp_types::{Position, Range};
 

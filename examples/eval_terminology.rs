@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use biomed_lsp::analysis::{
-    check_sentence, lexicon_for_tokenizer, plain_text_sentences, split_sentences, CheckSettings,
-    CheckStatistics, Dictionary, FindingCode, SentenceToCheck,
+    check_sentence, lexicon_for_tokenizer, split_sentences, CheckSettings, CheckStatistics,
+    Dictionary, FindingCode, SentenceToCheck,
 };
 use biomed_lsp::model::device::DeviceChoice;
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
@@ -389,32 +389,23 @@ fn main() -> anyhow::Result<()> {
 
     if let Some(review) = &review {
         let text = std::fs::read_to_string(review).with_context(|| format!("reading {review}"))?;
-        // Blank out lines that are markup, not prose, keeping offsets.
-        let prose: String = text
-            .split_inclusive('\n')
-            .map(|line| {
-                let trimmed = line.trim_start();
-                let markup = ["#", "|", "!", "<", "{", "```", ":", "---"]
-                    .iter()
-                    .any(|start| trimmed.starts_with(start));
-                if markup {
-                    line.chars()
-                        .map(|c| if c == '\n' { '\n' } else { ' ' })
-                        .collect()
-                } else {
-                    line.to_string()
-                }
-            })
-            .collect();
+        // The prose a reader reads, as the server and `check` see it: no citations, code, tables'
+        // markup or front matter.
+        let chunks = biomed_lsp::prose::extract(
+            &text,
+            biomed_lsp::prose::Language::Markdown,
+            &biomed_lsp::prose::ProseOptions::default(),
+        );
+        let document_sentences = biomed_lsp::analysis::document::document_sentences(&chunks);
         let mut statistics = CheckStatistics::default();
         let mut words = 0usize;
         let mut findings_total = 0usize;
         let started = Instant::now();
-        for source in plain_text_sentences(&prose) {
-            words += letter_words(&source.sentence.text).len();
+        for sentence in &document_sentences {
+            words += letter_words(&sentence.check.text).len();
             let findings = check_sentence(
                 &runner,
-                &source.sentence,
+                &sentence.check,
                 &lexicon,
                 &dictionary,
                 &settings,
@@ -440,9 +431,9 @@ fn main() -> anyhow::Result<()> {
             started.elapsed()
         );
         // Re-check after a one-word edit: every sentence is cached, one sentence changes.
-        let sentences: Vec<SentenceToCheck> = plain_text_sentences(&prose)
-            .into_iter()
-            .map(|source| source.sentence)
+        let sentences: Vec<SentenceToCheck> = document_sentences
+            .iter()
+            .map(|sentence| sentence.check.clone())
             .collect();
         let mut cache = biomed_lsp::analysis::SentenceCache::new();
         biomed_lsp::analysis::check_sentences_cached(
