@@ -75,6 +75,29 @@ fn timed_request(client: &mut LspClient, method: &str, params: Value) -> Duratio
     elapsed
 }
 
+/// Times `rounds` two-character replacements spread over the document's lines.
+fn time_edits(mut document: Document, line_count: usize, rounds: usize) -> Vec<Duration> {
+    (0..rounds)
+        .map(|round| {
+            let target_line = (round * 7919 % line_count) as u32;
+            let range = Range {
+                start: Position {
+                    line: target_line,
+                    character: 10,
+                },
+                end: Position {
+                    line: target_line,
+                    character: 12,
+                },
+            };
+            let started = Instant::now();
+            let offsets = range_to_offsets(document.rope(), range, PositionEncoding::Utf16);
+            document.apply_edit(offsets, "xy").expect("edit applies");
+            started.elapsed()
+        })
+        .collect()
+}
+
 fn main() {
     let mut client = LspClient::spawn(&server_binary(), &[("BIOMED_LSP_LOG", "error")]);
     let model = argument("--model").unwrap_or_else(|| "bundled".into());
@@ -170,29 +193,10 @@ fn main() {
         .collect();
     report("completion (1 MB document)", &mut samples);
 
-    // The same edits applied in process, without the protocol.
-    let mut document = Document::new(&big_text, 1, "plaintext");
-    let mut direct = Vec::new();
-    for round in 0..10_000 {
-        let target_line = (round * 7919 % line_count) as u32;
-        let range = Range {
-            start: Position {
-                line: target_line,
-                character: 10,
-            },
-            end: Position {
-                line: target_line,
-                character: 12,
-            },
-        };
-        let started = Instant::now();
-        let offsets = range_to_offsets(document.rope(), range, PositionEncoding::Utf16);
-        document.apply_edit(offsets, "xy").expect("edit applies");
-        direct.push(started.elapsed());
-    }
+    // The same edits applied in process, without the protocol; a Markdown document also keeps its
+    // extracted prose in step with each edit.
+    let mut direct = time_edits(Document::new(&big_text, 1, "plaintext"), line_count, 10_000);
     report("Document conversion + apply_edit (1 MB)", &mut direct);
-
-    // A Markdown document also keeps its extracted prose in step with each edit.
     let markdown_text: String = (0..line_count)
         .map(|index| {
             if index % 5 == 4 {
@@ -202,25 +206,11 @@ fn main() {
             }
         })
         .collect();
-    let mut document = Document::new(&markdown_text, 1, "markdown");
-    let mut direct = Vec::new();
-    for round in 0..2_000 {
-        let target_line = (round * 7919 % line_count) as u32;
-        let range = Range {
-            start: Position {
-                line: target_line,
-                character: 10,
-            },
-            end: Position {
-                line: target_line,
-                character: 12,
-            },
-        };
-        let started = Instant::now();
-        let offsets = range_to_offsets(document.rope(), range, PositionEncoding::Utf16);
-        document.apply_edit(offsets, "xy").expect("edit applies");
-        direct.push(started.elapsed());
-    }
+    let mut direct = time_edits(
+        Document::new(&markdown_text, 1, "markdown"),
+        line_count,
+        2_000,
+    );
     report("Markdown apply_edit + prose update (1 MB)", &mut direct);
 
     // Completion while the document's terminology check runs in the background.

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use biomed_lsp::analysis::{
-    check_sentence, lexicon_for_tokenizer, split_sentences, CheckSettings, CheckStatistics,
-    Dictionary, FindingCode, SentenceToCheck,
+    check_sentence, lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, FindingCode,
+    SentenceToCheck,
 };
 use biomed_lsp::model::device::DeviceChoice;
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
@@ -208,8 +208,13 @@ fn main() -> anyhow::Result<()> {
         );
         let mut sentences: Vec<String> = Vec::new();
         for text in pubtator_texts(&corpus_text) {
-            for range in split_sentences(&text) {
-                sentences.push(text[range].to_string());
+            let options = biomed_lsp::prose::ProseOptions::default();
+            for sentence in biomed_lsp::prose::sentences(
+                &text,
+                biomed_lsp::prose::Language::PlainText,
+                &options,
+            ) {
+                sentences.push(sentence.text);
             }
         }
         sentences.truncate(max_sentences);

@@ -1,18 +1,14 @@
 //! Features as plain functions over plain data (no I/O, no LSP types): the terminology check and
-//! what it needs (lexicon, dictionaries, a plain-text sentence splitter).
+//! what it needs (lexicon, dictionaries, switches), and whole documents through it.
 
 pub mod document;
 pub mod lexicon;
 pub mod report;
-pub mod sentences;
 pub mod switches;
 pub mod terminology;
 
 pub use lexicon::{Dictionary, Lexicon, LexiconError, NearWord};
-pub use report::{
-    check_source_sentences, format_json, format_text, locate_findings, LocatedFinding,
-};
-pub use sentences::{plain_text_sentences, split_sentences, SourceSentence};
+pub use report::{format_json, format_text, locate_findings, LocatedFinding};
 pub use terminology::{
     check_sentence, check_sentences, check_sentences_async, check_sentences_cached,
     lexicon_for_tokenizer, CheckError, CheckSettings, CheckStatistics, Finding, FindingCode,

@@ -1,11 +1,7 @@
 //! Findings placed in a source file (1-based lines and character columns) and printed like a
 //! compiler's diagnostics or as JSON, for the `check` command.
 
-use super::lexicon::{Dictionary, Lexicon};
-use super::sentences::SourceSentence;
-use super::terminology::{
-    check_sentence, CheckError, CheckSettings, CheckStatistics, Finding, TermScorer,
-};
+use super::terminology::Finding;
 
 /// A finding with its place in a file.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,37 +15,6 @@ pub struct LocatedFinding {
     pub end_column: usize,
     /// The finding, its range in bytes of the whole source text.
     pub finding: Finding,
-}
-
-/// Checks the sentences of one source text; the findings' ranges are byte ranges of the source
-/// (each sentence's `source_offset` added). `on_sentence_done` is called after each sentence
-/// (progress bars).
-pub fn check_source_sentences(
-    scorer: &dyn TermScorer,
-    sentences: &[SourceSentence],
-    lexicon: &Lexicon,
-    dictionary: &Dictionary,
-    settings: &CheckSettings,
-    statistics: &mut CheckStatistics,
-    on_sentence_done: &mut dyn FnMut(),
-) -> Result<Vec<Finding>, CheckError> {
-    let mut findings = Vec::new();
-    for source in sentences {
-        for mut finding in check_sentence(
-            scorer,
-            &source.sentence,
-            lexicon,
-            dictionary,
-            settings,
-            statistics,
-        )? {
-            finding.range = finding.range.start + source.source_offset
-                ..finding.range.end + source.source_offset;
-            findings.push(finding);
-        }
-        on_sentence_done();
-    }
-    Ok(findings)
 }
 
 /// 1-based line and character column of a byte offset (clamped to the text, snapped back to a
