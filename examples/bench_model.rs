@@ -70,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             min_pieces: 1,
             max_pieces,
             pll_rescoring,
+            context_tokens: 0,
             cancel: None,
         };
         let fill_one_piece_ms = time_ms(repeats, || {

@@ -202,6 +202,7 @@ pub fn run_fill(
             prefix: String::new(),
             min_pieces: n_pieces,
             pll_rescoring: true,
+            context_tokens: 0,
             max_pieces: if n_pieces == 1 { max_pieces } else { n_pieces },
             cancel: None,
         };

@@ -67,7 +67,7 @@ impl Default for Settings {
             offline: false,
             completion_top_k: 10,
             completion_min_probability: 0.001,
-            completion_max_pieces: 3,
+            completion_max_pieces: 2,
             context_sentences: 2,
             diagnostics_enabled: true,
             diagnostics_severity: "auto".to_string(),

@@ -37,6 +37,7 @@ fn fill_request(text: &str, cancel: Option<CancelFlag>) -> FillRequest {
         prefix: String::new(),
         min_pieces: 1,
         pll_rescoring: false,
+        context_tokens: 0,
         max_pieces: 2,
         cancel,
     }

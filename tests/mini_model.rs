@@ -19,6 +19,7 @@ fn fill(runner: &ModelRunner, text: &str, top_k: usize) -> Vec<String> {
         prefix: String::new(),
         min_pieces: 1,
         pll_rescoring: true,
+        context_tokens: 0,
         max_pieces: 3,
         cancel: None,
     };
@@ -80,6 +81,7 @@ fn a_typed_prefix_restricts_fills_to_words_starting_with_it() {
         prefix: "infa".into(),
         min_pieces: 1,
         pll_rescoring: true,
+        context_tokens: 0,
         max_pieces: 3,
         cancel: None,
     };

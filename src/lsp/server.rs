@@ -200,6 +200,8 @@ impl Backend {
             min_pieces: 1,
             // A keystroke cannot wait for k-1 more rows per candidate on a CPU.
             pll_rescoring: false,
+            // Half the engine's window: a keystroke's forward pass stays near 100 ms on a CPU.
+            context_tokens: 32,
             max_pieces: settings.completion_max_pieces,
             cancel: Some(cancel),
         };

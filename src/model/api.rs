@@ -42,6 +42,9 @@ pub struct FillRequest {
     /// costly). Off for interactive completion, where the k-mask row's piece probabilities rank
     /// them in the same forward pass.
     pub pll_rescoring: bool,
+    /// Tokens of context kept around the slot; 0 takes the engine's window (64). Completion
+    /// uses a narrower one: each row's cost grows with its length.
+    pub context_tokens: usize,
     pub cancel: Option<CancelFlag>,
 }
 

@@ -120,6 +120,16 @@ impl ModelRunner {
         slot: &Range<usize>,
         slot_tokens: usize,
     ) -> Result<SlotContext, ModelError> {
+        self.slot_context_within(text, slot, slot_tokens, self.max_context_tokens)
+    }
+
+    fn slot_context_within(
+        &self,
+        text: &str,
+        slot: &Range<usize>,
+        slot_tokens: usize,
+        context_tokens: usize,
+    ) -> Result<SlotContext, ModelError> {
         let (ids, offsets) = self.tokenizer.encode_with_offsets(text)?;
         let mut left = Vec::new();
         let mut right = Vec::new();
@@ -131,7 +141,9 @@ impl ModelRunner {
             }
         }
         // Keep a window around the slot: long texts only lend their neighbourhood.
-        let budget = self.max_context_tokens.saturating_sub(slot_tokens);
+        let budget = context_tokens
+            .min(self.max_context_tokens)
+            .saturating_sub(slot_tokens);
         let mut left_budget = budget / 2;
         let mut right_budget = budget - left_budget;
         if left.len() < left_budget {
@@ -263,7 +275,14 @@ impl ModelRunner {
         let min_pieces = request.min_pieces.clamp(1, max_pieces);
         let mask = self.tokenizer.special.mask;
         let contexts: Vec<SlotContext> = (1..=max_pieces)
-            .map(|n_pieces| self.slot_context(&request.text, &request.slot, n_pieces))
+            .map(|n_pieces| {
+                let window = if request.context_tokens == 0 {
+                    self.max_context_tokens
+                } else {
+                    request.context_tokens
+                };
+                self.slot_context_within(&request.text, &request.slot, n_pieces, window)
+            })
             .collect::<Result<_, _>>()?;
 
         // First pass: the slot as 1..=max_pieces masks, one row each.
