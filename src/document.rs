@@ -1,4 +1,4 @@
-//! One open text document: its text in a rope, its version and language id, and edits in byte offsets.
+//! One open text document: its text in a rope, its version and language id, its extracted prose, and edits in byte offsets.
 //!
 //! Every offset here is a UTF-8 byte offset into the document text. Edits must start and end on
 //! char boundaries; the protocol edge (`crate::lsp::position`) is the only place that turns client

@@ -74,11 +74,12 @@ pub struct Suppressions {
 
 impl Suppressions {
     fn suppresses(&self, finding: &Finding) -> bool {
+        let word = finding.word.to_lowercase();
         is_disabled(&self.disabled, &finding.range)
-            || self.ignored_words.iter().any(|word| {
-                word.eq_ignore_ascii_case(&finding.word)
-                    || word.to_lowercase() == finding.word.to_lowercase()
-            })
+            || self
+                .ignored_words
+                .iter()
+                .any(|ignored| ignored.to_lowercase() == word)
     }
 }
 

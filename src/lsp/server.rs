@@ -1,4 +1,4 @@
-//! The tower-lsp language server: document sync, completion and hover, settings and model loading.
+//! The tower-lsp language server: document sync, completion, hover, terminology diagnostics with code actions and commands, settings and model loading.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -601,8 +601,11 @@ impl ProgressReporter {
 /// A document snapshot, taken under the lock, for a check that runs without it.
 struct CheckSnapshot {
     version: i32,
-    source: String,
-    chunks: Vec<crate::prose::ProseChunk>,
+    /// A rope clone shares the document's storage: cheap to take under the lock.
+    rope: ropey::Rope,
+    /// Markdown and LaTeX prose, kept up to date by the document; plain text is extracted later,
+    /// off the lock and off the async runtime.
+    chunks: Option<Vec<crate::prose::ProseChunk>>,
     language: crate::prose::Language,
 }
 
@@ -731,18 +734,10 @@ impl Backend {
             let Some(document) = documents.get(&uri) else {
                 return Ok(());
             };
-            let source = document.text();
-            let chunks = match document.prose() {
-                Some(prose) => prose.chunks().to_vec(),
-                None => crate::prose::extract(
-                    &source,
-                    crate::prose::Language::PlainText,
-                    &settings.prose_options(),
-                ),
-            };
+            let chunks = document.prose().map(|prose| prose.chunks().to_vec());
             CheckSnapshot {
                 version: document.version(),
-                source,
+                rope: document.rope().clone(),
                 chunks,
                 language: document.language(),
             }
@@ -776,7 +771,18 @@ impl Backend {
             .get(&uri)
             .cloned()
             .unwrap_or_default();
-        let sentences = document_sentences(&snapshot.chunks);
+        let prose_options = settings.prose_options();
+        let (rope, language) = (snapshot.rope.clone(), snapshot.language);
+        let (chunks, sentences, disabled) = tokio::task::spawn_blocking(move || {
+            let source = rope.to_string();
+            let chunks = snapshot.chunks.unwrap_or_else(|| {
+                crate::prose::extract(&source, crate::prose::Language::PlainText, &prose_options)
+            });
+            let sentences = document_sentences(&chunks);
+            (chunks, sentences, disabled_ranges(&source, language))
+        })
+        .await
+        .map_err(|error| anyhow::anyhow!("preparing the check failed: {error}"))?;
         // Long documents show their progress; short ones would only flicker.
         let reporter = if sentences.len() > 40 {
             let supported = lock(&self.shared.client_support).work_done_progress;
@@ -800,7 +806,7 @@ impl Backend {
         let check_settings = settings.check_settings();
         let job = tokio::task::spawn_blocking(move || {
             let suppressions = Suppressions {
-                disabled: disabled_ranges(&snapshot.source, snapshot.language),
+                disabled,
                 ignored_words,
             };
             let inputs = CheckInputs {
@@ -814,7 +820,7 @@ impl Backend {
             let mut cache = lock(&shared.checks.cache);
             let findings = check_document(
                 &engine,
-                &snapshot.chunks,
+                &chunks,
                 &sentences,
                 &inputs,
                 Some(&mut cache),
@@ -828,7 +834,7 @@ impl Backend {
                     }
                 },
             );
-            (findings, snapshot)
+            findings
         });
         let forward_progress = async {
             while let Some(percentage) = progress_receiver.recv().await {
@@ -840,8 +846,7 @@ impl Backend {
             }
         };
         let (joined, ()) = tokio::join!(job, forward_progress);
-        let (findings, snapshot) =
-            joined.map_err(|error| anyhow::anyhow!("the check task failed: {error}"))?;
+        let findings = joined.map_err(|error| anyhow::anyhow!("the check task failed: {error}"))?;
         if let Some(reporter) = &reporter {
             reporter
                 .end(if findings.is_ok() {
@@ -861,10 +866,9 @@ impl Backend {
         }
         // Positions are computed against the snapshot's text: the version published is the
         // snapshot's, so the client places them on the text they belong to.
-        let rope = ropey::Rope::from_str(&snapshot.source);
         let diagnostics = findings
             .iter()
-            .map(|finding| self.diagnostic(&rope, finding, encoding))
+            .map(|finding| self.diagnostic(&snapshot.rope, finding, encoding))
             .collect();
         self.client
             .publish_diagnostics(uri, diagnostics, Some(snapshot.version))

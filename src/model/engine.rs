@@ -339,16 +339,6 @@ impl EngineHandle {
     }
 
     /// Every token's probability in one unmasked pass, at background priority (document checks).
-    pub async fn token_probabilities_background(
-        &self,
-        request: TokenProbabilityRequest,
-    ) -> Result<Vec<TokenProbability>, EngineError> {
-        let (sender, receiver) = oneshot::channel();
-        self.submit(Job::TokenProbabilities(request, sender), false)?;
-        receiver.await.map_err(|_| EngineError::Stopped)?
-    }
-
-    /// Blocking form of [`Self::token_probabilities_background`] (background priority).
     pub fn token_probabilities_blocking(
         &self,
         request: TokenProbabilityRequest,
