@@ -43,6 +43,7 @@ fn set_setting(settings: &mut CheckSettings, assignment: &str) -> anyhow::Result
         "screen_max_log_probability" => settings.screen_max_log_probability = float()?,
         "screen_margin" => settings.screen_margin = float()?,
         "screen_top_k" => settings.screen_top_k = int()?,
+        "score_context_tokens" => settings.score_context_tokens = int()?,
         "min_margin" => settings.min_margin = float()?,
         "margin_per_extra_edit" => settings.margin_per_extra_edit = float()?,
         "frequency_weight" => settings.frequency_weight = float()?,
@@ -158,6 +159,7 @@ fn main() -> anyhow::Result<()> {
             text: sentence.clone(),
             top_k: 5,
             top_k_ranges: None,
+            ranges: None,
             cancel: None,
         })?;
         for token in &tokens {
@@ -179,6 +181,8 @@ fn main() -> anyhow::Result<()> {
                     candidates: near.iter().take(8).map(|n| n.word.clone()).collect(),
                 }],
                 top_k_alternatives: 3,
+                candidate_bounds_only: false,
+                context_tokens: 0,
                 cancel: None,
             };
             let score = runner.score(&request)?;

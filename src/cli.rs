@@ -422,7 +422,9 @@ pub fn run_check(
             sentences,
         ));
     }
-    let loaded = load_model(&model.options(), &stderr_events())?;
+    let mut loaded = load_model(&model.options(), &stderr_events())?;
+    // Nothing interactive waits behind this check: larger forward passes cost less per token.
+    loaded.runner.max_batch_tokens = crate::model::fill::BATCH_TOKENS_WITHOUT_INTERACTIVE_WORK;
     let settings = analysis::CheckSettings::default();
     let lexicon = analysis::lexicon_for_tokenizer(&loaded.runner.tokenizer, &settings)?;
     let total: usize = sources.iter().map(|source| source.4.len()).sum();

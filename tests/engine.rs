@@ -2,7 +2,8 @@
 
 use biomed_lsp::model::engine::{load_model, EngineHandle, LoadEvent};
 use biomed_lsp::model::{
-    CancelFlag, EngineError, FillRequest, ModelOptions, ScoreRequest, WordToScore,
+    CancelFlag, EngineError, FillRequest, ModelOptions, ScoreRequest, TokenProbabilityRequest,
+    WordToScore,
 };
 
 fn engine() -> EngineHandle {
@@ -55,6 +56,8 @@ async fn async_requests_of_both_priorities_are_answered() {
             candidates: vec!["flood".into()],
         }],
         top_k_alternatives: 3,
+        candidate_bounds_only: false,
+        context_tokens: 0,
         cancel: None,
     });
     let (fill, score) = tokio::join!(fill, score);
@@ -88,15 +91,17 @@ fn bad_ranges_are_errors_not_panics() {
     let mut request = fill_request("ö [MASK]", None);
     request.slot = 1..2; // inside the two bytes of "ö"
     assert!(engine.fill_blocking(request).is_err());
-    let result = engine.score_blocking(ScoreRequest {
+    let result = engine.score_batch_blocking(vec![ScoreRequest {
         text: "short".into(),
         words: vec![WordToScore {
             range: 40..45,
             candidates: vec![],
         }],
         top_k_alternatives: 1,
+        candidate_bounds_only: false,
+        context_tokens: 0,
         cancel: None,
-    });
+    }]);
     assert!(result.is_err());
     // Still alive afterwards.
     assert!(engine
@@ -115,4 +120,40 @@ fn a_long_text_is_windowed_around_the_slot() {
     );
     let predictions = engine.fill_blocking(fill_request(&text, None)).unwrap();
     assert_eq!(predictions.len(), 3);
+}
+
+#[test]
+fn an_interactive_request_runs_between_the_forward_passes_of_a_long_background_batch() {
+    let engine = engine();
+    // About a second of work for the mini model, in many forward passes.
+    let text = "Acute myocardial infarction was confirmed by elevated troponin levels in the \
+                emergency department, and the patients were treated with aspirin and heparin.";
+    let requests: Vec<TokenProbabilityRequest> = (0..600)
+        .map(|_| TokenProbabilityRequest {
+            text: text.into(),
+            top_k: 0,
+            top_k_ranges: None,
+            ranges: None,
+            cancel: None,
+        })
+        .collect();
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let background = {
+        let engine = engine.clone();
+        let order = order.clone();
+        std::thread::spawn(move || {
+            let answers = engine.token_probabilities_batch_blocking(requests);
+            order.lock().unwrap().push("background");
+            answers
+        })
+    };
+    // Let the background batch start before the interactive request arrives.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let fill = engine.fill_blocking(fill_request("Type 2 [MASK] mellitus.", None));
+    order.lock().unwrap().push("interactive");
+    assert!(fill.is_ok());
+    let answers = background.join().unwrap().expect("the background batch");
+    assert_eq!(answers.answers.len(), 600);
+    assert!(answers.rows >= 600);
+    assert_eq!(*order.lock().unwrap(), ["interactive", "background"]);
 }

@@ -5,10 +5,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use biomed_lsp::analysis::lexicon::osa_distance;
+use biomed_lsp::analysis::terminology::GROUP_BYTES;
 use biomed_lsp::analysis::{
-    check_sentences, check_sentences_cached, lexicon_for_tokenizer, CheckError, CheckSettings,
-    Dictionary, Finding, FindingCode, Lexicon, SentenceCache, SentenceToCheck, Severity,
-    TermScorer,
+    check_sentences, check_sentences_cached, check_sentences_with, lexicon_for_tokenizer,
+    CheckError, CheckSettings, CheckStatistics, Dictionary, Finding, FindingCode, Lexicon,
+    SentenceCache, SentenceCheckInputs, SentenceToCheck, Severity, TermScorer,
 };
 use biomed_lsp::model::device::DeviceChoice;
 use biomed_lsp::model::embedded::bundled_model_directory;
@@ -16,7 +17,8 @@ use biomed_lsp::model::engine::load_bundled;
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::tokenizer::WordTokenizer;
 use biomed_lsp::model::{
-    ScoreRequest, TokenProbability, TokenProbabilityRequest, TokenizedWord, WordScore,
+    BatchAnswers, CancelFlag, EngineError, ScoreRequest, TokenProbability, TokenProbabilityRequest,
+    TokenizedWord, WordScore,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -148,6 +150,8 @@ struct ScriptedScorer {
     tokenizer: WordTokenizer,
     log_probabilities: HashMap<String, f32>,
     scored_texts: RefCell<Vec<String>>,
+    /// Calls of `score` that asked for bounds: one per group of sentences.
+    bound_batches: std::cell::Cell<usize>,
 }
 
 impl ScriptedScorer {
@@ -159,6 +163,7 @@ impl ScriptedScorer {
                 .map(|(word, lp)| (word.to_string(), *lp))
                 .collect(),
             scored_texts: RefCell::new(Vec::new()),
+            bound_batches: std::cell::Cell::new(0),
         }
     }
 
@@ -176,38 +181,65 @@ impl TermScorer for ScriptedScorer {
     }
     fn token_probabilities(
         &self,
-        request: TokenProbabilityRequest,
-    ) -> Result<Vec<TokenProbability>, CheckError> {
-        let (ids, offsets) = self.tokenizer.encode_with_offsets(&request.text)?;
-        Ok(ids
-            .iter()
-            .zip(offsets)
-            .map(|(&id, (start, end))| TokenProbability {
-                range: start..end,
-                piece: self.tokenizer.token(id).unwrap_or("").to_string(),
-                id,
-                log_probability: -9.0,
-                top: Vec::new(),
-            })
-            .collect())
-    }
-    fn score(&self, request: ScoreRequest) -> Result<Vec<WordScore>, CheckError> {
-        self.scored_texts.borrow_mut().push(request.text.clone());
-        Ok(request
-            .words
-            .iter()
-            .map(|word| WordScore {
-                range: word.range.clone(),
-                pieces: Vec::new(),
-                log_probability: self.lp(&request.text[word.range.clone()]),
-                alternatives: Vec::new(),
-                candidates: word
-                    .candidates
-                    .iter()
-                    .map(|candidate| (candidate.clone(), self.lp(candidate)))
+        requests: Vec<TokenProbabilityRequest>,
+    ) -> Result<BatchAnswers<Vec<TokenProbability>>, CheckError> {
+        let mut answers = Vec::new();
+        for request in &requests {
+            let (ids, offsets) = self.tokenizer.encode_with_offsets(&request.text)?;
+            answers.push(
+                ids.iter()
+                    .zip(offsets)
+                    .map(|(&id, (start, end))| TokenProbability {
+                        range: start..end,
+                        piece: self.tokenizer.token(id).unwrap_or("").to_string(),
+                        id,
+                        log_probability: -9.0,
+                        top: Vec::new(),
+                    })
                     .collect(),
-            })
-            .collect())
+            );
+        }
+        Ok(BatchAnswers {
+            answers,
+            rows: requests.len(),
+        })
+    }
+    /// Exact scores whether or not bounds are asked for (an exact score is a valid bound).
+    fn score(
+        &self,
+        requests: Vec<ScoreRequest>,
+    ) -> Result<BatchAnswers<Vec<WordScore>>, CheckError> {
+        if requests.iter().any(|request| request.candidate_bounds_only) {
+            self.bound_batches.set(self.bound_batches.get() + 1);
+        }
+        let mut answers = Vec::new();
+        for request in &requests {
+            // Every sentence that reaches scoring goes through the bounds pass first.
+            if request.candidate_bounds_only {
+                self.scored_texts.borrow_mut().push(request.text.clone());
+            }
+            answers.push(
+                request
+                    .words
+                    .iter()
+                    .map(|word| WordScore {
+                        range: word.range.clone(),
+                        pieces: Vec::new(),
+                        log_probability: self.lp(&request.text[word.range.clone()]),
+                        alternatives: Vec::new(),
+                        candidates: word
+                            .candidates
+                            .iter()
+                            .map(|candidate| (candidate.clone(), self.lp(candidate)))
+                            .collect(),
+                    })
+                    .collect(),
+            );
+        }
+        Ok(BatchAnswers {
+            answers,
+            rows: requests.len(),
+        })
     }
 }
 
@@ -240,6 +272,115 @@ fn a_much_more_probable_neighbour_is_flagged_with_evidence_and_a_suggestion() {
     );
     // Nothing else in the sentence: every other neighbour is as improbable as its word.
     assert_eq!(findings[0].len(), 1, "{:?}", findings[0]);
+}
+
+#[test]
+fn another_form_of_the_written_word_is_never_the_alternative() {
+    // This scorer finds the plural, the prefixed form and the British spelling very improbable
+    // and their other forms very probable: number, prefix and spelling convention are the
+    // writer's choices, so none of those forms may be the flag's reason.
+    let scorer = ScriptedScorer::new(&[
+        ("roles", -15.0),
+        ("role", -0.1),
+        ("infrequent", -15.0),
+        ("frequent", -0.1),
+        ("tumour", -15.0),
+        ("tumor", -0.1),
+    ]);
+    let findings = scripted_check(
+        &scorer,
+        &[SentenceToCheck::new(
+            "The roles of infrequent tumour types were studied.",
+        )],
+    );
+    for finding in &findings[0] {
+        for form in ["role", "frequent", "tumor"] {
+            assert!(
+                !finding
+                    .suggestions
+                    .iter()
+                    .any(|suggestion| suggestion == form),
+                "{finding:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_known_word_with_a_regular_prefix_is_not_an_unknown_word() {
+    let scorer = ScriptedScorer::new(&[("unmeasured", -30.0)]);
+    let findings = scripted_check(
+        &scorer,
+        &[SentenceToCheck::new(
+            "Confounding by unmeasured factors remains.",
+        )],
+    );
+    assert!(
+        !findings[0]
+            .iter()
+            .any(|finding| finding.code == FindingCode::UnknownTerm),
+        "{:?}",
+        findings[0]
+    );
+}
+
+#[test]
+fn sentences_are_checked_in_groups_with_progress_and_can_be_cancelled() {
+    let scorer = ScriptedScorer::new(&[("ilium", -9.0), ("ileum", -0.5)]);
+    let settings = CheckSettings::default();
+    let lexicon = lexicon_for_tokenizer(&scorer.tokenizer, &settings).expect("bundled lexicon");
+    let dictionary = Dictionary::new();
+    let inputs = SentenceCheckInputs {
+        lexicon: &lexicon,
+        dictionary: &dictionary,
+        settings: &settings,
+    };
+    // Enough text for several groups.
+    let sentences: Vec<SentenceToCheck> = (0..3 * GROUP_BYTES / 40)
+        .map(|idx| SentenceToCheck::new(format!("Biopsy {idx} of the terminal ilium was taken.")))
+        .collect();
+    let references: Vec<&SentenceToCheck> = sentences.iter().collect();
+    let mut progress = Vec::new();
+    let findings = check_sentences_with(
+        &scorer,
+        &references,
+        &inputs,
+        None,
+        None,
+        &mut CheckStatistics::default(),
+        &mut |done, total| progress.push((done, total)),
+    )
+    .expect("a check");
+    assert_eq!(findings.len(), sentences.len());
+    assert!(findings
+        .iter()
+        .all(|found| found.len() == 1 && found[0].word == "ilium"));
+    assert!(progress.len() >= 3, "{progress:?}");
+    assert!(progress.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    assert_eq!(progress.last(), Some(&(sentences.len(), sentences.len())));
+    // Every sentence is scored once, and a group's sentences share one batch.
+    assert_eq!(scorer.scored_texts.borrow().len(), sentences.len());
+    let batches = scorer.bound_batches.get();
+    assert!(
+        batches >= 3 && batches < sentences.len() / 4,
+        "{batches} batches"
+    );
+
+    let cancel = CancelFlag::new();
+    cancel.cancel();
+    let cancelled = check_sentences_with(
+        &scorer,
+        &references,
+        &inputs,
+        None,
+        Some(&cancel),
+        &mut CheckStatistics::default(),
+        &mut |_, _| {},
+    );
+    assert!(matches!(
+        cancelled,
+        Err(CheckError::Engine(EngineError::Cancelled))
+    ));
 }
 
 #[test]
@@ -497,6 +638,7 @@ fn the_engine_gives_the_same_findings_as_the_runner_and_the_same_screen() {
             text: sentences[0].text.clone(),
             top_k: 3,
             top_k_ranges: None,
+            ranges: None,
             cancel: None,
         })
         .expect("token probabilities");
@@ -522,19 +664,9 @@ fn the_engine_gives_the_same_findings_as_the_runner_and_the_same_screen() {
             display_name: "mini model".into(),
         },
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let through_engine = runtime
-        .block_on(biomed_lsp::analysis::check_sentences_async(
-            engine.clone(),
-            sentences.clone(),
-            std::sync::Arc::new(lexicon),
-            std::sync::Arc::new(Dictionary::new()),
-            settings,
-        ))
-        .expect("a check through the engine");
+    let through_engine =
+        check_sentences(&engine, &sentences, &lexicon, &Dictionary::new(), &settings)
+            .expect("a check through the engine");
     assert_eq!(direct.len(), through_engine.len());
     for (a, b) in direct.iter().zip(&through_engine) {
         let words_a: Vec<(&str, FindingCode)> =

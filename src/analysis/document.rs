@@ -6,10 +6,10 @@ use std::ops::Range;
 use super::lexicon::{Dictionary, Lexicon};
 use super::switches::is_disabled;
 use super::terminology::{
-    check_sentence, CheckError, CheckSettings, CheckStatistics, Finding, SentenceCache,
-    SentenceToCheck, TermScorer,
+    check_sentences_with, CheckError, CheckSettings, CheckStatistics, Finding, SentenceCache,
+    SentenceCheckInputs, SentenceToCheck, TermScorer,
 };
-use crate::model::{CancelFlag, EngineError};
+use crate::model::CancelFlag;
 use crate::prose::{split_sentences, ProseChunk, SegmentKind};
 
 /// One sentence of a document, as the checker receives it, and where it sits in the prose.
@@ -92,49 +92,36 @@ pub struct CheckInputs<'a> {
 }
 
 /// Checks the sentences of a document (sentences already in the cache are not scored again);
-/// findings carry source byte ranges. `cancel` is looked at between sentences, so a newer version
-/// of the document stops the work early; `on_sentence_done(done, total)` reports progress.
+/// findings carry source byte ranges. See [`check_sentences_with`] for `cancel` and
+/// `on_progress(done, total)`.
 #[allow(clippy::too_many_arguments)]
 pub fn check_document(
     scorer: &dyn TermScorer,
     chunks: &[ProseChunk],
     sentences: &[DocumentSentence],
     inputs: &CheckInputs,
-    mut cache: Option<&mut SentenceCache>,
+    cache: Option<&mut SentenceCache>,
     cancel: Option<&CancelFlag>,
     statistics: &mut CheckStatistics,
-    on_sentence_done: &mut dyn FnMut(usize, usize),
+    on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Finding>, CheckError> {
+    let checks: Vec<&SentenceToCheck> = sentences.iter().map(|sentence| &sentence.check).collect();
+    let sentence_inputs = SentenceCheckInputs {
+        lexicon: inputs.lexicon,
+        dictionary: inputs.dictionary,
+        settings: inputs.settings,
+    };
+    let per_sentence = check_sentences_with(
+        scorer,
+        &checks,
+        &sentence_inputs,
+        cache,
+        cancel,
+        statistics,
+        on_progress,
+    )?;
     let mut findings = Vec::new();
-    for (sentence_idx, sentence) in sentences.iter().enumerate() {
-        if cancel.is_some_and(CancelFlag::is_cancelled) {
-            return Err(CheckError::Engine(EngineError::Cancelled));
-        }
-        let cached = cache
-            .as_deref_mut()
-            .and_then(|cache| cache.lookup(&sentence.check, inputs.dictionary, inputs.settings));
-        let sentence_findings = match cached {
-            Some(found) => found,
-            None => {
-                let found = check_sentence(
-                    scorer,
-                    &sentence.check,
-                    inputs.lexicon,
-                    inputs.dictionary,
-                    inputs.settings,
-                    statistics,
-                )?;
-                if let Some(cache) = cache.as_deref_mut() {
-                    cache.insert(
-                        sentence.check.clone(),
-                        found.clone(),
-                        inputs.dictionary,
-                        inputs.settings,
-                    );
-                }
-                found
-            }
-        };
+    for (sentence, sentence_findings) in sentences.iter().zip(per_sentence) {
         let chunk = &chunks[sentence.chunk_index];
         for mut finding in sentence_findings {
             finding.range = chunk.source_range_of(
@@ -145,7 +132,6 @@ pub fn check_document(
                 findings.push(finding);
             }
         }
-        on_sentence_done(sentence_idx + 1, sentences.len());
     }
     Ok(findings)
 }

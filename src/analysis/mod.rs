@@ -3,6 +3,7 @@
 
 pub mod document;
 pub mod lexicon;
+pub mod morphology;
 pub mod report;
 pub mod switches;
 pub mod terminology;
@@ -10,7 +11,7 @@ pub mod terminology;
 pub use lexicon::{Dictionary, Lexicon, LexiconError, NearWord};
 pub use report::{format_json, format_text, locate_findings, LocatedFinding};
 pub use terminology::{
-    check_sentence, check_sentences, check_sentences_async, check_sentences_cached,
+    check_sentence, check_sentences, check_sentences_cached, check_sentences_with,
     lexicon_for_tokenizer, CheckError, CheckSettings, CheckStatistics, Finding, FindingCode,
-    SentenceCache, SentenceToCheck, Severity, TermScorer,
+    SentenceCache, SentenceCheckInputs, SentenceToCheck, Severity, TermScorer,
 };

@@ -2,30 +2,34 @@
 //! non-words, from the masked-language model: a cheap unmasked screen per sentence, then masked
 //! PLL scoring of the suspicious words against their near-spelling alternatives.
 //!
-//! Pipeline for one sentence:
-//! 1. Split it into the tokenizer's words; keep the checkable ones (letters only, long enough, not
-//!    an abbreviation or gene symbol, not in the dictionary, not in a skipped range).
+//! Pipeline for a group of sentences (see [`GROUP_BYTES`]; each step is one batch for the whole
+//! group, so sentences share forward passes):
+//! 1. Split each sentence into the tokenizer's words; keep the checkable ones (letters only, long
+//!    enough, not an abbreviation or gene symbol, not in the dictionary, not in a skipped range).
 //! 2. Screen: one unmasked forward pass gives every visible token's log-probability and the most
 //!    probable tokens at its position. A word goes on when it fits badly, when a near-spelling
 //!    alternative's first piece is nearly as probable as the word at the word's position, or when
 //!    it is an unknown multi-piece word.
-//! 3. Score: one batch per sentence gives PLL-word-l2r of each suspicious word and of its
-//!    near-spelling alternatives in the same slot (k masked copies for k pieces).
-//! 4. Decide: flag the best alternative when its log-probability margin over the observed word,
+//! 3. Score with bounds: PLL-word-l2r of each suspicious word (k masked copies for k pieces), and
+//!    for its alternatives only the first piece with all pieces masked, an upper bound of their
+//!    PLL-word-l2r that costs one row per piece count, shared by all alternatives.
+//! 4. Score exactly the alternatives whose bound shows they could change the outcome, for the
+//!    words where one could (usually few).
+//! 5. Decide: flag the best alternative when its log-probability margin over the observed word,
 //!    corrected for unigram frequency (SLOR-like) and demanded larger per edit, passes a threshold;
 //!    else flag an unknown improbable non-word with spelling suggestions.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
-use std::sync::Arc;
 
 use super::lexicon::{Dictionary, Lexicon};
+use super::morphology;
 use crate::model::engine::EngineHandle;
 use crate::model::fill::ModelRunner;
 use crate::model::{
-    EngineError, ModelError, ScoreRequest, TokenProbability, TokenProbabilityRequest,
-    TokenizedWord, WordScore, WordToScore,
+    BatchAnswers, CancelFlag, EngineError, ModelError, ScoreRequest, TokenProbability,
+    TokenProbabilityRequest, TokenizedWord, WordScore, WordToScore,
 };
 
 /// Every threshold of the check. Log-probabilities are natural logs.
@@ -50,6 +54,9 @@ pub struct CheckSettings {
     pub screen_margin: f32,
     /// Screen: how many of the most probable tokens per position the screen looks at.
     pub screen_top_k: usize,
+    /// Masked scoring sees this many tokens around the word (the word included): each scoring
+    /// row costs in proportion to its length.
+    pub score_context_tokens: usize,
     /// Flag when the corrected margin log P(alt) − log P(word) exceeds this (one edit apart).
     pub min_margin: f32,
     /// Extra margin demanded per edit beyond the first.
@@ -86,9 +93,13 @@ impl Default for CheckSettings {
             min_length_for_two_edits: 7,
             max_candidates: 8,
             always_score_nearest: 8,
-            screen_max_log_probability: -4.0,
+            // -8 rather than -4: 40 % fewer words scored on the develop split, precision up,
+            // recall down 3 points (BENCHMARKS.md).
+            screen_max_log_probability: -8.0,
             screen_margin: 4.0,
             screen_top_k: 50,
+            // As completion; 64 tokens scored no better on the develop split and cost more.
+            score_context_tokens: 32,
             // Tuned on the NCBI-disease develop split (BENCHMARKS.md): best F1 with the mini model.
             min_margin: 5.0,
             margin_per_extra_edit: 2.0,
@@ -210,14 +221,19 @@ pub enum CheckError {
     Task(String),
 }
 
-/// What the check needs from a model: words, the unmasked screen and masked scoring.
+/// What the check needs from a model: words, the unmasked screen and masked scoring. The screen
+/// and the scoring take the requests of several sentences at once, so that they share forward
+/// passes.
 pub trait TermScorer {
     fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError>;
     fn token_probabilities(
         &self,
-        request: TokenProbabilityRequest,
-    ) -> Result<Vec<TokenProbability>, CheckError>;
-    fn score(&self, request: ScoreRequest) -> Result<Vec<WordScore>, CheckError>;
+        requests: Vec<TokenProbabilityRequest>,
+    ) -> Result<BatchAnswers<Vec<TokenProbability>>, CheckError>;
+    fn score(
+        &self,
+        requests: Vec<ScoreRequest>,
+    ) -> Result<BatchAnswers<Vec<WordScore>>, CheckError>;
 }
 
 impl TermScorer for ModelRunner {
@@ -226,12 +242,15 @@ impl TermScorer for ModelRunner {
     }
     fn token_probabilities(
         &self,
-        request: TokenProbabilityRequest,
-    ) -> Result<Vec<TokenProbability>, CheckError> {
-        Ok(ModelRunner::token_probabilities(self, &request)?)
+        requests: Vec<TokenProbabilityRequest>,
+    ) -> Result<BatchAnswers<Vec<TokenProbability>>, CheckError> {
+        Ok(self.token_probabilities_batch(&requests)?)
     }
-    fn score(&self, request: ScoreRequest) -> Result<Vec<WordScore>, CheckError> {
-        Ok(ModelRunner::score(self, &request)?)
+    fn score(
+        &self,
+        requests: Vec<ScoreRequest>,
+    ) -> Result<BatchAnswers<Vec<WordScore>>, CheckError> {
+        Ok(self.score_batch(&requests)?)
     }
 }
 
@@ -242,12 +261,15 @@ impl TermScorer for EngineHandle {
     }
     fn token_probabilities(
         &self,
-        request: TokenProbabilityRequest,
-    ) -> Result<Vec<TokenProbability>, CheckError> {
-        Ok(self.token_probabilities_blocking(request)?)
+        requests: Vec<TokenProbabilityRequest>,
+    ) -> Result<BatchAnswers<Vec<TokenProbability>>, CheckError> {
+        Ok(self.token_probabilities_batch_blocking(requests)?)
     }
-    fn score(&self, request: ScoreRequest) -> Result<Vec<WordScore>, CheckError> {
-        Ok(self.score_blocking(request)?)
+    fn score(
+        &self,
+        requests: Vec<ScoreRequest>,
+    ) -> Result<BatchAnswers<Vec<WordScore>>, CheckError> {
+        Ok(self.score_batch_blocking(requests)?)
     }
 }
 
@@ -264,6 +286,11 @@ pub fn lexicon_for_tokenizer(
     Lexicon::bundled_with_vocabulary(tokens, settings.max_edit_distance)
 }
 
+/// Sentences are checked in groups of about this many bytes of text: a group's screening rows
+/// and its scoring rows share forward passes, which costs far less per row on a CPU than one short
+/// pass per sentence. A group is also the unit of cancellation and of progress.
+pub const GROUP_BYTES: usize = 1500;
+
 /// Checks sentences; one list of findings per sentence, ranges relative to the sentence text.
 pub fn check_sentences(
     scorer: &dyn TermScorer,
@@ -272,35 +299,87 @@ pub fn check_sentences(
     dictionary: &Dictionary,
     settings: &CheckSettings,
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
-    let mut statistics = CheckStatistics::default();
-    sentences
-        .iter()
-        .map(|sentence| {
-            check_sentence(
-                scorer,
-                sentence,
-                lexicon,
-                dictionary,
-                settings,
-                &mut statistics,
-            )
-        })
-        .collect()
+    let sentences: Vec<&SentenceToCheck> = sentences.iter().collect();
+    let inputs = SentenceCheckInputs {
+        lexicon,
+        dictionary,
+        settings,
+    };
+    check_sentences_with(
+        scorer,
+        &sentences,
+        &inputs,
+        None,
+        None,
+        &mut CheckStatistics::default(),
+        &mut |_, _| {},
+    )
 }
 
-/// [`check_sentences`] on the engine thread without blocking the async runtime.
-pub async fn check_sentences_async(
-    engine: EngineHandle,
-    sentences: Vec<SentenceToCheck>,
-    lexicon: Arc<Lexicon>,
-    dictionary: Arc<Dictionary>,
-    settings: CheckSettings,
+/// Everything a check needs besides the model and the text.
+pub struct SentenceCheckInputs<'a> {
+    pub lexicon: &'a Lexicon,
+    pub dictionary: &'a Dictionary,
+    pub settings: &'a CheckSettings,
+}
+
+/// Checks sentences in groups (see [`GROUP_BYTES`]); sentences found in `cache` are not checked
+/// again and the others are added to it. `cancel` is looked at between groups and travels with
+/// the requests (the engine drops cancelled work), so a newer version of a document stops the
+/// work early; `on_progress(done, total)` is called after each group.
+pub fn check_sentences_with(
+    scorer: &dyn TermScorer,
+    sentences: &[&SentenceToCheck],
+    inputs: &SentenceCheckInputs,
+    mut cache: Option<&mut SentenceCache>,
+    cancel: Option<&CancelFlag>,
+    statistics: &mut CheckStatistics,
+    on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
-    tokio::task::spawn_blocking(move || {
-        check_sentences(&engine, &sentences, &lexicon, &dictionary, &settings)
-    })
-    .await
-    .map_err(|error| CheckError::Task(error.to_string()))?
+    let mut results: Vec<Option<Vec<Finding>>> = sentences
+        .iter()
+        .map(|sentence| {
+            cache
+                .as_deref_mut()
+                .and_then(|cache| cache.lookup(sentence, inputs.dictionary, inputs.settings))
+        })
+        .collect();
+    let missing: Vec<usize> = (0..sentences.len())
+        .filter(|&idx| results[idx].is_none())
+        .collect();
+    let mut done = sentences.len() - missing.len();
+    let mut group_start = 0;
+    while group_start < missing.len() {
+        if cancel.is_some_and(CancelFlag::is_cancelled) {
+            return Err(CheckError::Engine(EngineError::Cancelled));
+        }
+        let mut group_end = group_start;
+        let mut group_bytes = 0;
+        while group_end < missing.len() && (group_end == group_start || group_bytes < GROUP_BYTES) {
+            group_bytes += sentences[missing[group_end]].text.len();
+            group_end += 1;
+        }
+        let group: Vec<&SentenceToCheck> = missing[group_start..group_end]
+            .iter()
+            .map(|&idx| sentences[idx])
+            .collect();
+        let findings = check_sentence_group(scorer, &group, inputs, cancel, statistics)?;
+        for (&idx, found) in missing[group_start..group_end].iter().zip(findings) {
+            if let Some(cache) = cache.as_deref_mut() {
+                cache.insert(
+                    sentences[idx].clone(),
+                    found.clone(),
+                    inputs.dictionary,
+                    inputs.settings,
+                );
+            }
+            results[idx] = Some(found);
+        }
+        done += group_end - group_start;
+        on_progress(done, sentences.len());
+        group_start = group_end;
+    }
+    Ok(results.into_iter().map(Option::unwrap_or_default).collect())
 }
 
 /// Findings per sentence, kept across checks so that after an edit only changed sentences are
@@ -394,33 +473,27 @@ pub fn check_sentences_cached(
     settings: &CheckSettings,
     cache: &mut SentenceCache,
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
-    cache.prepare(dictionary, settings);
-    let mut statistics = CheckStatistics::default();
-    let mut result = Vec::with_capacity(sentences.len());
-    for sentence in sentences {
-        if let Some(findings) = cache.get(sentence) {
-            result.push(findings);
-            continue;
-        }
-        let findings = check_sentence(
-            scorer,
-            sentence,
-            lexicon,
-            dictionary,
-            settings,
-            &mut statistics,
-        )?;
-        cache.entries.insert(sentence.clone(), findings.clone());
-        result.push(findings);
-    }
-    Ok(result)
+    let sentences: Vec<&SentenceToCheck> = sentences.iter().collect();
+    let inputs = SentenceCheckInputs {
+        lexicon,
+        dictionary,
+        settings,
+    };
+    check_sentences_with(
+        scorer,
+        &sentences,
+        &inputs,
+        Some(cache),
+        None,
+        &mut CheckStatistics::default(),
+        &mut |_, _| {},
+    )
 }
 
 /// One checkable word of a sentence and its near-spelling alternatives.
 struct WordPlan {
     range: Range<usize>,
     text: String,
-    pieces: usize,
     unknown: bool,
     candidates: Vec<Candidate>,
 }
@@ -430,7 +503,6 @@ struct Candidate {
     word: String,
     distance: usize,
     first_piece: String,
-    n_pieces: usize,
 }
 
 /// Checks one sentence and adds the work done to `statistics`.
@@ -442,51 +514,90 @@ pub fn check_sentence(
     settings: &CheckSettings,
     statistics: &mut CheckStatistics,
 ) -> Result<Vec<Finding>, CheckError> {
-    statistics.sentences += 1;
-    let text = &sentence.text;
-    let words = scorer.words(text)?;
-    statistics.words += words
-        .iter()
-        .filter(|word| word.text.chars().any(char::is_alphabetic))
-        .count();
-    let plans = plan_words(
-        scorer, text, &words, sentence, lexicon, dictionary, settings,
-    );
-    statistics.checked_words += plans.len();
-    if plans.is_empty() {
-        return Ok(Vec::new());
-    }
+    let inputs = SentenceCheckInputs {
+        lexicon,
+        dictionary,
+        settings,
+    };
+    let mut findings = check_sentence_group(scorer, &[sentence], &inputs, None, statistics)?;
+    Ok(findings.pop().unwrap_or_default())
+}
 
-    // Screen with one unmasked pass.
-    let tokens = scorer.token_probabilities(TokenProbabilityRequest {
-        text: text.clone(),
-        top_k: settings.screen_top_k,
-        // Top tokens matter only where a word has near-spelling alternatives.
-        top_k_ranges: Some(
-            plans
-                .iter()
-                .filter(|plan| !plan.candidates.is_empty())
-                .map(|plan| plan.range.clone())
-                .collect(),
-        ),
-        cancel: None,
-    })?;
-    // One row per window of the model's context (`ModelRunner::token_probabilities`).
-    statistics.screening_rows += tokens.len().div_ceil(128).max(1);
-    let suspicious: Vec<WordPlan> = plans
-        .into_iter()
-        .filter(|plan| is_suspicious(plan, &tokens, settings))
-        .map(|plan| prune_candidates(plan, &tokens, settings))
+/// Checks a group of sentences with three batches in all: the screen, the scoring with bounds,
+/// and the exact scoring of the alternatives that could matter (see the module documentation).
+fn check_sentence_group(
+    scorer: &dyn TermScorer,
+    sentences: &[&SentenceToCheck],
+    inputs: &SentenceCheckInputs,
+    cancel: Option<&CancelFlag>,
+    statistics: &mut CheckStatistics,
+) -> Result<Vec<Vec<Finding>>, CheckError> {
+    let settings = inputs.settings;
+    statistics.sentences += sentences.len();
+    let mut plans: Vec<Vec<WordPlan>> = Vec::with_capacity(sentences.len());
+    for sentence in sentences {
+        let words = scorer.words(&sentence.text)?;
+        statistics.words += words
+            .iter()
+            .filter(|word| word.text.chars().any(char::is_alphabetic))
+            .count();
+        let sentence_plans = plan_words(scorer, &words, sentence, inputs);
+        statistics.checked_words += sentence_plans.len();
+        plans.push(sentence_plans);
+    }
+    let mut findings: Vec<Vec<Finding>> = vec![Vec::new(); sentences.len()];
+
+    // Screen with one unmasked pass per sentence.
+    let screened: Vec<usize> = (0..sentences.len())
+        .filter(|&idx| !plans[idx].is_empty())
         .collect();
-    if suspicious.is_empty() {
-        return Ok(Vec::new());
+    if screened.is_empty() {
+        return Ok(findings);
     }
-    statistics.scored_words += suspicious.len();
+    let screen = scorer.token_probabilities(
+        screened
+            .iter()
+            .map(|&idx| TokenProbabilityRequest {
+                text: sentences[idx].text.clone(),
+                top_k: settings.screen_top_k,
+                // Top tokens matter only where a word has near-spelling alternatives.
+                top_k_ranges: Some(
+                    plans[idx]
+                        .iter()
+                        .filter(|plan| !plan.candidates.is_empty())
+                        .map(|plan| plan.range.clone())
+                        .collect(),
+                ),
+                // Only the checked words are judged.
+                ranges: Some(plans[idx].iter().map(|plan| plan.range.clone()).collect()),
+                cancel: cancel.cloned(),
+            })
+            .collect(),
+    )?;
+    statistics.screening_rows += screen.rows;
+    // (sentence, its suspicious words)
+    let mut suspicious: Vec<(usize, Vec<WordPlan>)> = Vec::new();
+    for (&idx, tokens) in screened.iter().zip(&screen.answers) {
+        let sentence_suspicious: Vec<WordPlan> = std::mem::take(&mut plans[idx])
+            .into_iter()
+            .filter(|plan| is_suspicious(plan, tokens, settings))
+            .map(|plan| prune_candidates(plan, tokens, settings))
+            .collect();
+        if !sentence_suspicious.is_empty() {
+            statistics.scored_words += sentence_suspicious.len();
+            suspicious.push((idx, sentence_suspicious));
+        }
+    }
+    if suspicious.is_empty() {
+        return Ok(findings);
+    }
 
-    // Score the suspicious words and their alternatives, one batch for the sentence.
-    let request = ScoreRequest {
-        text: text.clone(),
-        words: suspicious
+    // Score the suspicious words exactly and their alternatives by an upper bound (first piece);
+    // then score exactly only the alternatives that could change the outcome, for the words where
+    // one could.
+    let request = |idx: usize, plans: &[&WordPlan], candidate_bounds_only: bool| ScoreRequest {
+        text: sentences[idx].text.clone(),
+        words: plans
             .iter()
             .map(|plan| WordToScore {
                 range: plan.range.clone(),
@@ -498,37 +609,82 @@ pub fn check_sentence(
             })
             .collect(),
         top_k_alternatives: 0,
-        cancel: None,
+        candidate_bounds_only,
+        context_tokens: settings.score_context_tokens,
+        cancel: cancel.cloned(),
     };
-    let scores = scorer.score(request)?;
-    for plan in &suspicious {
-        // k masked copies for the word, one more row for single-token alternatives when the word
-        // has several pieces (see `ModelRunner::score`), and k copies per alternative.
-        statistics.scoring_rows += plan.pieces + usize::from(plan.pieces > 1);
-        statistics.scoring_rows += plan
-            .candidates
+    let bounds = scorer.score(
+        suspicious
             .iter()
-            .map(|candidate| candidate.n_pieces)
-            .sum::<usize>();
-    }
-    let mut findings = Vec::new();
-    for (plan, score) in suspicious.iter().zip(&scores) {
-        if let Some(finding) = decide(plan, score, lexicon, settings) {
-            findings.push(finding);
+            .map(|(idx, plans)| request(*idx, &plans.iter().collect::<Vec<_>>(), true))
+            .collect(),
+    )?;
+    statistics.scoring_rows += bounds.rows;
+    let mut narrowed: Vec<(usize, Vec<(WordPlan, WordScore)>)> = suspicious
+        .into_iter()
+        .zip(bounds.answers)
+        .map(|((idx, plans), scores)| {
+            let pairs = plans
+                .into_iter()
+                .zip(scores)
+                .map(|(plan, bound)| {
+                    keep_candidates_that_matter(plan, bound, inputs.lexicon, settings)
+                })
+                .collect();
+            (idx, pairs)
+        })
+        .collect();
+    // (entry of `narrowed`, its words that need exact scores)
+    let exact_needed: Vec<(usize, Vec<usize>)> = narrowed
+        .iter()
+        .enumerate()
+        .map(|(entry, (_, pairs))| {
+            let words = (0..pairs.len())
+                .filter(|&word| !pairs[word].0.candidates.is_empty())
+                .collect::<Vec<_>>();
+            (entry, words)
+        })
+        .filter(|(_, words)| !words.is_empty())
+        .collect();
+    if !exact_needed.is_empty() {
+        let exact = scorer.score(
+            exact_needed
+                .iter()
+                .map(|(entry, words)| {
+                    let (idx, pairs) = &narrowed[*entry];
+                    let plans: Vec<&WordPlan> = words.iter().map(|&word| &pairs[word].0).collect();
+                    request(*idx, &plans, false)
+                })
+                .collect(),
+        )?;
+        statistics.scoring_rows += exact.rows;
+        for ((entry, words), scores) in exact_needed.into_iter().zip(exact.answers) {
+            for (word, score) in words.into_iter().zip(scores) {
+                narrowed[entry].1[word].1 = score;
+            }
         }
+    }
+    for (idx, pairs) in &narrowed {
+        findings[*idx] = pairs
+            .iter()
+            .filter_map(|(plan, score)| decide(plan, score, inputs.lexicon, settings))
+            .collect();
     }
     Ok(findings)
 }
 
 fn plan_words(
     scorer: &dyn TermScorer,
-    text: &str,
     words: &[TokenizedWord],
     sentence: &SentenceToCheck,
-    lexicon: &Lexicon,
-    dictionary: &Dictionary,
-    settings: &CheckSettings,
+    inputs: &SentenceCheckInputs,
 ) -> Vec<WordPlan> {
+    let SentenceCheckInputs {
+        lexicon,
+        dictionary,
+        settings,
+    } = *inputs;
+    let text = &sentence.text;
     let mut plans = Vec::new();
     for (word_idx, word) in words.iter().enumerate() {
         let Some(word_text) = text.get(word.start..word.end) else {
@@ -574,7 +730,9 @@ fn plan_words(
         let unknown = !in_lexicon
             && !word.in_vocabulary
             && word.pieces.len() >= settings.unknown_min_pieces
-            && (settings.unknown_check_capitalized || !capitalized || is_sentence_start);
+            && (settings.unknown_check_capitalized || !capitalized || is_sentence_start)
+            && !morphology::is_regular_derivative(&lower, &|known| lexicon.contains(known));
+        let known = in_lexicon || word.in_vocabulary;
         let max_distance = if word_text.chars().count() >= settings.min_length_for_two_edits {
             settings.max_edit_distance
         } else {
@@ -584,16 +742,22 @@ fn plan_words(
             .near(&lower, max_distance)
             .into_iter()
             .filter(|near| near.word.chars().count() >= 3)
+            // Another form of the same word (number, tense, spelling convention) or the word with
+            // or without a prefix (infeasible/feasible) is the writer's choice, not a wrong term.
+            .filter(|near| {
+                let other_form = morphology::are_inflections(&lower, &near.word)
+                    || morphology::are_prefix_derivations(&lower, &near.word)
+                    || (known && morphology::are_spelling_variants(&lower, &near.word));
+                !other_form
+            })
             .take(settings.max_candidates)
             .filter_map(|near| {
                 let pieces = scorer.words(&near.word).ok()?;
                 let first_piece = pieces.first()?.pieces.first()?.clone();
-                let n_pieces = pieces.iter().map(|word| word.ids.len()).sum();
                 Some(Candidate {
                     word: near.word,
                     distance: near.distance,
                     first_piece,
-                    n_pieces,
                 })
             })
             .collect();
@@ -603,7 +767,6 @@ fn plan_words(
         plans.push(WordPlan {
             range: word.start..word.end,
             text: word_text.to_string(),
-            pieces: word.pieces.len(),
             unknown,
             candidates,
         });
@@ -670,6 +833,98 @@ fn is_suspicious(plan: &WordPlan, tokens: &[TokenProbability], settings: &CheckS
     })
 }
 
+/// Drops the alternatives whose upper bound (first-piece log-probability, see
+/// [`ScoreRequest::candidate_bounds_only`]) shows that their exact score cannot change what
+/// [`decide`] reports, so that only the others cost the rows of an exact score. When no
+/// alternative could be flagged, none is kept unless the word is an unknown word that needs
+/// spelling suggestions. The word's own score in `bound` is exact.
+fn keep_candidates_that_matter(
+    mut plan: WordPlan,
+    mut bound: WordScore,
+    lexicon: &Lexicon,
+    settings: &CheckSettings,
+) -> (WordPlan, WordScore) {
+    let observed = bound.log_probability;
+    let bounds: Vec<f32> = bound.candidates.iter().map(|(_, bound)| *bound).collect();
+    let observed_unigram = lexicon.log_unigram(&plan.text);
+    let could_be_flagged = plan
+        .candidates
+        .iter()
+        .zip(&bounds)
+        .any(|(candidate, &bound)| {
+            passes_margin(
+                candidate,
+                bound,
+                observed,
+                observed_unigram,
+                lexicon,
+                settings,
+            )
+        });
+    let needs_suggestions = plan.unknown && observed < settings.unknown_max_log_probability;
+    let keep: Vec<bool> = bounds
+        .iter()
+        .map(|&bound| {
+            if needs_suggestions && !settings.unknown_requires_suggestion {
+                return true;
+            }
+            // Suggestions (of either code) are alternatives more probable than the word.
+            let suggestion = bound > observed
+                && (needs_suggestions || bound >= settings.min_alternative_log_probability);
+            suggestion && (could_be_flagged || needs_suggestions)
+        })
+        .collect();
+    let mut keep_iter = keep.iter();
+    plan.candidates
+        .retain(|_| *keep_iter.next().unwrap_or(&false));
+    let mut keep_iter = keep.iter();
+    bound
+        .candidates
+        .retain(|_| *keep_iter.next().unwrap_or(&false));
+    (plan, bound)
+}
+
+/// Whether an alternative with this log-probability would be flagged over the observed word:
+/// more probable than the word, probable enough itself, and ahead by the margin its edit distance
+/// demands after the frequency correction. Returns the amount by which it clears the margin.
+fn margin_excess(
+    candidate: &Candidate,
+    log_probability: f32,
+    observed: f32,
+    observed_unigram: f32,
+    lexicon: &Lexicon,
+    settings: &CheckSettings,
+) -> Option<(f32, f32)> {
+    if log_probability < settings.min_alternative_log_probability || log_probability <= observed {
+        return None;
+    }
+    let corrected = (log_probability - observed)
+        - settings.frequency_weight * (lexicon.log_unigram(&candidate.word) - observed_unigram);
+    let required =
+        settings.min_margin + settings.margin_per_extra_edit * (candidate.distance as f32 - 1.0);
+    let excess = corrected - required;
+    (excess > 0.0).then_some((excess, corrected))
+}
+
+fn passes_margin(
+    candidate: &Candidate,
+    log_probability: f32,
+    observed: f32,
+    observed_unigram: f32,
+    lexicon: &Lexicon,
+    settings: &CheckSettings,
+) -> bool {
+    margin_excess(
+        candidate,
+        log_probability,
+        observed,
+        observed_unigram,
+        lexicon,
+        settings,
+    )
+    .is_some()
+}
+
 fn decide(
     plan: &WordPlan,
     score: &WordScore,
@@ -680,17 +935,17 @@ fn decide(
     let observed_unigram = lexicon.log_unigram(&plan.text);
     let mut best: Option<(f32, &str, f32, f32)> = None; // (excess, word, log p, corrected margin)
     for ((candidate, log_probability), planned) in score.candidates.iter().zip(&plan.candidates) {
-        let distance = &planned.distance;
-        if *log_probability < settings.min_alternative_log_probability {
+        let Some((excess, corrected)) = margin_excess(
+            planned,
+            *log_probability,
+            observed,
+            observed_unigram,
+            lexicon,
+            settings,
+        ) else {
             continue;
-        }
-        let margin = log_probability - observed;
-        let corrected = margin
-            - settings.frequency_weight * (lexicon.log_unigram(candidate) - observed_unigram);
-        let required =
-            settings.min_margin + settings.margin_per_extra_edit * (*distance as f32 - 1.0);
-        let excess = corrected - required;
-        if excess > 0.0 && best.is_none_or(|(best_excess, ..)| excess > best_excess) {
+        };
+        if best.is_none_or(|(best_excess, ..)| excess > best_excess) {
             best = Some((excess, candidate, *log_probability, corrected));
         }
     }

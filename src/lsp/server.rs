@@ -297,6 +297,8 @@ impl Backend {
                         candidates: Vec::new(),
                     }],
                     top_k_alternatives: 5,
+                    candidate_bounds_only: false,
+                    context_tokens: 0,
                     cancel: Some(cancel),
                 };
                 match engine.score(request).await {

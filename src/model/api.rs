@@ -64,6 +64,13 @@ pub struct ScoreRequest {
     pub words: Vec<WordToScore>,
     /// How many single-token alternatives to return for each word.
     pub top_k_alternatives: usize,
+    /// Score each candidate by its first piece only, with all of its pieces masked: an upper bound
+    /// of its PLL-word-l2r (the other pieces only add log-probabilities ≤ 0) that costs one row per
+    /// distinct piece count instead of one row per piece. A cheap first pass that rules candidates
+    /// out; the survivors are scored exactly by a second request.
+    pub candidate_bounds_only: bool,
+    /// Tokens of context around each word (0: the model's default window).
+    pub context_tokens: usize,
     pub cancel: Option<CancelFlag>,
 }
 
@@ -83,8 +90,18 @@ pub struct WordScore {
     pub log_probability: f32,
     /// The most probable whole words of a single vocabulary token in this slot.
     pub alternatives: Vec<WordPrediction>,
-    /// The candidates of the request, in the same order, with their log-probabilities.
+    /// The candidates of the request, in the same order, with their log-probabilities (upper
+    /// bounds when the request asked for `candidate_bounds_only`).
     pub candidates: Vec<(String, f32)>,
+}
+
+/// The answers to several requests that went through the model together, and what they cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchAnswers<T> {
+    /// One answer per request, in the order of the requests.
+    pub answers: Vec<T>,
+    /// Rows (sequences through the encoder) the batch ran; identical rows run once.
+    pub rows: usize,
 }
 
 /// How the tokenizer splits a text into words and vocabulary pieces.
@@ -137,6 +154,10 @@ pub struct TokenProbabilityRequest {
     pub top_k: usize,
     /// Return the top tokens only for tokens starting in these byte ranges (`None`: everywhere).
     pub top_k_ranges: Option<Vec<Range<usize>>>,
+    /// Judge only the tokens starting in these byte ranges (`None`: every token); the others are
+    /// left out of the answer. The whole text is still context; this saves the output layer's
+    /// work at the positions nobody asks about.
+    pub ranges: Option<Vec<Range<usize>>>,
     pub cancel: Option<CancelFlag>,
 }
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use tokio::sync::oneshot;
 
 use super::api::{
-    EngineError, FillRequest, ModelInfo, ScoreRequest, TokenProbability, TokenProbabilityRequest,
-    TokenizedWord, WordPrediction, WordScore,
+    BatchAnswers, CancelFlag, EngineError, FillRequest, ModelInfo, ScoreRequest, TokenProbability,
+    TokenProbabilityRequest, TokenizedWord, WordPrediction, WordScore,
 };
 use super::bert::BertMaskedLm;
 use super::config::BertConfig;
@@ -197,20 +197,68 @@ enum Job {
         ScoreRequest,
         oneshot::Sender<Result<Vec<WordScore>, EngineError>>,
     ),
-    TokenProbabilities(
-        TokenProbabilityRequest,
-        oneshot::Sender<Result<Vec<TokenProbability>, EngineError>>,
+    ScoreBatch(
+        Vec<ScoreRequest>,
+        oneshot::Sender<Result<BatchAnswers<Vec<WordScore>>, EngineError>>,
+    ),
+    TokenProbabilitiesBatch(
+        Vec<TokenProbabilityRequest>,
+        oneshot::Sender<Result<BatchAnswers<Vec<TokenProbability>>, EngineError>>,
     ),
 }
 
 impl Job {
+    /// Whether nobody waits for the answer any more (for a batch: for any part of it).
     fn is_cancelled(&self) -> bool {
-        let flag = match self {
-            Job::Fill(request, _) => &request.cancel,
-            Job::Score(request, _) => &request.cancel,
-            Job::TokenProbabilities(request, _) => &request.cancel,
-        };
-        flag.as_ref().is_some_and(|flag| flag.is_cancelled())
+        let cancelled =
+            |flag: &Option<CancelFlag>| flag.as_ref().is_some_and(CancelFlag::is_cancelled);
+        match self {
+            Job::Fill(request, _) => cancelled(&request.cancel),
+            Job::Score(request, _) => cancelled(&request.cancel),
+            Job::ScoreBatch(requests, _) => {
+                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
+            }
+            Job::TokenProbabilitiesBatch(requests, _) => {
+                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
+            }
+        }
+    }
+
+    fn cancel(self) {
+        match self {
+            Job::Fill(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+            Job::Score(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+            Job::ScoreBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+            Job::TokenProbabilitiesBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+        }
+    }
+
+    /// Runs the job on the model and sends the answer; a panic in the model code fails only
+    /// this job.
+    fn run(self, runner: &ModelRunner) {
+        let model_error = |error: super::ModelError| EngineError::Model(error.to_string());
+        let run = std::panic::AssertUnwindSafe(|| match self {
+            Job::Fill(request, reply) => {
+                drop(reply.send(runner.fill(&request).map_err(model_error)));
+            }
+            Job::Score(request, reply) => {
+                drop(reply.send(runner.score(&request).map_err(model_error)));
+            }
+            Job::ScoreBatch(requests, reply) => {
+                drop(reply.send(runner.score_batch(&requests).map_err(model_error)));
+            }
+            Job::TokenProbabilitiesBatch(requests, reply) => {
+                let result = runner
+                    .token_probabilities_batch(&requests)
+                    .map_err(model_error);
+                drop(reply.send(result));
+            }
+        });
+        if std::panic::catch_unwind(run).is_err() {
+            tracing::error!(
+                "the model panicked on a request; the request failed, the engine goes on"
+            );
+        }
     }
 }
 
@@ -258,7 +306,21 @@ impl EngineHandle {
         let tokenizer = loaded.runner.tokenizer.clone();
         let info = Arc::new(loaded.info);
         let thread_shared = shared.clone();
-        let runner = loaded.runner;
+        let mut runner = loaded.runner;
+        // Between the forward passes of a long background request, waiting interactive requests
+        // run first.
+        let yield_shared = shared.clone();
+        runner.set_yield_point(Box::new(move |runner| loop {
+            let job = match yield_shared.queues.lock() {
+                Ok(mut queues) if !queues.stopped => queues.interactive.pop_front(),
+                _ => None,
+            };
+            match job {
+                Some(job) if job.is_cancelled() => job.cancel(),
+                Some(job) => job.run(runner),
+                None => break,
+            }
+        }));
         std::thread::Builder::new()
             .name("biomed-lsp-model".into())
             .spawn(move || run_engine(thread_shared, runner))
@@ -327,9 +389,13 @@ impl EngineHandle {
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
     }
 
-    pub fn score_blocking(&self, request: ScoreRequest) -> Result<Vec<WordScore>, EngineError> {
+    /// Scores the words of several texts together, at background priority (document checks).
+    pub fn score_batch_blocking(
+        &self,
+        requests: Vec<ScoreRequest>,
+    ) -> Result<BatchAnswers<Vec<WordScore>>, EngineError> {
         let (sender, receiver) = oneshot::channel();
-        self.submit(Job::Score(request, sender), false)?;
+        self.submit(Job::ScoreBatch(requests, sender), false)?;
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
     }
 
@@ -338,13 +404,14 @@ impl EngineHandle {
         &self.tokenizer
     }
 
-    /// Every token's probability in one unmasked pass, at background priority (document checks).
-    pub fn token_probabilities_blocking(
+    /// Every token's probability in one unmasked pass per text, several texts together, at
+    /// background priority (document checks).
+    pub fn token_probabilities_batch_blocking(
         &self,
-        request: TokenProbabilityRequest,
-    ) -> Result<Vec<TokenProbability>, EngineError> {
+        requests: Vec<TokenProbabilityRequest>,
+    ) -> Result<BatchAnswers<Vec<TokenProbability>>, EngineError> {
         let (sender, receiver) = oneshot::channel();
-        self.submit(Job::TokenProbabilities(request, sender), false)?;
+        self.submit(Job::TokenProbabilitiesBatch(requests, sender), false)?;
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
     }
 }
@@ -352,7 +419,7 @@ impl EngineHandle {
 fn run_engine(shared: Arc<Shared>, runner: ModelRunner) {
     let engine_delay = crate::test_hooks::engine_delay();
     loop {
-        let job = {
+        let (job, interactive) = {
             let Ok(mut queues) = shared.queues.lock() else {
                 return;
             };
@@ -360,12 +427,11 @@ fn run_engine(shared: Arc<Shared>, runner: ModelRunner) {
                 if queues.stopped {
                     return;
                 }
-                if let Some(job) = queues
-                    .interactive
-                    .pop_front()
-                    .or_else(|| queues.background.pop_front())
-                {
-                    break job;
+                if let Some(job) = queues.interactive.pop_front() {
+                    break (job, true);
+                }
+                if let Some(job) = queues.background.pop_front() {
+                    break (job, false);
                 }
                 queues = match shared.ready.wait(queues) {
                     Ok(queues) => queues,
@@ -379,38 +445,11 @@ fn run_engine(shared: Arc<Shared>, runner: ModelRunner) {
         // Work nobody waits for any more (a newer keystroke, a newer document version) is dropped
         // before it reaches the model.
         if job.is_cancelled() {
-            match job {
-                Job::Fill(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
-                Job::Score(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
-                Job::TokenProbabilities(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
-            }
+            job.cancel();
             continue;
         }
-        // A panic inside the model code must not take the engine (and the server) down.
-        let run = std::panic::AssertUnwindSafe(|| match job {
-            Job::Fill(request, reply) => {
-                let result = runner
-                    .fill(&request)
-                    .map_err(|error| EngineError::Model(error.to_string()));
-                drop(reply.send(result));
-            }
-            Job::Score(request, reply) => {
-                let result = runner
-                    .score(&request)
-                    .map_err(|error| EngineError::Model(error.to_string()));
-                drop(reply.send(result));
-            }
-            Job::TokenProbabilities(request, reply) => {
-                let result = runner
-                    .token_probabilities(&request)
-                    .map_err(|error| EngineError::Model(error.to_string()));
-                drop(reply.send(result));
-            }
-        });
-        if std::panic::catch_unwind(run).is_err() {
-            tracing::error!(
-                "the model panicked on a request; the request failed, the engine goes on"
-            );
-        }
+        runner.allow_yield(!interactive);
+        job.run(&runner);
+        runner.allow_yield(false);
     }
 }

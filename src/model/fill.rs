@@ -18,7 +18,8 @@ use std::ops::Range;
 use candle_core::{DType, Tensor};
 
 use super::api::{
-    FillRequest, ScoreRequest, TokenProbability, TokenProbabilityRequest, WordPrediction, WordScore,
+    BatchAnswers, FillRequest, ScoreRequest, TokenProbability, TokenProbabilityRequest,
+    WordPrediction, WordScore, WordToScore,
 };
 use super::bert::BertMaskedLm;
 use super::tokenizer::WordTokenizer;
@@ -26,6 +27,14 @@ use super::ModelError;
 
 /// How many rows one forward pass takes at most (bounds memory on long requests).
 const MAX_BATCH_ROWS: usize = 64;
+/// Default for [`ModelRunner::max_batch_tokens`]. On a CPU a forward pass has a fixed cost (the
+/// weights stream through the cache once per pass), so batching rows pays: BERT-base on 2 cores
+/// takes ~2 ms per token for one 32-token row and ~1.2 ms per token for 256 tokens, while 256
+/// tokens still take only ~0.3 s, the longest an interactive request waits behind a check.
+const DEFAULT_MAX_BATCH_TOKENS: usize = 256;
+/// [`ModelRunner::max_batch_tokens`] where no interactive request can wait (the `check` command):
+/// ~1.0 ms per token for BERT-base on 2 cores.
+pub const BATCH_TOKENS_WITHOUT_INTERACTIVE_WORK: usize = 512;
 /// How many multi-piece words of each length go on to PLL-word-l2r rescoring.
 const MULTI_PIECE_CANDIDATES: usize = 16;
 
@@ -42,7 +51,18 @@ pub struct ModelRunner {
     /// fill proposes. Combining pieces freely also finds strings like `mellitus ##q` that no one
     /// writes.
     known_multi_piece_words: Vec<(String, Vec<u32>)>,
+    /// Tokens (rows × padded length) of one forward pass at most; longer batches are split, rows
+    /// of similar length together.
+    pub max_batch_tokens: usize,
+    /// Called between the forward passes of a split batch while [`Self::allow_yield`] is on: the
+    /// engine runs waiting interactive requests there, so that they do not wait for the whole of
+    /// a long background request.
+    yield_point: Option<YieldPoint>,
+    yield_allowed: std::sync::atomic::AtomicBool,
 }
+
+/// See [`ModelRunner::set_yield_point`].
+pub type YieldPoint = Box<dyn Fn(&ModelRunner) + Send + Sync>;
 
 /// Words of the bundled lexicon (`word<TAB>count` lines from the training abstracts), used to
 /// tell whole-word tokens from word beginnings.
@@ -82,6 +102,9 @@ impl ModelRunner {
             max_context_tokens,
             fragment_ids: Default::default(),
             known_multi_piece_words: Default::default(),
+            max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
+            yield_point: None,
+            yield_allowed: std::sync::atomic::AtomicBool::new(false),
         };
         runner.learn_fragments(CORPUS_WORDS)?;
         Ok(runner)
@@ -123,6 +146,15 @@ impl ModelRunner {
         self.slot_context_within(text, slot, slot_tokens, self.max_context_tokens)
     }
 
+    /// The context window a score request asks for (0: the default).
+    fn score_window(&self, request: &ScoreRequest) -> usize {
+        if request.context_tokens == 0 {
+            self.max_context_tokens
+        } else {
+            request.context_tokens
+        }
+    }
+
     fn slot_context_within(
         &self,
         text: &str,
@@ -131,9 +163,21 @@ impl ModelRunner {
         context_tokens: usize,
     ) -> Result<SlotContext, ModelError> {
         let (ids, offsets) = self.tokenizer.encode_with_offsets(text)?;
+        Ok(self.slot_context_in(&ids, &offsets, slot, slot_tokens, context_tokens))
+    }
+
+    /// [`Self::slot_context_within`] on a text already encoded.
+    fn slot_context_in(
+        &self,
+        ids: &[u32],
+        offsets: &[(usize, usize)],
+        slot: &Range<usize>,
+        slot_tokens: usize,
+        context_tokens: usize,
+    ) -> SlotContext {
         let mut left = Vec::new();
         let mut right = Vec::new();
-        for (&id, &(start, end)) in ids.iter().zip(&offsets) {
+        for (&id, &(start, end)) in ids.iter().zip(offsets) {
             if end <= slot.start {
                 left.push(id);
             } else if start >= slot.end {
@@ -154,7 +198,7 @@ impl ModelRunner {
         }
         let left = left[left.len().saturating_sub(left_budget)..].to_vec();
         right.truncate(right_budget);
-        Ok(SlotContext { left, right })
+        SlotContext { left, right }
     }
 
     /// One row: `[CLS] left middle right [SEP]`; returns the row and the index where `middle` starts.
@@ -170,56 +214,141 @@ impl ModelRunner {
         (row, middle_start)
     }
 
+    /// Sets the function run between the forward passes of a split batch (see
+    /// [`Self::allow_yield`]). It is never re-entered: forward passes it starts do not yield.
+    pub fn set_yield_point(&mut self, yield_point: YieldPoint) {
+        self.yield_point = Some(yield_point);
+    }
+
+    /// Turns the yield point on (for a background request) or off.
+    pub fn allow_yield(&self, allowed: bool) {
+        self.yield_allowed
+            .store(allowed, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn yield_now(&self) {
+        use std::sync::atomic::Ordering;
+        if let Some(yield_point) = &self.yield_point {
+            if self.yield_allowed.swap(false, Ordering::Relaxed) {
+                yield_point(self);
+                self.yield_allowed.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Log-probabilities over the tokens of the vocabulary at `(row, token_idx)` positions.
     pub fn log_probabilities_at(
         &self,
         rows: &[Vec<u32>],
         positions: &[(usize, usize)],
     ) -> Result<Vec<Vec<f32>>, ModelError> {
-        let mut result = vec![Vec::new(); positions.len()];
-        for row_chunk_start in (0..rows.len()).step_by(MAX_BATCH_ROWS) {
-            let row_chunk_end = (row_chunk_start + MAX_BATCH_ROWS).min(rows.len());
-            let chunk_positions: Vec<(usize, (usize, usize))> = positions
-                .iter()
-                .enumerate()
-                .filter(|(_, (row, _))| (row_chunk_start..row_chunk_end).contains(row))
-                .map(|(position_idx, &(row, token_idx))| {
-                    (position_idx, (row - row_chunk_start, token_idx))
-                })
-                .collect();
-            if chunk_positions.is_empty() {
-                continue;
-            }
-            let logits = self.logits(
-                &rows[row_chunk_start..row_chunk_end],
-                &chunk_positions.iter().map(|p| p.1).collect::<Vec<_>>(),
-            )?;
-            let vocab_len = self.tokenizer.vocab_len();
-            let logits = logits.narrow(1, 0, vocab_len).map_err(compute_error)?;
-            let log_probabilities = candle_nn::ops::log_softmax(&logits, 1)
-                .and_then(|t| t.to_dtype(DType::F32))
-                .and_then(|t| t.to_vec2::<f32>())
-                .map_err(compute_error)?;
-            for ((position_idx, _), values) in chunk_positions.into_iter().zip(log_probabilities) {
-                result[position_idx] = values;
-            }
+        if positions.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(result)
+        let vocab_len = self.tokenizer.vocab_len();
+        self.logits(rows, positions)?
+            .narrow(1, 0, vocab_len)
+            .and_then(|logits| candle_nn::ops::log_softmax(&logits, 1))
+            .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(|t| t.to_vec2::<f32>())
+            .map_err(compute_error)
     }
 
-    /// Raw logits `[positions, vocab_size]` for a batch of rows padded with `[PAD]`.
+    /// Raw logits `[positions, vocab_size]` for a batch of rows, in the order of `positions`.
+    /// Rows run in forward passes of at most [`Self::max_batch_tokens`] tokens, rows of similar
+    /// length together (each pass pads its rows with `[PAD]` to its longest).
     pub fn logits(
         &self,
         rows: &[Vec<u32>],
         positions: &[(usize, usize)],
     ) -> Result<Tensor, ModelError> {
-        let max_len = rows.iter().map(Vec::len).max().unwrap_or(0);
         let limit = self.model.config().max_position_embeddings;
-        if max_len > limit {
+        if let Some(longest) = rows.iter().map(Vec::len).max().filter(|&len| len > limit) {
             return Err(ModelError::Compute(format!(
-                "a sequence of {max_len} tokens exceeds the model's {limit}"
+                "a sequence of {longest} tokens exceeds the model's {limit}"
             )));
         }
+        if let Some(&(row, _)) = positions.iter().find(|(row, _)| *row >= rows.len()) {
+            return Err(ModelError::Compute(format!(
+                "a position names row {row} of a batch of {} rows",
+                rows.len()
+            )));
+        }
+        // Passes: rows sorted by length, cut where the padded size would exceed the budget.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&row| rows[row].len());
+        let mut passes: Vec<Vec<usize>> = Vec::new();
+        let mut current: Vec<usize> = Vec::new();
+        for row in order {
+            let padded = (current.len() + 1) * rows[row].len();
+            if !current.is_empty()
+                && (padded > self.max_batch_tokens || current.len() == MAX_BATCH_ROWS)
+            {
+                passes.push(std::mem::take(&mut current));
+            }
+            current.push(row);
+        }
+        if !current.is_empty() {
+            passes.push(current);
+        }
+        let mut row_place = vec![(0usize, 0usize); rows.len()]; // (pass, row within the pass)
+        for (pass_idx, pass) in passes.iter().enumerate() {
+            for (local, &row) in pass.iter().enumerate() {
+                row_place[row] = (pass_idx, local);
+            }
+        }
+        let mut outputs = Vec::new();
+        let mut output_order: Vec<u32> = Vec::with_capacity(positions.len());
+        for (pass_idx, pass) in passes.iter().enumerate() {
+            let mut pass_positions = Vec::new();
+            for (position_idx, &(row, token_idx)) in positions.iter().enumerate() {
+                let (row_pass, local) = row_place[row];
+                if row_pass == pass_idx {
+                    pass_positions.push((local, token_idx));
+                    output_order.push(position_idx as u32);
+                }
+            }
+            if pass_positions.is_empty() {
+                continue;
+            }
+            if !outputs.is_empty() {
+                self.yield_now();
+            }
+            let pass_rows: Vec<&[u32]> = pass.iter().map(|&row| rows[row].as_slice()).collect();
+            outputs.push(self.forward_pass(&pass_rows, &pass_positions)?);
+        }
+        let logits = match outputs.len() {
+            0 => {
+                return Err(ModelError::Compute(
+                    "a forward pass was asked for no position".into(),
+                ))
+            }
+            1 => outputs.remove(0),
+            _ => Tensor::cat(&outputs, 0).map_err(compute_error)?,
+        };
+        if output_order
+            .iter()
+            .enumerate()
+            .all(|(idx, &at)| idx == at as usize)
+        {
+            return Ok(logits);
+        }
+        // Back to the order of `positions`.
+        let mut inverse = vec![0u32; positions.len()];
+        for (output_idx, &position_idx) in output_order.iter().enumerate() {
+            inverse[position_idx as usize] = output_idx as u32;
+        }
+        let inverse = Tensor::new(inverse.as_slice(), logits.device()).map_err(compute_error)?;
+        logits.index_select(&inverse, 0).map_err(compute_error)
+    }
+
+    /// One forward pass over rows padded with `[PAD]` to the longest.
+    fn forward_pass(
+        &self,
+        rows: &[&[u32]],
+        positions: &[(usize, usize)],
+    ) -> Result<Tensor, ModelError> {
+        let max_len = rows.iter().map(|row| row.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * max_len);
         let mut mask = Vec::with_capacity(rows.len() * max_len);
         for row in rows {
@@ -392,7 +521,8 @@ impl ModelRunner {
     ) -> Result<Vec<f32>, ModelError> {
         let mut batch = L2rBatch::default();
         for pieces in candidates {
-            batch.add(self, &self.slot_context(text, slot, pieces.len())?, pieces);
+            let context = self.slot_context(text, slot, pieces.len())?;
+            batch.add(self, &context, pieces, 0..pieces.len());
         }
         let (totals, _) = batch.run(self)?;
         Ok(totals)
@@ -401,82 +531,134 @@ impl ModelRunner {
     /// Scores words in their context, with single-token alternatives and optional candidates; all
     /// words of the request go through the model together.
     pub fn score(&self, request: &ScoreRequest) -> Result<Vec<WordScore>, ModelError> {
-        let (ids, offsets) = self.tokenizer.encode_with_offsets(&request.text)?;
+        let mut answers = self.score_batch(std::slice::from_ref(request))?.answers;
+        Ok(answers.pop().unwrap_or_default())
+    }
+
+    /// [`Self::score`] for several requests (texts) through the model together.
+    pub fn score_batch(
+        &self,
+        requests: &[ScoreRequest],
+    ) -> Result<BatchAnswers<Vec<WordScore>>, ModelError> {
+        struct Planned<'a> {
+            word: &'a WordToScore,
+            pieces: Vec<u32>,
+            observed: usize,
+            candidates: Vec<usize>,
+            alternatives_position: usize,
+        }
         let mut batch = L2rBatch::default();
-        let mut plans = Vec::with_capacity(request.words.len());
-        for word in &request.words {
-            let pieces: Vec<u32> = ids
-                .iter()
-                .zip(&offsets)
-                .filter(|(_, &(start, end))| start < word.range.end && end > word.range.start)
-                .map(|(&id, _)| id)
-                .collect();
-            if pieces.is_empty() {
-                return Err(ModelError::Compute(format!(
-                    "no token of the text lies in the word range {:?}",
-                    word.range
-                )));
-            }
-            let observed = batch.add(
-                self,
-                &self.slot_context(&request.text, &word.range, pieces.len())?,
-                &pieces,
-            );
-            let mut candidate_entries = Vec::with_capacity(word.candidates.len());
-            for candidate in &word.candidates {
-                let candidate_pieces = self.tokenizer.word_pieces(candidate)?;
-                if candidate_pieces.is_empty() {
+        let mut plans: Vec<Vec<Planned>> = Vec::with_capacity(requests.len());
+        for request in requests {
+            let (ids, offsets) = self.tokenizer.encode_with_offsets(&request.text)?;
+            let window = self.score_window(request);
+            let mut request_plans = Vec::with_capacity(request.words.len());
+            for word in &request.words {
+                let pieces: Vec<u32> = ids
+                    .iter()
+                    .zip(&offsets)
+                    .filter(|(_, &(start, end))| start < word.range.end && end > word.range.start)
+                    .map(|(&id, _)| id)
+                    .collect();
+                if pieces.is_empty() {
                     return Err(ModelError::Compute(format!(
-                        "the candidate \"{candidate}\" has no token"
+                        "no token of the text lies in the word range {:?}",
+                        word.range
                     )));
                 }
-                let context =
-                    self.slot_context(&request.text, &word.range, candidate_pieces.len())?;
-                candidate_entries.push(batch.add(self, &context, &candidate_pieces));
+                let observed = batch.add(
+                    self,
+                    &self.slot_context_in(&ids, &offsets, &word.range, pieces.len(), window),
+                    &pieces,
+                    0..pieces.len(),
+                );
+                let mut candidates = Vec::with_capacity(word.candidates.len());
+                for candidate in &word.candidates {
+                    let candidate_pieces = self.tokenizer.word_pieces(candidate)?;
+                    if candidate_pieces.is_empty() {
+                        return Err(ModelError::Compute(format!(
+                            "the candidate \"{candidate}\" has no token"
+                        )));
+                    }
+                    let context = self.slot_context_in(
+                        &ids,
+                        &offsets,
+                        &word.range,
+                        candidate_pieces.len(),
+                        window,
+                    );
+                    let read = if request.candidate_bounds_only {
+                        0..1
+                    } else {
+                        0..candidate_pieces.len()
+                    };
+                    candidates.push(batch.add(self, &context, &candidate_pieces, read));
+                }
+                // Alternatives come from the single-mask row; for a one-piece word that row is the
+                // observed word's own row.
+                let alternatives_position = if pieces.len() == 1 {
+                    batch.first_position_of(observed)
+                } else {
+                    let context = self.slot_context_in(&ids, &offsets, &word.range, 1, window);
+                    batch.add_alternatives_row(self, &context)
+                };
+                request_plans.push(Planned {
+                    word,
+                    pieces,
+                    observed,
+                    candidates,
+                    alternatives_position,
+                });
             }
-            // Alternatives come from the single-mask row; for a one-piece word that row is the
-            // observed word's own row.
-            let alternatives_row = if pieces.len() == 1 {
-                batch.first_position_of(observed)
-            } else {
-                batch.add_alternatives_row(self, &self.slot_context(&request.text, &word.range, 1)?)
-            };
-            plans.push((word, pieces, observed, candidate_entries, alternatives_row));
+            plans.push(request_plans);
         }
+        let rows = batch.row_count();
         let (totals, distributions) = batch.run(self)?;
-        let mut scores = Vec::with_capacity(plans.len());
-        for (word, pieces, observed, candidate_entries, alternatives_position) in plans {
-            let distribution = &distributions[alternatives_position];
-            let mut alternative_ids: Vec<u32> = (0..distribution.len() as u32)
-                .filter(|&id| self.is_word_start(id))
-                .collect();
-            alternative_ids
-                .sort_by(|&a, &b| distribution[b as usize].total_cmp(&distribution[a as usize]));
-            scores.push(WordScore {
-                range: word.range.clone(),
-                pieces: pieces
-                    .iter()
-                    .map(|&id| self.tokenizer.token(id).unwrap_or("[UNK]").to_string())
-                    .collect(),
-                log_probability: totals[observed],
-                alternatives: alternative_ids
-                    .into_iter()
-                    .take(request.top_k_alternatives)
-                    .map(|id| WordPrediction {
-                        word: self.piece_text(id).to_string(),
-                        probability: distribution[id as usize].exp(),
-                        pieces: vec![self.tokenizer.token(id).unwrap_or("").to_string()],
-                    })
-                    .collect(),
-                candidates: word
-                    .candidates
-                    .iter()
-                    .cloned()
-                    .zip(candidate_entries.iter().map(|&entry| totals[entry]))
-                    .collect(),
-            });
+        let mut answers = Vec::with_capacity(requests.len());
+        for (request, request_plans) in requests.iter().zip(plans) {
+            let mut scores = Vec::with_capacity(request_plans.len());
+            for planned in request_plans {
+                let alternatives = if request.top_k_alternatives == 0 {
+                    Vec::new()
+                } else {
+                    let distribution = &distributions[planned.alternatives_position];
+                    let mut alternative_ids: Vec<u32> = (0..distribution.len() as u32)
+                        .filter(|&id| self.is_word_start(id))
+                        .collect();
+                    alternative_ids.sort_by(|&a, &b| {
+                        distribution[b as usize].total_cmp(&distribution[a as usize])
+                    });
+                    alternative_ids
+                        .into_iter()
+                        .take(request.top_k_alternatives)
+                        .map(|id| WordPrediction {
+                            word: self.piece_text(id).to_string(),
+                            probability: distribution[id as usize].exp(),
+                            pieces: vec![self.tokenizer.token(id).unwrap_or("").to_string()],
+                        })
+                        .collect()
+                };
+                scores.push(WordScore {
+                    range: planned.word.range.clone(),
+                    pieces: planned
+                        .pieces
+                        .iter()
+                        .map(|&id| self.tokenizer.token(id).unwrap_or("[UNK]").to_string())
+                        .collect(),
+                    log_probability: totals[planned.observed],
+                    alternatives,
+                    candidates: planned
+                        .word
+                        .candidates
+                        .iter()
+                        .cloned()
+                        .zip(planned.candidates.iter().map(|&entry| totals[entry]))
+                        .collect(),
+                });
+            }
+            answers.push(scores);
         }
-        Ok(scores)
+        Ok(BatchAnswers { answers, rows })
     }
 }
 
@@ -509,117 +691,181 @@ impl ModelRunner {
         &self,
         request: &TokenProbabilityRequest,
     ) -> Result<Vec<TokenProbability>, ModelError> {
-        let (ids, offsets) = self.tokenizer.encode_with_offsets(&request.text)?;
+        let mut answers = self
+            .token_probabilities_batch(std::slice::from_ref(request))?
+            .answers;
+        Ok(answers.pop().unwrap_or_default())
+    }
+
+    /// [`Self::token_probabilities`] for several texts through the model together.
+    pub fn token_probabilities_batch(
+        &self,
+        requests: &[TokenProbabilityRequest],
+    ) -> Result<BatchAnswers<Vec<TokenProbability>>, ModelError> {
         let window = self.max_context_tokens.max(1);
-        let mut result = Vec::with_capacity(ids.len());
         let mut rows = Vec::new();
         let mut positions = Vec::new();
-        for (window_idx, window_ids) in ids.chunks(window).enumerate() {
-            let mut row = Vec::with_capacity(window_ids.len() + 2);
-            row.push(self.tokenizer.special.cls);
-            row.extend_from_slice(window_ids);
-            row.push(self.tokenizer.special.sep);
-            positions.extend((0..window_ids.len()).map(|token_idx| (window_idx, token_idx + 1)));
-            rows.push(row);
+        // Per request: its tokens, offsets, first position and judged tokens; the judged tokens of
+        // all requests, in order, are the positions of the batch.
+        let mut encoded = Vec::with_capacity(requests.len());
+        let mut all_ids: Vec<u32> = Vec::new();
+        // Positions whose top tokens are asked for, and how many.
+        let mut wanted: Vec<(usize, usize)> = Vec::new();
+        for request in requests {
+            let (ids, offsets) = self.tokenizer.encode_with_offsets(&request.text)?;
+            let starts_in = |ranges: &Option<Vec<Range<usize>>>, start: usize| {
+                ranges
+                    .as_ref()
+                    .is_none_or(|ranges| ranges.iter().any(|range| range.contains(&start)))
+            };
+            let first = all_ids.len();
+            let mut judged = Vec::new(); // indices of the request's tokens that are judged
+            for (window_idx, window_ids) in ids.chunks(window).enumerate() {
+                let mut row = Vec::with_capacity(window_ids.len() + 2);
+                row.push(self.tokenizer.special.cls);
+                row.extend_from_slice(window_ids);
+                row.push(self.tokenizer.special.sep);
+                let judged_before = judged.len();
+                for (in_window, &id) in window_ids.iter().enumerate() {
+                    let token_idx = window_idx * window + in_window;
+                    let start = offsets[token_idx].0;
+                    if !starts_in(&request.ranges, start) {
+                        continue;
+                    }
+                    if request.top_k > 0 && starts_in(&request.top_k_ranges, start) {
+                        wanted.push((all_ids.len(), request.top_k));
+                    }
+                    positions.push((rows.len(), in_window + 1));
+                    all_ids.push(id);
+                    judged.push(token_idx);
+                }
+                // A window without a judged token is not run at all.
+                if judged.len() > judged_before {
+                    rows.push(row);
+                }
+            }
+            encoded.push((ids, offsets, first, judged));
         }
-        if positions.is_empty() {
-            return Ok(result);
-        }
-        // Softmax, the observed token and the top tokens are taken on the tensor, so that only
-        // `top_k` numbers per position leave it.
-        let vocab_len = self.tokenizer.vocab_len();
-        let log_probabilities = self
-            .logits(&rows, &positions)?
-            .narrow(1, 0, vocab_len)
-            .and_then(|logits| candle_nn::ops::log_softmax(&logits, 1))
-            .and_then(|t| t.to_dtype(DType::F32))
-            .map_err(compute_error)?;
-        let device = log_probabilities.device().clone();
-        let observed = Tensor::new(ids.as_slice(), &device)
-            .and_then(|t| t.unsqueeze(1))
-            .and_then(|observed_ids| log_probabilities.gather(&observed_ids, 1))
-            .and_then(|t| t.squeeze(1))
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(compute_error)?;
-        // The top tokens only where asked: a linear selection per row (sorting every row of the
-        // vocabulary costs more than the forward pass of a small model).
-        let wanted: Vec<usize> = (0..ids.len())
-            .filter(|&token_idx| {
-                request.top_k > 0
-                    && request.top_k_ranges.as_ref().is_none_or(|ranges| {
-                        let (start, _) = offsets[token_idx];
-                        ranges.iter().any(|range| range.contains(&start))
-                    })
-            })
-            .collect();
-        let mut top_lists: Vec<Vec<(u32, f32)>> = vec![Vec::new(); ids.len()];
-        if !wanted.is_empty() {
-            let rows_wanted = Tensor::new(
-                wanted
-                    .iter()
-                    .map(|&idx| idx as u32)
-                    .collect::<Vec<_>>()
-                    .as_slice(),
-                &device,
-            )
-            .and_then(|indices| log_probabilities.index_select(&indices, 0))
-            .and_then(|t| t.to_vec2::<f32>())
-            .map_err(compute_error)?;
-            for (&token_idx, distribution) in wanted.iter().zip(&rows_wanted) {
-                top_lists[token_idx] = self.top_tokens(distribution, request.top_k);
+        let mut top_lists: Vec<Vec<(u32, f32)>> = vec![Vec::new(); all_ids.len()];
+        let mut observed: Vec<f32> = Vec::new();
+        if !positions.is_empty() {
+            // Softmax, the observed token and the top tokens are taken on the tensor, so that only
+            // `top_k` numbers per position leave it.
+            let vocab_len = self.tokenizer.vocab_len();
+            let log_probabilities = self
+                .logits(&rows, &positions)?
+                .narrow(1, 0, vocab_len)
+                .and_then(|logits| candle_nn::ops::log_softmax(&logits, 1))
+                .and_then(|t| t.to_dtype(DType::F32))
+                .map_err(compute_error)?;
+            let device = log_probabilities.device().clone();
+            observed = Tensor::new(all_ids.as_slice(), &device)
+                .and_then(|t| t.unsqueeze(1))
+                .and_then(|observed_ids| log_probabilities.gather(&observed_ids, 1))
+                .and_then(|t| t.squeeze(1))
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(compute_error)?;
+            // The top tokens only where asked: a linear selection per row (sorting every row of
+            // the vocabulary costs more than the forward pass of a small model).
+            if !wanted.is_empty() {
+                let indices: Vec<u32> = wanted.iter().map(|&(idx, _)| idx as u32).collect();
+                let distributions = Tensor::new(indices.as_slice(), &device)
+                    .and_then(|indices| log_probabilities.index_select(&indices, 0))
+                    .and_then(|t| t.to_vec2::<f32>())
+                    .map_err(compute_error)?;
+                for (&(position, top_k), distribution) in wanted.iter().zip(&distributions) {
+                    top_lists[position] = self.top_tokens(distribution, top_k);
+                }
             }
         }
-        for (token_idx, (&id, &(start, end))) in ids.iter().zip(&offsets).enumerate() {
-            let top = top_lists[token_idx]
-                .iter()
-                .map(|&(candidate, log_probability)| {
-                    (
-                        self.tokenizer.token(candidate).unwrap_or("").to_string(),
-                        log_probability,
-                    )
-                })
-                .collect();
-            result.push(TokenProbability {
-                range: start..end,
-                piece: self.tokenizer.token(id).unwrap_or("[UNK]").to_string(),
-                id,
-                log_probability: observed
-                    .get(token_idx)
-                    .copied()
-                    .unwrap_or(f32::NEG_INFINITY),
-                top,
-            });
+        let mut answers = Vec::with_capacity(requests.len());
+        for (ids, offsets, first, judged) in encoded {
+            let mut tokens = Vec::with_capacity(judged.len());
+            for (judged_idx, token_idx) in judged.into_iter().enumerate() {
+                let position = first + judged_idx;
+                let id = ids[token_idx];
+                let (start, end) = offsets[token_idx];
+                let top = top_lists[position]
+                    .iter()
+                    .map(|&(candidate, log_probability)| {
+                        (
+                            self.tokenizer.token(candidate).unwrap_or("").to_string(),
+                            log_probability,
+                        )
+                    })
+                    .collect();
+                tokens.push(TokenProbability {
+                    range: start..end,
+                    piece: self.tokenizer.token(id).unwrap_or("[UNK]").to_string(),
+                    id,
+                    log_probability: observed.get(position).copied().unwrap_or(f32::NEG_INFINITY),
+                    top,
+                });
+            }
+            answers.push(tokens);
         }
-        Ok(result)
+        Ok(BatchAnswers {
+            answers,
+            rows: rows.len(),
+        })
     }
 }
 
 /// Rows for PLL-word-l2r of several piece sequences (and single-mask rows for alternatives),
-/// collected so that one request runs as one batch.
+/// collected so that one request runs as one batch. Identical rows run once and a position read by
+/// several entries is computed once: all one-piece candidates of a slot share the single-mask row,
+/// and candidates with the same piece count share their first (all-masked) row.
 #[derive(Default)]
 struct L2rBatch {
     rows: Vec<Vec<u32>>,
+    row_index: std::collections::HashMap<Vec<u32>, usize>,
     positions: Vec<(usize, usize)>,
-    /// For each position: which entry it adds to and the piece whose log-probability counts
-    /// (`None` for alternatives rows, whose whole distribution is wanted).
-    owners: Vec<(usize, Option<u32>)>,
+    position_index: std::collections::HashMap<(usize, usize), usize>,
+    /// Which entry each read adds to, the piece whose log-probability counts, and the position.
+    reads: Vec<(usize, u32, usize)>,
     /// Index of each entry's first position.
     entry_first_position: Vec<usize>,
 }
 
 impl L2rBatch {
-    /// Adds the k masked copies for one piece sequence; returns its entry index.
-    fn add(&mut self, runner: &ModelRunner, context: &SlotContext, pieces: &[u32]) -> usize {
+    /// The position index of `token_idx` in `row`, adding the row and the position when new.
+    fn position(&mut self, row: Vec<u32>, token_idx: usize) -> usize {
+        let next_row = self.rows.len();
+        let row_idx = *self.row_index.entry(row.clone()).or_insert(next_row);
+        if row_idx == next_row {
+            self.rows.push(row);
+        }
+        let next_position = self.positions.len();
+        let position = *self
+            .position_index
+            .entry((row_idx, token_idx))
+            .or_insert(next_position);
+        if position == next_position {
+            self.positions.push((row_idx, token_idx));
+        }
+        position
+    }
+
+    /// Adds the masked copies for the pieces `read` of one piece sequence (`0..k` for its
+    /// PLL-word-l2r, `0..1` for the first-piece bound); returns its entry index.
+    fn add(
+        &mut self,
+        runner: &ModelRunner,
+        context: &SlotContext,
+        pieces: &[u32],
+        read: Range<usize>,
+    ) -> usize {
         let entry = self.entry_first_position.len();
-        self.entry_first_position.push(self.positions.len());
         let mask = runner.tokenizer.special.mask;
-        for piece_idx in 0..pieces.len() {
+        for piece_idx in read {
             let mut middle = pieces[..piece_idx].to_vec();
             middle.extend(std::iter::repeat_n(mask, pieces.len() - piece_idx));
             let (row, start) = runner.row(context, &middle);
-            self.positions.push((self.rows.len(), start + piece_idx));
-            self.owners.push((entry, Some(pieces[piece_idx])));
-            self.rows.push(row);
+            let position = self.position(row, start + piece_idx);
+            if self.entry_first_position.len() == entry {
+                self.entry_first_position.push(position);
+            }
+            self.reads.push((entry, pieces[piece_idx], position));
         }
         entry
     }
@@ -627,15 +873,15 @@ impl L2rBatch {
     /// Adds a single-mask row; returns its position index.
     fn add_alternatives_row(&mut self, runner: &ModelRunner, context: &SlotContext) -> usize {
         let (row, start) = runner.row(context, &[runner.tokenizer.special.mask]);
-        let position = self.positions.len();
-        self.positions.push((self.rows.len(), start));
-        self.owners.push((usize::MAX, None));
-        self.rows.push(row);
-        position
+        self.position(row, start)
     }
 
     fn first_position_of(&self, entry: usize) -> usize {
         self.entry_first_position[entry]
+    }
+
+    fn row_count(&self) -> usize {
+        self.rows.len()
     }
 
     /// Runs the batch: the total log-probability of each entry, and every position's distribution.
@@ -645,13 +891,11 @@ impl L2rBatch {
             return Ok((totals, Vec::new()));
         }
         let distributions = runner.log_probabilities_at(&self.rows, &self.positions)?;
-        for (&(entry, piece), distribution) in self.owners.iter().zip(&distributions) {
-            if let Some(piece) = piece {
-                totals[entry] += distribution
-                    .get(piece as usize)
-                    .copied()
-                    .unwrap_or(f32::NEG_INFINITY);
-            }
+        for &(entry, piece, position) in &self.reads {
+            totals[entry] += distributions[position]
+                .get(piece as usize)
+                .copied()
+                .unwrap_or(f32::NEG_INFINITY);
         }
         Ok((totals, distributions))
     }

@@ -1,0 +1,246 @@
+//! Regular English morphology the terminology check needs: whether two words are forms of one
+//! word (an inflection, a British/American spelling), and whether an unknown word is a known word
+//! with a regular prefix or suffix. String rules on lower-cased words; the caller says which words
+//! are known.
+
+/// Regular suffixes that make another form of the same word: plural and verb forms, comparatives
+/// and agent nouns, adverbs. A word and its form differ in number, tense or degree — a grammar
+/// choice, not a wrong term.
+const SUFFIXES: [&str; 9] = ["s", "es", "d", "ed", "ing", "r", "er", "st", "ly"];
+
+/// Prefixes that make a new word from a known one (`unmeasured`, `cosegregating`, `nonsignificant`).
+const PREFIXES: [&str; 26] = [
+    "un", "non", "co", "re", "pre", "post", "sub", "inter", "intra", "over", "under", "anti",
+    "multi", "pseudo", "hyper", "hypo", "mis", "dis", "semi", "poly", "micro", "macro", "trans",
+    "auto", "counter", "proto",
+];
+
+/// Prefixes that turn a word into its opposite or a related word (`frequent`/`infrequent`,
+/// `create`/`recreate`): besides [`PREFIXES`], the negating `in-` and its assimilated forms.
+const MEANING_PREFIXES: [&str; 5] = ["in", "im", "il", "ir", "de"];
+
+/// The shortest stem a prefix may leave (so that `re` + `ad` does not count).
+const MIN_STEM_LENGTH: usize = 4;
+
+/// Whether `form` is `base` with a regular suffix (also with a final `e` dropped before `-ing`/
+/// `-ed`/`-er`, or `y` turned into `i`), so that one is an inflection of the other.
+fn is_suffixed_form(form: &str, base: &str) -> bool {
+    let Some(rest) = form.strip_prefix(base) else {
+        // Final e dropped (simulate → simulating) or y turned into i (study → studies).
+        return base.strip_suffix('e').is_some_and(|stem| {
+            form.strip_prefix(stem)
+                .is_some_and(|suffix| ["ing", "ed", "er", "est"].contains(&suffix))
+        }) || base.strip_suffix('y').is_some_and(|stem| {
+            form.strip_prefix(stem)
+                .and_then(|rest| rest.strip_prefix('i'))
+                .is_some_and(|suffix| ["es", "ed", "er", "est", "ly"].contains(&suffix))
+        });
+    };
+    SUFFIXES.contains(&rest)
+}
+
+/// Whether one of two different words is a regular inflection of the other (`roles`/`role`).
+pub fn are_inflections(a: &str, b: &str) -> bool {
+    let a = a.to_lowercase();
+    let b = b.to_lowercase();
+    a != b && (is_suffixed_form(&a, &b) || is_suffixed_form(&b, &a))
+}
+
+/// Whether one of two words is the other with a prefix (`infeasible`/`feasible`): a choice of
+/// meaning the writer made, which no language model can overrule.
+pub fn are_prefix_derivations(a: &str, b: &str) -> bool {
+    let a = a.to_lowercase();
+    let b = b.to_lowercase();
+    let prefixed = |longer: &str, shorter: &str| {
+        shorter.chars().count() >= MIN_STEM_LENGTH
+            && PREFIXES.iter().chain(&MEANING_PREFIXES).any(|prefix| {
+                longer
+                    .strip_prefix(prefix)
+                    .is_some_and(|stem| stem == shorter || stem.strip_prefix('-') == Some(shorter))
+            })
+    };
+    a != b && (prefixed(&a, &b) || prefixed(&b, &a))
+}
+
+/// Whether two different words are British and American spellings of one word (`tumour`/`tumor`,
+/// `haem`/`hem`, `-ise`/`-ize`). Only meaningful between real words: a misspelling such as
+/// `sorce` has the same key as `source`.
+pub fn are_spelling_variants(a: &str, b: &str) -> bool {
+    let a = a.to_lowercase();
+    let b = b.to_lowercase();
+    a != b && american(&a) == american(&b)
+}
+
+/// A spelling with the regular British forms turned American (a comparison key, not a word).
+fn american(word: &str) -> String {
+    let mut spelled = word
+        .replace("our", "or")
+        .replace("ae", "e")
+        .replace("oe", "e")
+        .replace("isation", "ization")
+        .replace("ise", "ize")
+        .replace("ising", "izing")
+        .replace("ised", "ized")
+        .replace("yse", "yze")
+        .replace("ysing", "yzing");
+    if let Some(stem) = spelled.strip_suffix("tre") {
+        spelled = format!("{stem}ter");
+    }
+    spelled
+}
+
+/// Whether a word the lexicon lacks is made regularly from one it has: a known word with a
+/// regular suffix (`pseudogenes`), a regular prefix (`unmeasured`), both, or the British spelling
+/// of a known word (`haemangioblastoma`).
+pub fn is_regular_derivative(word: &str, is_known: &dyn Fn(&str) -> bool) -> bool {
+    let word = word.to_lowercase();
+    let known_or_inflected = |candidate: &str| {
+        is_known(candidate)
+            || inflection_bases(candidate)
+                .iter()
+                .any(|base| is_known(base))
+    };
+    let american_spelling = american(&word);
+    if american_spelling != word && known_or_inflected(&american_spelling) {
+        return true;
+    }
+    if inflection_bases(&word).iter().any(|base| is_known(base)) {
+        return true;
+    }
+    PREFIXES.iter().any(|prefix| {
+        word.strip_prefix(prefix).is_some_and(|stem| {
+            let stem = stem.strip_prefix('-').unwrap_or(stem);
+            stem.chars().count() >= MIN_STEM_LENGTH && known_or_inflected(stem)
+        })
+    })
+}
+
+/// The words `form` could be a regular inflection of.
+fn inflection_bases(form: &str) -> Vec<String> {
+    let mut bases = Vec::new();
+    for suffix in SUFFIXES {
+        if let Some(stem) = form.strip_suffix(suffix) {
+            if stem.chars().count() >= MIN_STEM_LENGTH - 1 {
+                bases.push(stem.to_string());
+                if ["ing", "ed", "er", "est"].contains(&suffix) {
+                    bases.push(format!("{stem}e"));
+                }
+                if let Some(i_stem) = stem.strip_suffix('i') {
+                    bases.push(format!("{i_stem}y"));
+                }
+            }
+        }
+    }
+    bases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inflections_and_spelling_variants() {
+        let inflections = [
+            ("roles", "role"),
+            ("kinases", "kinase"),
+            ("remain", "remains"),
+            ("simpler", "simple"),
+            ("studies", "study"),
+            ("simulating", "simulate"),
+            ("significantly", "significant"),
+        ];
+        for (a, b) in inflections {
+            assert!(are_inflections(a, b), "{a} / {b}");
+            assert!(are_inflections(b, a), "{b} / {a}");
+        }
+        let variants = [
+            ("tumourigenesis", "tumorigenesis"),
+            ("hybridisation", "hybridization"),
+            ("haemangioblastoma", "hemangioblastoma"),
+            ("phaeochromocytoma", "pheochromocytoma"),
+            ("analysed", "analyzed"),
+            ("centre", "center"),
+        ];
+        for (a, b) in variants {
+            assert!(are_spelling_variants(a, b), "{a} / {b}");
+            assert!(!are_inflections(a, b), "{a} / {b}");
+        }
+        let different = [
+            ("infraction", "infarction"),
+            ("prostrate", "prostate"),
+            ("ilium", "ileum"),
+            ("affect", "effect"),
+            ("mice", "mouse"),
+            ("diagnosis", "diagnoses"),
+            ("cell", "sell"),
+            ("addition", "edition"),
+            ("role", "role"),
+        ];
+        for (a, b) in different {
+            assert!(!are_inflections(a, b), "{a} / {b}");
+            assert!(!are_spelling_variants(a, b), "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn prefix_derivations() {
+        for (a, b) in [
+            ("infrequent", "frequent"),
+            ("recreate", "create"),
+            ("unmeasured", "measured"),
+            ("impractical", "practical"),
+            ("non-coding", "coding"),
+        ] {
+            assert!(are_prefix_derivations(a, b), "{a} / {b}");
+            assert!(are_prefix_derivations(b, a), "{b} / {a}");
+        }
+        for (a, b) in [
+            ("infer", "fer"),
+            ("inter", "enter"),
+            ("addition", "edition"),
+        ] {
+            assert!(!are_prefix_derivations(a, b), "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn regular_derivatives_of_known_words() {
+        let known = [
+            "measured",
+            "annotated",
+            "segregate",
+            "pseudogene",
+            "significant",
+            "oncogene",
+            "describe",
+            "testable",
+            "hemangioblastoma",
+            "source",
+        ];
+        let is_known = |word: &str| known.contains(&word);
+        for word in [
+            "unmeasured",
+            "unannotated",
+            "cosegregating",
+            "pseudogenes",
+            "nonsignificant",
+            "non-significant",
+            "protooncogenes",
+            "undescribed",
+            "untestable",
+            "haemangioblastomas",
+        ] {
+            assert!(is_regular_derivative(word, &is_known), "{word}");
+        }
+        for word in [
+            "bisulfite",
+            "apopain",
+            "infraction",
+            "unxyz",
+            "reads",
+            "sorce",
+        ] {
+            assert!(!is_regular_derivative(word, &is_known), "{word}");
+        }
+    }
+}
