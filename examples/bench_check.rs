@@ -40,7 +40,9 @@ struct ReplayingScorer<'a> {
     deciding: &'a ModelRunner,
     cost: Option<&'a ModelRunner>,
     deciding_time: Cell<Duration>,
-    cost_time: Cell<Duration>,
+    /// The cost model's time on screening requests and on scoring requests.
+    cost_screen_time: Cell<Duration>,
+    cost_score_time: Cell<Duration>,
 }
 
 impl ReplayingScorer<'_> {
@@ -48,6 +50,7 @@ impl ReplayingScorer<'_> {
         &self,
         deciding: impl FnOnce(&ModelRunner) -> Result<T, CheckError>,
         cost: impl FnOnce(&ModelRunner) -> Result<T, CheckError>,
+        cost_time: &Cell<Duration>,
     ) -> Result<T, CheckError> {
         let started = Instant::now();
         let answer = deciding(self.deciding)?;
@@ -56,13 +59,18 @@ impl ReplayingScorer<'_> {
         if let Some(cost_model) = self.cost {
             let started = Instant::now();
             cost(cost_model)?;
-            self.cost_time.set(self.cost_time.get() + started.elapsed());
+            cost_time.set(cost_time.get() + started.elapsed());
         }
         Ok(answer)
     }
 
-    fn take_times(&self) -> (Duration, Duration) {
-        (self.deciding_time.take(), self.cost_time.take())
+    /// Deciding model's time, cost model's screening and scoring times since the last call.
+    fn take_times(&self) -> (Duration, Duration, Duration) {
+        (
+            self.deciding_time.take(),
+            self.cost_screen_time.take(),
+            self.cost_score_time.take(),
+        )
     }
 }
 
@@ -78,6 +86,7 @@ impl TermScorer for ReplayingScorer<'_> {
         self.timed(
             |model| TermScorer::token_probabilities(model, requests.clone()),
             |model| TermScorer::token_probabilities(model, requests.clone()),
+            &self.cost_screen_time,
         )
     }
 
@@ -88,6 +97,7 @@ impl TermScorer for ReplayingScorer<'_> {
         self.timed(
             |model| TermScorer::score(model, requests.clone()),
             |model| TermScorer::score(model, requests.clone()),
+            &self.cost_score_time,
         )
     }
 }
@@ -171,7 +181,8 @@ fn main() -> anyhow::Result<()> {
         deciding: &deciding,
         cost: cost.as_ref(),
         deciding_time: Cell::default(),
-        cost_time: Cell::default(),
+        cost_screen_time: Cell::default(),
+        cost_score_time: Cell::default(),
     };
     let mut cache = SentenceCache::new();
     let options = ProseOptions::default();
@@ -202,7 +213,7 @@ fn main() -> anyhow::Result<()> {
     );
     let mut cold = CheckStatistics::default();
     let (findings, wall) = check(&text, &mut cold)?;
-    let (deciding_time, cost_time) = scorer.take_times();
+    let (deciding_time, cost_screen, cost_score) = scorer.take_times();
     let words = cold.words.max(1) as f64;
     println!(
         "cold: {} sentences, {} words, {} checked, {} scored; rows: screening {} + scoring {} = {:.3} per word; {} findings",
@@ -221,8 +232,10 @@ fn main() -> anyhow::Result<()> {
         deciding_time.as_secs_f64(),
         if cost.is_some() {
             format!(
-                ", cost model on the same requests {:.1} s",
-                cost_time.as_secs_f64()
+                ", cost model on the same requests {:.1} s: screen {:.1} s, scoring {:.1} s",
+                (cost_screen + cost_score).as_secs_f64(),
+                cost_screen.as_secs_f64(),
+                cost_score.as_secs_f64()
             )
         } else {
             String::new()
@@ -239,9 +252,9 @@ fn main() -> anyhow::Result<()> {
         let edited = format!("{} this {}", &text[..at], &text[at + 5..]);
         let mut statistics = CheckStatistics::default();
         check(&edited, &mut statistics)?;
-        let (deciding_time, cost_time) = scorer.take_times();
+        let (deciding_time, cost_screen, cost_score) = scorer.take_times();
         deciding_ms.push(deciding_time.as_secs_f64() * 1000.0);
-        cost_ms.push(cost_time.as_secs_f64() * 1000.0);
+        cost_ms.push((cost_screen + cost_score).as_secs_f64() * 1000.0);
         rows.push(statistics.screening_rows + statistics.scoring_rows);
     }
     let summary = |mut samples: Vec<f64>| {

@@ -24,8 +24,9 @@ pub struct Settings {
     pub diagnostics_enabled: bool,
     /// `auto` (warning for strong evidence, information otherwise) or a fixed severity.
     pub diagnostics_severity: String,
-    /// Log-probability margin (nats) an alternative needs over the written word to be flagged.
-    pub diagnostics_min_margin: f32,
+    /// The check's thresholds (`diagnostics.minMargin` and the other numeric `diagnostics.*`
+    /// keys); the severities in it are the defaults, `diagnostics_severity` overrides them.
+    pub check: crate::analysis::CheckSettings,
     /// Quiet time after the last edit before a document is checked again.
     pub diagnostics_debounce_ms: u64,
     /// The user dictionary (word per line); empty means the platform default location.
@@ -38,7 +39,7 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 17] = [
+pub const SETTING_KEYS: [&str; 26] = [
     "model",
     "revision",
     "device",
@@ -50,6 +51,15 @@ pub const SETTING_KEYS: [&str; 17] = [
     "diagnostics.enabled",
     "diagnostics.severity",
     "diagnostics.minMargin",
+    "diagnostics.marginPerExtraEdit",
+    "diagnostics.frequencyWeight",
+    "diagnostics.minAlternativeLogProbability",
+    "diagnostics.strongMargin",
+    "diagnostics.screenMaxLogProbability",
+    "diagnostics.maxEditDistance",
+    "diagnostics.minWordLength",
+    "diagnostics.unknownTerms",
+    "diagnostics.unknownMaxLogProbability",
     "diagnostics.debounceMs",
     "dictionary.userFile",
     "dictionary.words",
@@ -71,7 +81,7 @@ impl Default for Settings {
             context_sentences: 2,
             diagnostics_enabled: true,
             diagnostics_severity: "auto".to_string(),
-            diagnostics_min_margin: crate::analysis::CheckSettings::default().min_margin,
+            check: crate::analysis::CheckSettings::default(),
             diagnostics_debounce_ms: 400,
             dictionary_user_file: String::new(),
             dictionary_words: Vec::new(),
@@ -132,7 +142,7 @@ impl Settings {
     pub fn check_differs(&self, other: &Settings) -> bool {
         self.diagnostics_enabled != other.diagnostics_enabled
             || self.diagnostics_severity != other.diagnostics_severity
-            || self.diagnostics_min_margin != other.diagnostics_min_margin
+            || self.check != other.check
             || self.dictionary_user_file != other.dictionary_user_file
             || self.dictionary_words != other.dictionary_words
             || self.prose_options() != other.prose_options()
@@ -150,10 +160,7 @@ impl Settings {
     /// The check's thresholds, with the margin and severity these settings choose.
     pub fn check_settings(&self) -> crate::analysis::CheckSettings {
         use crate::analysis::Severity;
-        let mut check = crate::analysis::CheckSettings {
-            min_margin: self.diagnostics_min_margin,
-            ..Default::default()
-        };
+        let mut check = self.check.clone();
         let fixed = match self.diagnostics_severity.as_str() {
             "error" => Some(Severity::Error),
             "warning" => Some(Severity::Warning),
@@ -182,14 +189,20 @@ impl Settings {
             "contextSentences" => Value::from(self.context_sentences),
             "diagnostics.enabled" => Value::from(self.diagnostics_enabled),
             "diagnostics.severity" => Value::from(self.diagnostics_severity.clone()),
-            "diagnostics.minMargin" => Value::from(self.diagnostics_min_margin),
+            "diagnostics.maxEditDistance" => Value::from(self.check.max_edit_distance),
+            "diagnostics.minWordLength" => Value::from(self.check.min_word_length),
+            "diagnostics.unknownTerms" => Value::from(self.check.report_unknown),
             "diagnostics.debounceMs" => Value::from(self.diagnostics_debounce_ms),
             "dictionary.userFile" => Value::from(self.dictionary_user_file.clone()),
             "dictionary.words" => Value::from(self.dictionary_words.clone()),
             "latex.proseCommands" => Value::from(self.latex_prose_commands.clone()),
             "latex.skipCommands" => Value::from(self.latex_skip_commands.clone()),
             "latex.skipEnvironments" => Value::from(self.latex_skip_environments.clone()),
-            _ => return None,
+            _ => {
+                let mut check = self.check.clone();
+                let (value, _) = threshold(&mut check, key)?;
+                Value::from(*value)
+            }
         })
     }
 
@@ -246,14 +259,15 @@ impl Settings {
                 }
                 self.diagnostics_severity = severity;
             }
-            "diagnostics.minMargin" => {
-                let margin = value
-                    .as_f64()
-                    .ok_or_else(|| format!("expected a number, got {value}"))?;
-                if !(0.0..=50.0).contains(&margin) {
-                    return Err(format!("margin {margin} is not between 0 and 50"));
-                }
-                self.diagnostics_min_margin = margin as f32;
+            "diagnostics.maxEditDistance" => {
+                // The lexicon's index reaches two edits.
+                self.check.max_edit_distance = integer_in(value, 1, 2)?
+            }
+            "diagnostics.minWordLength" => self.check.min_word_length = integer_in(value, 1, 30)?,
+            "diagnostics.unknownTerms" => {
+                self.check.report_unknown = value
+                    .as_bool()
+                    .ok_or_else(|| format!("expected true or false, got {value}"))?
             }
             "diagnostics.debounceMs" => {
                 self.diagnostics_debounce_ms = integer_in(value, 0, 60_000)? as u64
@@ -269,11 +283,48 @@ impl Settings {
             "latex.proseCommands" => self.latex_prose_commands = string_list(value)?,
             "latex.skipCommands" => self.latex_skip_commands = string_list(value)?,
             "latex.skipEnvironments" => self.latex_skip_environments = string_list(value)?,
-            // Unknown keys may belong to newer versions of the client extension.
-            _ => {}
+            _ => {
+                if let Some((field, range)) = threshold(&mut self.check, key) {
+                    let number = value
+                        .as_f64()
+                        .ok_or_else(|| format!("expected a number, got {value}"))?;
+                    if !range.contains(&number) {
+                        return Err(format!(
+                            "{number} is not between {} and {}",
+                            range.start(),
+                            range.end()
+                        ));
+                    }
+                    *field = number as f32;
+                }
+                // Other keys may belong to newer versions of the client extension.
+            }
         }
         Ok(())
     }
+}
+
+/// The check's numeric thresholds a user may set: the field a key names and its allowed range.
+fn threshold<'a>(
+    check: &'a mut crate::analysis::CheckSettings,
+    key: &str,
+) -> Option<(&'a mut f32, std::ops::RangeInclusive<f64>)> {
+    Some(match key {
+        "diagnostics.minMargin" => (&mut check.min_margin, 0.0..=50.0),
+        "diagnostics.marginPerExtraEdit" => (&mut check.margin_per_extra_edit, 0.0..=20.0),
+        "diagnostics.frequencyWeight" => (&mut check.frequency_weight, 0.0..=1.0),
+        "diagnostics.minAlternativeLogProbability" => {
+            (&mut check.min_alternative_log_probability, -30.0..=0.0)
+        }
+        "diagnostics.strongMargin" => (&mut check.strong_margin, 0.0..=50.0),
+        "diagnostics.screenMaxLogProbability" => {
+            (&mut check.screen_max_log_probability, -50.0..=0.0)
+        }
+        "diagnostics.unknownMaxLogProbability" => {
+            (&mut check.unknown_max_log_probability, -100.0..=0.0)
+        }
+        _ => return None,
+    })
 }
 
 fn flatten<'a>(prefix: &str, value: &'a Value, out: &mut Vec<(String, &'a Value)>) {
@@ -378,6 +429,23 @@ mod tests {
         assert_eq!(settings.prose_options().latex_skip_commands, ["gls"]);
         let check = settings.check_settings();
         assert_eq!(check.min_margin, 6.0);
+        let warnings = settings.merge_json(&json!({"diagnostics": {"frequencyWeight": 0.5, "maxEditDistance": 1, "unknownTerms": false, "screenMaxLogProbability": -6}}));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let check = settings.check_settings();
+        assert_eq!(check.frequency_weight, 0.5);
+        assert_eq!(check.max_edit_distance, 1);
+        assert!(!check.report_unknown);
+        assert_eq!(check.screen_max_log_probability, -6.0);
+        let warnings = settings.merge_json(
+            &json!({"diagnostics": {"frequencyWeight": 2, "maxEditDistance": 3, "minMargin": "big"}}),
+        );
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[0].to_string().contains("keeping"),
+            "{}",
+            warnings[0]
+        );
+        assert_eq!(settings.check_settings().frequency_weight, 0.5);
         assert_eq!(check.strong_severity, crate::analysis::Severity::Hint);
         let warnings = settings
             .merge_json(&json!({"dictionary.words": "phyloseq", "diagnostics.severity": "loud"}));

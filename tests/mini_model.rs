@@ -161,17 +161,10 @@ fn identical_rows_run_once_and_first_piece_bounds_hold() {
     first_rows.dedup();
     let later_rows: usize =
         piece_counts.iter().map(|count| count - 1).sum::<usize>() + (observed_pieces - 1);
-    // The single-mask alternatives row is one of the first rows when some piece count is 1.
-    let alternatives_row = usize::from(!first_rows.contains(&1));
-    assert_eq!(
-        exact_batch.rows,
-        first_rows.len() + later_rows + alternatives_row
-    );
+    // No single-token alternatives are asked for, so no extra single-mask row.
+    assert_eq!(exact_batch.rows, first_rows.len() + later_rows);
     // Bounds: only the first rows besides the word's own.
-    assert_eq!(
-        bounds_batch.rows,
-        first_rows.len() + (observed_pieces - 1) + alternatives_row
-    );
+    assert_eq!(bounds_batch.rows, first_rows.len() + (observed_pieces - 1));
     assert_eq!(bounds.log_probability, exact.log_probability);
     for (((word, bound), (_, exact_score)), pieces) in bounds
         .candidates

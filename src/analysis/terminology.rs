@@ -71,6 +71,8 @@ pub struct CheckSettings {
     pub strong_margin: f32,
     pub strong_severity: Severity,
     pub weak_severity: Severity,
+    /// Whether unknown non-words are reported at all (`unknown-term`).
+    pub report_unknown: bool,
     /// Unknown words (not in the lexicon, several pieces) are flagged below this log-probability.
     pub unknown_max_log_probability: f32,
     /// Unknown words need at least this many pieces (one-piece words are in the vocabulary).
@@ -98,8 +100,9 @@ impl Default for CheckSettings {
             screen_max_log_probability: -8.0,
             screen_margin: 4.0,
             screen_top_k: 50,
-            // As completion; 64 tokens scored no better on the develop split and cost more.
-            score_context_tokens: 32,
+            // 16 to 64 tokens scored alike on the develop split (BENCHMARKS.md); each token of a
+            // row costs, so the cheaper end.
+            score_context_tokens: 24,
             // Tuned on the NCBI-disease develop split (BENCHMARKS.md): best F1 with the mini model.
             min_margin: 5.0,
             margin_per_extra_edit: 2.0,
@@ -108,6 +111,7 @@ impl Default for CheckSettings {
             strong_margin: 3.0,
             strong_severity: Severity::Warning,
             weak_severity: Severity::Information,
+            report_unknown: true,
             unknown_max_log_probability: -12.0,
             unknown_min_pieces: 3,
             unknown_check_capitalized: false,
@@ -727,7 +731,8 @@ fn plan_words(
             .iter()
             .all(|earlier| !earlier.text.chars().any(char::is_alphanumeric));
         let capitalized = word_text.chars().next().is_some_and(char::is_uppercase);
-        let unknown = !in_lexicon
+        let unknown = settings.report_unknown
+            && !in_lexicon
             && !word.in_vocabulary
             && word.pieces.len() >= settings.unknown_min_pieces
             && (settings.unknown_check_capitalized || !capitalized || is_sentence_start)

@@ -545,7 +545,8 @@ impl ModelRunner {
             pieces: Vec<u32>,
             observed: usize,
             candidates: Vec<usize>,
-            alternatives_position: usize,
+            /// Where the single-token alternatives are read (when the request asks for them).
+            alternatives_position: Option<usize>,
         }
         let mut batch = L2rBatch::default();
         let mut plans: Vec<Vec<Planned>> = Vec::with_capacity(requests.len());
@@ -596,11 +597,13 @@ impl ModelRunner {
                 }
                 // Alternatives come from the single-mask row; for a one-piece word that row is the
                 // observed word's own row.
-                let alternatives_position = if pieces.len() == 1 {
-                    batch.first_position_of(observed)
+                let alternatives_position = if request.top_k_alternatives == 0 {
+                    None
+                } else if pieces.len() == 1 {
+                    Some(batch.first_position_of(observed))
                 } else {
                     let context = self.slot_context_in(&ids, &offsets, &word.range, 1, window);
-                    batch.add_alternatives_row(self, &context)
+                    Some(batch.add_alternatives_row(self, &context))
                 };
                 request_plans.push(Planned {
                     word,
@@ -618,10 +621,8 @@ impl ModelRunner {
         for (request, request_plans) in requests.iter().zip(plans) {
             let mut scores = Vec::with_capacity(request_plans.len());
             for planned in request_plans {
-                let alternatives = if request.top_k_alternatives == 0 {
-                    Vec::new()
-                } else {
-                    let distribution = &distributions[planned.alternatives_position];
+                let alternatives = if let Some(position) = planned.alternatives_position {
+                    let distribution = &distributions[position];
                     let mut alternative_ids: Vec<u32> = (0..distribution.len() as u32)
                         .filter(|&id| self.is_word_start(id))
                         .collect();
@@ -637,6 +638,8 @@ impl ModelRunner {
                             pieces: vec![self.tokenizer.token(id).unwrap_or("").to_string()],
                         })
                         .collect()
+                } else {
+                    Vec::new()
                 };
                 scores.push(WordScore {
                     range: planned.word.range.clone(),

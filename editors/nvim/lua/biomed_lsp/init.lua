@@ -8,18 +8,9 @@ local M = {}
 M.filetypes = { 'tex', 'plaintex', 'markdown', 'text', 'quarto', 'rmd' }
 M.root_markers = { '.biomed-lsp', '.git' }
 
---- The server settings (section `biomedLsp`) with the server's defaults, for reference; only
---- the keys you set are sent, the server fills in the rest. Source: editors/settings.json.
-M.default_settings = {
-  model = 'microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract',
-  revision = 'main',
-  device = 'auto', -- auto | cpu | cuda | metal
-  offline = false,
-  completion = { topK = 10, minProbability = 0.001, maxPieces = 3 },
-  diagnostics = { enabled = true, severity = 'auto', minMargin = 4.0 },
-  dictionary = { userFile = '', words = {} },
-  latex = { proseCommands = {}, skipCommands = {}, skipEnvironments = {} },
-}
+--- Server settings go under `settings.biomedLsp` (e.g. `{ diagnostics = { minMargin = 6 } }`);
+--- only the keys you set are sent, the server fills in the rest. Every key, its default and its
+--- meaning: editors/settings.json and the settings table of the README.
 
 --- Sends the `biomedLsp` settings as initializationOptions too, so the first model load already
 --- uses them (the server also pulls them with workspace/configuration).
