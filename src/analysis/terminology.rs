@@ -221,8 +221,6 @@ pub enum CheckError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Model(#[from] ModelError),
-    #[error("the check task failed: {0}")]
-    Task(String),
 }
 
 /// What the check needs from a model: words, the unmasked screen and masked scoring. The screen
@@ -303,6 +301,18 @@ pub fn check_sentences(
     dictionary: &Dictionary,
     settings: &CheckSettings,
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
+    check_sentence_list(scorer, sentences, lexicon, dictionary, settings, None)
+}
+
+/// [`check_sentences_with`] for a plain list, without cancellation or progress.
+fn check_sentence_list(
+    scorer: &dyn TermScorer,
+    sentences: &[SentenceToCheck],
+    lexicon: &Lexicon,
+    dictionary: &Dictionary,
+    settings: &CheckSettings,
+    cache: Option<&mut SentenceCache>,
+) -> Result<Vec<Vec<Finding>>, CheckError> {
     let sentences: Vec<&SentenceToCheck> = sentences.iter().collect();
     let inputs = SentenceCheckInputs {
         lexicon,
@@ -313,7 +323,7 @@ pub fn check_sentences(
         scorer,
         &sentences,
         &inputs,
-        None,
+        cache,
         None,
         &mut CheckStatistics::default(),
         &mut |_, _| {},
@@ -477,20 +487,13 @@ pub fn check_sentences_cached(
     settings: &CheckSettings,
     cache: &mut SentenceCache,
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
-    let sentences: Vec<&SentenceToCheck> = sentences.iter().collect();
-    let inputs = SentenceCheckInputs {
+    check_sentence_list(
+        scorer,
+        sentences,
         lexicon,
         dictionary,
         settings,
-    };
-    check_sentences_with(
-        scorer,
-        &sentences,
-        &inputs,
         Some(cache),
-        None,
-        &mut CheckStatistics::default(),
-        &mut |_, _| {},
     )
 }
 
