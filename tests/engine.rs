@@ -157,3 +157,38 @@ fn an_interactive_request_runs_between_the_forward_passes_of_a_long_background_b
     assert!(answers.rows >= 600);
     assert_eq!(*order.lock().unwrap(), ["interactive", "background"]);
 }
+
+#[test]
+fn a_background_batch_cancelled_while_it_runs_stops_between_forward_passes() {
+    let engine = engine();
+    let cancel = CancelFlag::new();
+    let text = "Acute myocardial infarction was confirmed by elevated troponin levels in the \
+                emergency department, and the patients were treated with aspirin and heparin.";
+    // Several seconds of work for the mini model, in many forward passes.
+    let requests: Vec<TokenProbabilityRequest> = (0..3000)
+        .map(|_| TokenProbabilityRequest {
+            text: text.into(),
+            top_k: 0,
+            top_k_ranges: None,
+            ranges: None,
+            cancel: Some(cancel.clone()),
+        })
+        .collect();
+    let background = {
+        let engine = engine.clone();
+        std::thread::spawn(move || engine.token_probabilities_batch_blocking(requests))
+    };
+    // Cancel once the batch is running: it cannot finish all its passes by then.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    cancel.cancel();
+    let result = background.join().unwrap();
+    assert!(
+        matches!(result, Err(EngineError::Cancelled)),
+        "{:?}",
+        result.map(|answers| answers.rows)
+    );
+    // The engine goes on.
+    assert!(engine
+        .fill_blocking(fill_request("Type 2 [MASK] mellitus.", None))
+        .is_ok());
+}

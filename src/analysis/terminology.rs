@@ -339,8 +339,9 @@ pub struct SentenceCheckInputs<'a> {
 
 /// Checks sentences in groups (see [`GROUP_BYTES`]); sentences found in `cache` are not checked
 /// again and the others are added to it. `cancel` is looked at between groups and travels with
-/// the requests (the engine drops cancelled work), so a newer version of a document stops the
-/// work early; `on_progress(done, total)` is called after each group.
+/// the requests (the engine drops cancelled work and stops a running batch between forward
+/// passes), so a newer version of a document stops the work within one pass;
+/// `on_progress(done, total)` is called after each group.
 pub fn check_sentences_with(
     scorer: &dyn TermScorer,
     sentences: &[&SentenceToCheck],

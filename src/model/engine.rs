@@ -236,7 +236,10 @@ impl Job {
     /// Runs the job on the model and sends the answer; a panic in the model code fails only
     /// this job.
     fn run(self, runner: &ModelRunner) {
-        let model_error = |error: super::ModelError| EngineError::Model(error.to_string());
+        let model_error = |error: super::ModelError| match error {
+            super::ModelError::Cancelled => EngineError::Cancelled,
+            other => EngineError::Model(other.to_string()),
+        };
         let run = std::panic::AssertUnwindSafe(|| match self {
             Job::Fill(request, reply) => {
                 drop(reply.send(runner.fill(&request).map_err(model_error)));

@@ -61,6 +61,9 @@ pub struct ModelRunner {
     yield_allowed: std::sync::atomic::AtomicBool,
 }
 
+/// What [`ModelRunner::for_each_pass`] calls with each pass's held positions and logits.
+type PassHandler<'a> = dyn FnMut(&[usize], Tensor) -> Result<(), ModelError> + 'a;
+
 /// See [`ModelRunner::set_yield_point`].
 pub type YieldPoint = Box<dyn Fn(&ModelRunner) + Send + Sync>;
 
@@ -242,16 +245,32 @@ impl ModelRunner {
         rows: &[Vec<u32>],
         positions: &[(usize, usize)],
     ) -> Result<Vec<Vec<f32>>, ModelError> {
-        if positions.is_empty() {
-            return Ok(Vec::new());
-        }
+        self.log_probabilities_until(rows, positions, &|| false)
+    }
+
+    /// [`Self::log_probabilities_at`], given up with [`ModelError::Cancelled`] when `stop()` says
+    /// so between two forward passes.
+    fn log_probabilities_until(
+        &self,
+        rows: &[Vec<u32>],
+        positions: &[(usize, usize)],
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut result = vec![Vec::new(); positions.len()];
         let vocab_len = self.tokenizer.vocab_len();
-        self.logits(rows, positions)?
-            .narrow(1, 0, vocab_len)
-            .and_then(|logits| candle_nn::ops::log_softmax(&logits, 1))
-            .and_then(|t| t.to_dtype(DType::F32))
-            .and_then(|t| t.to_vec2::<f32>())
-            .map_err(compute_error)
+        self.for_each_pass(rows, positions, stop, &mut |held, logits| {
+            let values = logits
+                .narrow(1, 0, vocab_len)
+                .and_then(|logits| candle_nn::ops::log_softmax(&logits, 1))
+                .and_then(|t| t.to_dtype(DType::F32))
+                .and_then(|t| t.to_vec2::<f32>())
+                .map_err(compute_error)?;
+            for (&position, values) in held.iter().zip(values) {
+                result[position] = values;
+            }
+            Ok(())
+        })?;
+        Ok(result)
     }
 
     /// Raw logits `[positions, vocab_size]` for a batch of rows, in the order of `positions`.
@@ -262,6 +281,50 @@ impl ModelRunner {
         rows: &[Vec<u32>],
         positions: &[(usize, usize)],
     ) -> Result<Tensor, ModelError> {
+        let mut outputs = Vec::new();
+        let mut output_order: Vec<u32> = Vec::with_capacity(positions.len());
+        self.for_each_pass(rows, positions, &|| false, &mut |held, logits| {
+            output_order.extend(held.iter().map(|&position| position as u32));
+            outputs.push(logits);
+            Ok(())
+        })?;
+        let logits = match outputs.len() {
+            0 => {
+                return Err(ModelError::Compute(
+                    "a forward pass was asked for no position".into(),
+                ))
+            }
+            1 => outputs.remove(0),
+            _ => Tensor::cat(&outputs, 0).map_err(compute_error)?,
+        };
+        if output_order
+            .iter()
+            .enumerate()
+            .all(|(idx, &at)| idx == at as usize)
+        {
+            return Ok(logits);
+        }
+        // Back to the order of `positions`.
+        let mut inverse = vec![0u32; positions.len()];
+        for (output_idx, &position_idx) in output_order.iter().enumerate() {
+            inverse[position_idx as usize] = output_idx as u32;
+        }
+        let inverse = Tensor::new(inverse.as_slice(), logits.device()).map_err(compute_error)?;
+        logits.index_select(&inverse, 0).map_err(compute_error)
+    }
+
+    /// Runs `rows` in forward passes of at most [`Self::max_batch_tokens`] tokens (rows sorted by
+    /// length) and hands each pass's logits `[held positions, vocab_size]` to `each_pass`, with
+    /// the indices into `positions` it holds. Work on the logits is done pass by pass, so memory
+    /// stays bounded by one pass whatever the batch. Between passes the yield point runs, and
+    /// `stop()` ends the work with [`ModelError::Cancelled`].
+    fn for_each_pass(
+        &self,
+        rows: &[Vec<u32>],
+        positions: &[(usize, usize)],
+        stop: &dyn Fn() -> bool,
+        each_pass: &mut PassHandler,
+    ) -> Result<(), ModelError> {
         let limit = self.model.config().max_position_embeddings;
         if let Some(longest) = rows.iter().map(Vec::len).max().filter(|&len| len > limit) {
             return Err(ModelError::Compute(format!(
@@ -297,49 +360,33 @@ impl ModelRunner {
                 row_place[row] = (pass_idx, local);
             }
         }
-        let mut outputs = Vec::new();
-        let mut output_order: Vec<u32> = Vec::with_capacity(positions.len());
-        for (pass_idx, pass) in passes.iter().enumerate() {
-            let mut pass_positions = Vec::new();
-            for (position_idx, &(row, token_idx)) in positions.iter().enumerate() {
-                let (row_pass, local) = row_place[row];
-                if row_pass == pass_idx {
-                    pass_positions.push((local, token_idx));
-                    output_order.push(position_idx as u32);
-                }
-            }
-            if pass_positions.is_empty() {
+        let mut held_by_pass: Vec<Vec<usize>> = vec![Vec::new(); passes.len()];
+        for (position_idx, &(row, _)) in positions.iter().enumerate() {
+            held_by_pass[row_place[row].0].push(position_idx);
+        }
+        let mut ran_a_pass = false;
+        for (pass, held) in passes.iter().zip(&held_by_pass) {
+            if held.is_empty() {
                 continue;
             }
-            if !outputs.is_empty() {
+            if ran_a_pass {
                 self.yield_now();
+                if stop() {
+                    return Err(ModelError::Cancelled);
+                }
             }
             let pass_rows: Vec<&[u32]> = pass.iter().map(|&row| rows[row].as_slice()).collect();
-            outputs.push(self.forward_pass(&pass_rows, &pass_positions)?);
+            let pass_positions: Vec<(usize, usize)> = held
+                .iter()
+                .map(|&position| {
+                    let (row, token_idx) = positions[position];
+                    (row_place[row].1, token_idx)
+                })
+                .collect();
+            each_pass(held, self.forward_pass(&pass_rows, &pass_positions)?)?;
+            ran_a_pass = true;
         }
-        let logits = match outputs.len() {
-            0 => {
-                return Err(ModelError::Compute(
-                    "a forward pass was asked for no position".into(),
-                ))
-            }
-            1 => outputs.remove(0),
-            _ => Tensor::cat(&outputs, 0).map_err(compute_error)?,
-        };
-        if output_order
-            .iter()
-            .enumerate()
-            .all(|(idx, &at)| idx == at as usize)
-        {
-            return Ok(logits);
-        }
-        // Back to the order of `positions`.
-        let mut inverse = vec![0u32; positions.len()];
-        for (output_idx, &position_idx) in output_order.iter().enumerate() {
-            inverse[position_idx as usize] = output_idx as u32;
-        }
-        let inverse = Tensor::new(inverse.as_slice(), logits.device()).map_err(compute_error)?;
-        logits.index_select(&inverse, 0).map_err(compute_error)
+        Ok(())
     }
 
     /// One forward pass over rows padded with `[PAD]` to the longest.
@@ -524,7 +571,7 @@ impl ModelRunner {
             let context = self.slot_context(text, slot, pieces.len())?;
             batch.add(self, &context, pieces, 0..pieces.len());
         }
-        let (totals, _) = batch.run(self)?;
+        let (totals, _) = batch.run(self, &|| false)?;
         Ok(totals)
     }
 
@@ -616,7 +663,8 @@ impl ModelRunner {
             plans.push(request_plans);
         }
         let rows = batch.row_count();
-        let (totals, distributions) = batch.run(self)?;
+        let (totals, distributions) =
+            batch.run(self, &|| all_cancelled(requests.iter().map(|r| &r.cancel)))?;
         let mut answers = Vec::with_capacity(requests.len());
         for (request, request_plans) in requests.iter().zip(plans) {
             let mut scores = Vec::with_capacity(request_plans.len());
@@ -712,8 +760,8 @@ impl ModelRunner {
         // all requests, in order, are the positions of the batch.
         let mut encoded = Vec::with_capacity(requests.len());
         let mut all_ids: Vec<u32> = Vec::new();
-        // Positions whose top tokens are asked for, and how many.
-        let mut wanted: Vec<(usize, usize)> = Vec::new();
+        // How many top tokens each position asks for (0: none).
+        let mut top_k_at: Vec<usize> = Vec::new();
         for request in requests {
             let (ids, offsets) = self.tokenizer.encode_with_offsets(&request.text)?;
             let starts_in = |ranges: &Option<Vec<Range<usize>>>, start: usize| {
@@ -735,9 +783,11 @@ impl ModelRunner {
                     if !starts_in(&request.ranges, start) {
                         continue;
                     }
-                    if request.top_k > 0 && starts_in(&request.top_k_ranges, start) {
-                        wanted.push((all_ids.len(), request.top_k));
-                    }
+                    top_k_at.push(if starts_in(&request.top_k_ranges, start) {
+                        request.top_k
+                    } else {
+                        0
+                    });
                     positions.push((rows.len(), in_window + 1));
                     all_ids.push(id);
                     judged.push(token_idx);
@@ -750,36 +800,46 @@ impl ModelRunner {
             encoded.push((ids, offsets, first, judged));
         }
         let mut top_lists: Vec<Vec<(u32, f32)>> = vec![Vec::new(); all_ids.len()];
-        let mut observed: Vec<f32> = Vec::new();
+        let mut observed: Vec<f32> = vec![f32::NEG_INFINITY; all_ids.len()];
         if !positions.is_empty() {
-            // Softmax, the observed token and the top tokens are taken on the tensor, so that only
-            // `top_k` numbers per position leave it.
             let vocab_len = self.tokenizer.vocab_len();
-            let log_probabilities = self
-                .logits(&rows, &positions)?
-                .narrow(1, 0, vocab_len)
-                .and_then(|logits| candle_nn::ops::log_softmax(&logits, 1))
-                .and_then(|t| t.to_dtype(DType::F32))
-                .map_err(compute_error)?;
-            let device = log_probabilities.device().clone();
-            observed = Tensor::new(all_ids.as_slice(), &device)
-                .and_then(|t| t.unsqueeze(1))
-                .and_then(|observed_ids| log_probabilities.gather(&observed_ids, 1))
-                .and_then(|t| t.squeeze(1))
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(compute_error)?;
-            // The top tokens only where asked: a linear selection per row (sorting every row of
-            // the vocabulary costs more than the forward pass of a small model).
-            if !wanted.is_empty() {
-                let indices: Vec<u32> = wanted.iter().map(|&(idx, _)| idx as u32).collect();
-                let distributions = Tensor::new(indices.as_slice(), &device)
-                    .and_then(|indices| log_probabilities.index_select(&indices, 0))
-                    .and_then(|t| t.to_vec2::<f32>())
+            let stop = || all_cancelled(requests.iter().map(|request| &request.cancel));
+            self.for_each_pass(&rows, &positions, &stop, &mut |held, logits| {
+                // Softmax, the observed token and the top tokens are taken on the tensor, so that
+                // only `top_k` numbers per position leave it.
+                let log_probabilities = logits
+                    .narrow(1, 0, vocab_len)
+                    .and_then(|logits| candle_nn::ops::log_softmax(&logits, 1))
+                    .and_then(|t| t.to_dtype(DType::F32))
                     .map_err(compute_error)?;
-                for (&(position, top_k), distribution) in wanted.iter().zip(&distributions) {
-                    top_lists[position] = self.top_tokens(distribution, top_k);
+                let device = log_probabilities.device().clone();
+                let held_ids: Vec<u32> = held.iter().map(|&position| all_ids[position]).collect();
+                let held_observed = Tensor::new(held_ids.as_slice(), &device)
+                    .and_then(|t| t.unsqueeze(1))
+                    .and_then(|ids| log_probabilities.gather(&ids, 1))
+                    .and_then(|t| t.squeeze(1))
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(compute_error)?;
+                for (&position, value) in held.iter().zip(held_observed) {
+                    observed[position] = value;
                 }
-            }
+                // The top tokens only where asked: a linear selection per row (sorting every row
+                // of the vocabulary costs more than the forward pass of a small model).
+                let asked: Vec<u32> = (0..held.len() as u32)
+                    .filter(|&local| top_k_at[held[local as usize]] > 0)
+                    .collect();
+                if !asked.is_empty() {
+                    let distributions = Tensor::new(asked.as_slice(), &device)
+                        .and_then(|indices| log_probabilities.index_select(&indices, 0))
+                        .and_then(|t| t.to_vec2::<f32>())
+                        .map_err(compute_error)?;
+                    for (&local, distribution) in asked.iter().zip(&distributions) {
+                        let position = held[local as usize];
+                        top_lists[position] = self.top_tokens(distribution, top_k_at[position]);
+                    }
+                }
+                Ok(())
+            })?;
         }
         let mut answers = Vec::with_capacity(requests.len());
         for (ids, offsets, first, judged) in encoded {
@@ -812,6 +872,18 @@ impl ModelRunner {
             rows: rows.len(),
         })
     }
+}
+
+/// Whether a batch's requests are all cancelled (a batch whose requests carry no flag never is).
+fn all_cancelled<'a>(flags: impl Iterator<Item = &'a Option<super::api::CancelFlag>>) -> bool {
+    let mut any = false;
+    for flag in flags {
+        match flag {
+            Some(flag) if flag.is_cancelled() => any = true,
+            _ => return false,
+        }
+    }
+    any
 }
 
 /// Rows for PLL-word-l2r of several piece sequences (and single-mask rows for alternatives),
@@ -888,12 +960,16 @@ impl L2rBatch {
     }
 
     /// Runs the batch: the total log-probability of each entry, and every position's distribution.
-    fn run(self, runner: &ModelRunner) -> Result<(Vec<f32>, Vec<Vec<f32>>), ModelError> {
+    fn run(
+        self,
+        runner: &ModelRunner,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<(Vec<f32>, Vec<Vec<f32>>), ModelError> {
         let mut totals = vec![0.0f32; self.entry_first_position.len()];
         if self.rows.is_empty() {
             return Ok((totals, Vec::new()));
         }
-        let distributions = runner.log_probabilities_at(&self.rows, &self.positions)?;
+        let distributions = runner.log_probabilities_until(&self.rows, &self.positions, stop)?;
         for &(entry, piece, position) in &self.reads {
             totals[entry] += distributions[position]
                 .get(piece as usize)

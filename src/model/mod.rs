@@ -41,4 +41,7 @@ pub enum ModelError {
     Compute(String),
     #[error("{model} and its vocabulary do not match: {problem}")]
     VocabularyMismatch { model: String, problem: String },
+    /// Every request of a batch was cancelled while it ran (seen between forward passes).
+    #[error("the request was cancelled")]
+    Cancelled,
 }
