@@ -20,12 +20,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use biomed_lsp::analysis::document::{
-    check_document, document_sentences, CheckInputs, Suppressions,
-};
+use biomed_lsp::analysis::document::{check_document, document_sentences, Suppressions};
 use biomed_lsp::analysis::terminology::{CheckError, TermScorer};
 use biomed_lsp::analysis::{
     lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, SentenceCache,
+    SentenceCheckInputs,
 };
 use biomed_lsp::model::device::DeviceChoice;
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
@@ -171,11 +170,10 @@ fn main() -> anyhow::Result<()> {
     let lexicon = lexicon_for_tokenizer(&deciding.tokenizer, &settings)?;
     let dictionary = Dictionary::new();
     let suppressions = Suppressions::default();
-    let inputs = CheckInputs {
+    let inputs = SentenceCheckInputs {
         lexicon: &lexicon,
         dictionary: &dictionary,
         settings: &settings,
-        suppressions: &suppressions,
     };
     let scorer = ReplayingScorer {
         deciding: &deciding,
@@ -197,6 +195,7 @@ fn main() -> anyhow::Result<()> {
                 &chunks,
                 &sentences,
                 &inputs,
+                &suppressions,
                 Some(&mut cache),
                 None,
                 statistics,

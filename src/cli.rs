@@ -1,4 +1,4 @@
-//! Command-line interface: `serve` (the default), `fill`, `tokenize`, `fetch-model`.
+//! Command-line interface: `serve` (the default), `check`, `prose`, `fill`, `tokenize`, `fetch-model`.
 
 use std::io::Write;
 use std::ops::Range;
@@ -447,17 +447,17 @@ pub fn run_check(
             disabled: analysis::switches::disabled_ranges(text, *language),
             ignored_words: Vec::new(),
         };
-        let inputs = analysis::document::CheckInputs {
+        let inputs = analysis::SentenceCheckInputs {
             lexicon: &lexicon,
             dictionary: &dictionary,
             settings: &settings,
-            suppressions: &suppressions,
         };
         let findings = analysis::document::check_document(
             &loaded.runner,
             chunks,
             sentences,
             &inputs,
+            &suppressions,
             None,
             None,
             &mut statistics,

@@ -122,21 +122,26 @@ fn a_long_text_is_windowed_around_the_slot() {
     assert_eq!(predictions.len(), 3);
 }
 
-#[test]
-fn an_interactive_request_runs_between_the_forward_passes_of_a_long_background_batch() {
-    let engine = engine();
-    // About a second of work for the mini model, in many forward passes.
+/// `sentences` screening requests of one long sentence: a batch of many forward passes.
+fn long_batch(sentences: usize, cancel: Option<CancelFlag>) -> Vec<TokenProbabilityRequest> {
     let text = "Acute myocardial infarction was confirmed by elevated troponin levels in the \
                 emergency department, and the patients were treated with aspirin and heparin.";
-    let requests: Vec<TokenProbabilityRequest> = (0..600)
+    (0..sentences)
         .map(|_| TokenProbabilityRequest {
             text: text.into(),
             top_k: 0,
             top_k_ranges: None,
             ranges: None,
-            cancel: None,
+            cancel: cancel.clone(),
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn an_interactive_request_runs_between_the_forward_passes_of_a_long_background_batch() {
+    let engine = engine();
+    // About a second of work for the mini model, in many forward passes.
+    let requests = long_batch(600, None);
     let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let background = {
         let engine = engine.clone();
@@ -162,18 +167,8 @@ fn an_interactive_request_runs_between_the_forward_passes_of_a_long_background_b
 fn a_background_batch_cancelled_while_it_runs_stops_between_forward_passes() {
     let engine = engine();
     let cancel = CancelFlag::new();
-    let text = "Acute myocardial infarction was confirmed by elevated troponin levels in the \
-                emergency department, and the patients were treated with aspirin and heparin.";
     // Several seconds of work for the mini model, in many forward passes.
-    let requests: Vec<TokenProbabilityRequest> = (0..3000)
-        .map(|_| TokenProbabilityRequest {
-            text: text.into(),
-            top_k: 0,
-            top_k_ranges: None,
-            ranges: None,
-            cancel: Some(cancel.clone()),
-        })
-        .collect();
+    let requests = long_batch(3000, Some(cancel.clone()));
     let background = {
         let engine = engine.clone();
         std::thread::spawn(move || engine.token_probabilities_batch_blocking(requests))

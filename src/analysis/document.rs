@@ -3,11 +3,10 @@
 
 use std::ops::Range;
 
-use super::lexicon::{Dictionary, Lexicon};
 use super::switches::is_disabled;
 use super::terminology::{
-    check_sentences_with, CheckError, CheckSettings, CheckStatistics, Finding, SentenceCache,
-    SentenceCheckInputs, SentenceToCheck, TermScorer,
+    check_sentences_with, CheckError, CheckStatistics, Finding, SentenceCache, SentenceCheckInputs,
+    SentenceToCheck, TermScorer,
 };
 use crate::model::CancelFlag;
 use crate::prose::{split_sentences, ProseChunk, SegmentKind};
@@ -83,14 +82,6 @@ impl Suppressions {
     }
 }
 
-/// Everything a document check needs besides the model.
-pub struct CheckInputs<'a> {
-    pub lexicon: &'a Lexicon,
-    pub dictionary: &'a Dictionary,
-    pub settings: &'a CheckSettings,
-    pub suppressions: &'a Suppressions,
-}
-
 /// Checks the sentences of a document (sentences already in the cache are not scored again);
 /// findings carry source byte ranges. See [`check_sentences_with`] for `cancel` and
 /// `on_progress(done, total)`.
@@ -99,22 +90,18 @@ pub fn check_document(
     scorer: &dyn TermScorer,
     chunks: &[ProseChunk],
     sentences: &[DocumentSentence],
-    inputs: &CheckInputs,
+    inputs: &SentenceCheckInputs,
+    suppressions: &Suppressions,
     cache: Option<&mut SentenceCache>,
     cancel: Option<&CancelFlag>,
     statistics: &mut CheckStatistics,
     on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Finding>, CheckError> {
     let checks: Vec<&SentenceToCheck> = sentences.iter().map(|sentence| &sentence.check).collect();
-    let sentence_inputs = SentenceCheckInputs {
-        lexicon: inputs.lexicon,
-        dictionary: inputs.dictionary,
-        settings: inputs.settings,
-    };
     let per_sentence = check_sentences_with(
         scorer,
         &checks,
-        &sentence_inputs,
+        inputs,
         cache,
         cancel,
         statistics,
@@ -128,7 +115,7 @@ pub fn check_document(
                 sentence.prose_range.start + finding.range.start
                     ..sentence.prose_range.start + finding.range.end,
             );
-            if !inputs.suppressions.suppresses(&finding) {
+            if !suppressions.suppresses(&finding) {
                 findings.push(finding);
             }
         }

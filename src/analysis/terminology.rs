@@ -351,13 +351,12 @@ pub fn check_sentences_with(
     statistics: &mut CheckStatistics,
     on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
+    if let Some(cache) = cache.as_deref_mut() {
+        cache.prepare(inputs.dictionary, inputs.settings);
+    }
     let mut results: Vec<Option<Vec<Finding>>> = sentences
         .iter()
-        .map(|sentence| {
-            cache
-                .as_deref_mut()
-                .and_then(|cache| cache.lookup(sentence, inputs.dictionary, inputs.settings))
-        })
+        .map(|sentence| cache.as_deref_mut().and_then(|cache| cache.get(sentence)))
         .collect();
     let missing: Vec<usize> = (0..sentences.len())
         .filter(|&idx| results[idx].is_none())
@@ -381,12 +380,7 @@ pub fn check_sentences_with(
         let findings = check_sentence_group(scorer, &group, inputs, cancel, statistics)?;
         for (&idx, found) in missing[group_start..group_end].iter().zip(findings) {
             if let Some(cache) = cache.as_deref_mut() {
-                cache.insert(
-                    sentences[idx].clone(),
-                    found.clone(),
-                    inputs.dictionary,
-                    inputs.settings,
-                );
+                cache.entries.insert(sentences[idx].clone(), found.clone());
             }
             results[idx] = Some(found);
         }
@@ -430,30 +424,8 @@ impl SentenceCache {
         self.entries.clear();
     }
 
-    /// Findings cached for a sentence under these settings and dictionary (for callers that check
-    /// the misses asynchronously, e.g. with [`check_sentences_async`], and then [`Self::insert`]).
-    pub fn lookup(
-        &mut self,
-        sentence: &SentenceToCheck,
-        dictionary: &Dictionary,
-        settings: &CheckSettings,
-    ) -> Option<Vec<Finding>> {
-        self.prepare(dictionary, settings);
-        self.get(sentence)
-    }
-
-    /// Stores a sentence's findings, checked under these settings and dictionary.
-    pub fn insert(
-        &mut self,
-        sentence: SentenceToCheck,
-        findings: Vec<Finding>,
-        dictionary: &Dictionary,
-        settings: &CheckSettings,
-    ) {
-        self.prepare(dictionary, settings);
-        self.entries.insert(sentence, findings);
-    }
-
+    /// Ties the cache to these settings and dictionary (a different combination empties it) and
+    /// empties it when it has grown too large. Once per check, before [`Self::get`].
     fn prepare(&mut self, dictionary: &Dictionary, settings: &CheckSettings) {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         format!("{settings:?}").hash(&mut hasher);

@@ -24,10 +24,11 @@ use tower_lsp::lsp_types::{
 };
 use tower_lsp::{Client, LanguageServer, LspService, Server};
 
-use crate::analysis::document::{check_document, document_sentences, CheckInputs, Suppressions};
+use crate::analysis::document::{check_document, document_sentences, Suppressions};
 use crate::analysis::switches::disabled_ranges;
 use crate::analysis::{
-    lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, Lexicon, SentenceCache, Severity,
+    lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, Lexicon, SentenceCache,
+    SentenceCheckInputs, Severity,
 };
 use crate::context::{completion_slot, context_for_position, hover_unit, SlotKind};
 use crate::document::Document;
@@ -811,11 +812,10 @@ impl Backend {
                 disabled,
                 ignored_words,
             };
-            let inputs = CheckInputs {
+            let inputs = SentenceCheckInputs {
                 lexicon: &lexicon,
                 dictionary: &dictionary,
                 settings: &check_settings,
-                suppressions: &suppressions,
             };
             let mut statistics = CheckStatistics::default();
             let mut last_percentage = 0;
@@ -825,6 +825,7 @@ impl Backend {
                 &chunks,
                 &sentences,
                 &inputs,
+                &suppressions,
                 Some(&mut cache),
                 Some(&check_cancel),
                 &mut statistics,
