@@ -13,9 +13,16 @@ fn repo_path(relative: &str) -> PathBuf {
 }
 
 fn shared_data() -> PathBuf {
-    std::env::var_os("BIOMED_SHARED_DATA")
+    let dir = std::env::var_os("BIOMED_SHARED_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_path("../shared/data"))
+        .unwrap_or_else(|| repo_path("../shared/data"));
+    assert!(
+        dir.is_dir(),
+        "the shared data directory {} does not exist: put the shared data beside the checkout \
+         or set BIOMED_SHARED_DATA",
+        dir.display()
+    );
+    dir
 }
 
 fn golden(name: &str) -> serde_json::Value {

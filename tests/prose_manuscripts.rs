@@ -12,10 +12,17 @@ use biomed_lsp::prose::{
 };
 
 fn data_dir() -> PathBuf {
-    match std::env::var_os("BIOMED_SHARED_DATA") {
+    let dir = match std::env::var_os("BIOMED_SHARED_DATA") {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")),
-    }
+    };
+    assert!(
+        dir.is_dir(),
+        "the shared data directory {} does not exist: put the shared data beside the checkout \
+         or set BIOMED_SHARED_DATA",
+        dir.display()
+    );
+    dir
 }
 
 /// The eight article files of the Deep Review, concatenated in order (as Manubot does), with the
