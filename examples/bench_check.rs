@@ -74,6 +74,9 @@ impl ReplayingScorer<'_> {
 }
 
 impl TermScorer for ReplayingScorer<'_> {
+    fn model_id(&self) -> u64 {
+        TermScorer::model_id(self.deciding)
+    }
     fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError> {
         TermScorer::words(self.deciding, text)
     }
@@ -182,10 +185,10 @@ fn main() -> anyhow::Result<()> {
         cost_screen_time: Cell::default(),
         cost_score_time: Cell::default(),
     };
-    let mut cache = SentenceCache::new();
+    let cache = SentenceCache::new();
     let options = ProseOptions::default();
 
-    let mut check =
+    let check =
         |source: &str, statistics: &mut CheckStatistics| -> anyhow::Result<(usize, Duration)> {
             let started = Instant::now();
             let chunks = extract(source, language, &options);
@@ -196,7 +199,7 @@ fn main() -> anyhow::Result<()> {
                 &sentences,
                 &inputs,
                 &suppressions,
-                Some(&mut cache),
+                Some(&cache),
                 None,
                 statistics,
                 &mut |_, _| {},

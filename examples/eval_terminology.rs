@@ -444,14 +444,14 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .map(|sentence| sentence.check.clone())
             .collect();
-        let mut cache = biomed_lsp::analysis::SentenceCache::new();
+        let cache = biomed_lsp::analysis::SentenceCache::new();
         biomed_lsp::analysis::check_sentences_cached(
             &runner,
             &sentences,
             &lexicon,
             &dictionary,
             &settings,
-            &mut cache,
+            &cache,
         )?;
         let mut latencies = Vec::new();
         for edit_idx in 0..10 {
@@ -467,7 +467,7 @@ fn main() -> anyhow::Result<()> {
                 &lexicon,
                 &dictionary,
                 &settings,
-                &mut cache,
+                &cache,
             )?;
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         }

@@ -442,6 +442,8 @@ pub fn run_check(
     };
     let mut located = Vec::new();
     let mut statistics = analysis::CheckStatistics::default();
+    // Sentences of the files before this one: the bar counts sentences across all files.
+    let mut sentences_before = 0;
     for (path, text, language, chunks, sentences) in &sources {
         let suppressions = analysis::document::Suppressions {
             disabled: analysis::switches::disabled_ranges(text, *language),
@@ -461,13 +463,14 @@ pub fn run_check(
             None,
             None,
             &mut statistics,
-            &mut |_, _| {
+            &mut |done, _| {
                 if let Some(bar) = &progress {
-                    bar.inc(1);
+                    bar.set_position((sentences_before + done) as u64);
                 }
             },
         )
         .with_context(|| format!("checking {path}"))?;
+        sentences_before += sentences.len();
         located.extend(analysis::locate_findings(path, text, findings));
     }
     if let Some(bar) = progress {

@@ -169,6 +169,12 @@ impl Document {
         Ok(())
     }
 
+    /// A fingerprint of the text (FNV-1a, 64 bits, in hex): lets a client check that the server
+    /// holds the same text as it does, without sending the text back.
+    pub fn digest(&self) -> String {
+        format!("{:016x}", text_digest(self.rope.chunks()))
+    }
+
     pub fn replace_all(&mut self, new_text: &str) {
         self.rope = Rope::from_str(new_text);
         if let Some(prose) = &mut self.prose {
@@ -176,4 +182,16 @@ impl Document {
             prose.apply_edit(new_text, edited, new_text.len());
         }
     }
+}
+
+/// FNV-1a (64 bits) over the bytes of `pieces`, in order: the same for a text however it is cut.
+pub fn text_digest<'a>(pieces: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for piece in pieces {
+        for byte in piece.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
 }

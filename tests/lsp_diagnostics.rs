@@ -233,3 +233,143 @@ fn ignore_in_document_and_switches_silence_findings_and_edits_recheck() {
     assert!(cleared.get("version").is_none() || cleared["version"].is_null());
     assert!(client.is_running());
 }
+
+#[test]
+fn raising_the_edit_distance_rebuilds_the_near_spelling_index() {
+    let workspace = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    let mut client = start(workspace.path(), config_home.path());
+    let set_distance = |client: &mut LspClient, distance: u32| {
+        client.notify(
+            "workspace/didChangeConfiguration",
+            json!({"settings": {"biomedLsp": {"diagnostics": {"maxEditDistance": distance}}}}),
+        );
+    };
+    set_distance(&mut client, 1);
+    let uri = format!("file://{}/paper.md", workspace.path().display());
+    // "infracton" is two edits from "infarction", "carcinomma" one from "carcinoma".
+    let text = "Acute myocardial infracton was confirmed by troponin.\nA hepatocelular carcinomma was resected.\n";
+    open(&mut client, &uri, "markdown", text);
+    let words = |params: &Value| -> Vec<String> {
+        params["diagnostics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|diagnostic| diagnostic["data"]["word"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let within_one = diagnostics_for(&mut client, &uri, |params| {
+        words(params).contains(&"carcinomma".to_string())
+    });
+    assert!(!words(&within_one).contains(&"infracton".to_string()), "{within_one}");
+
+    set_distance(&mut client, 2);
+    let within_two = diagnostics_for(&mut client, &uri, |params| {
+        words(params).contains(&"infracton".to_string())
+    });
+    let infracton = within_two["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|diagnostic| diagnostic["data"]["word"] == "infracton")
+        .unwrap();
+    assert!(
+        infracton["data"]["suggestions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("infarction")),
+        "{infracton}"
+    );
+}
+
+#[test]
+fn each_progress_has_a_token_of_its_own() {
+    let workspace = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    let mut client = start(workspace.path(), config_home.path());
+    // Documents of over 40 sentences report the progress of their check.
+    let long_text = TEXT.repeat(60);
+    let uris: Vec<String> = (0..3)
+        .map(|index| format!("file://{}/paper-{index}.md", workspace.path().display()))
+        .collect();
+    for uri in &uris {
+        open(&mut client, uri, "markdown", &long_text);
+    }
+    for uri in &uris {
+        diagnostics_for(&mut client, uri, |params| infraction(params).is_some());
+    }
+    let tokens: Vec<Value> = client
+        .server_requests
+        .iter()
+        .filter(|request| request["method"] == "window/workDoneProgress/create")
+        .map(|request| request["params"]["token"].clone())
+        .collect();
+    assert!(tokens.len() >= 4, "a model load and three checks: {tokens:?}");
+    let mut distinct = tokens.clone();
+    distinct.sort_by_key(Value::to_string);
+    distinct.dedup();
+    assert_eq!(distinct.len(), tokens.len(), "a token was created twice: {tokens:?}");
+}
+
+#[test]
+fn a_model_reload_does_not_wait_for_a_running_check() {
+    let workspace = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    // A slow engine makes the check of a long document run for seconds.
+    let mut client = LspClient::spawn(
+        SERVER,
+        &[
+            ("XDG_CONFIG_HOME", config_home.path().to_str().unwrap()),
+            ("BIOMED_LSP_TEST_ENGINE_DELAY_MS", "100"),
+        ],
+    );
+    client.request(
+        "initialize",
+        json!({"processId": std::process::id(), "rootUri": null, "capabilities": {
+            "window": {"workDoneProgress": true}},
+            "initializationOptions": {"model": "bundled", "device": "auto"}}),
+    );
+    client.notify("initialized", json!({}));
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    let uri = format!("file://{}/long.md", workspace.path().display());
+    open(&mut client, &uri, "markdown", &TEXT.repeat(400));
+    let check_begun = client.wait_for(DEFAULT_TIMEOUT, |message| {
+        message["method"] == "$/progress"
+            && message["params"]["value"]["kind"] == "begin"
+            && message["params"]["value"]["message"]
+                .as_str()
+                .is_some_and(|text| text.starts_with("checking"))
+    });
+    let check_token = check_begun.expect("the check should report its progress")["params"]["token"].clone();
+
+    // The same model on another device setting: a reload while the check runs.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"biomedLsp": {"model": "bundled", "device": "cpu"}}}),
+    );
+    let ready = client
+        .wait_for(DEFAULT_TIMEOUT, |message| {
+            message["method"] == "$/progress"
+                && message["params"]["value"]["kind"] == "end"
+                && message["params"]["value"]["message"]
+                    .as_str()
+                    .is_some_and(|text| text.contains("ready"))
+        })
+        .expect("the reload should end");
+    let check_ended_first = client.notifications.iter().any(|message| {
+        message["method"] == "$/progress"
+            && message["params"]["token"] == check_token
+            && message["params"]["value"]["kind"] == "end"
+    });
+    assert!(
+        !check_ended_first,
+        "the reload ({ready}) waited for the running check to end"
+    );
+    // The document is checked again on the new engine, to the end (a slow engine: seconds).
+    let rechecked = client.wait_for(std::time::Duration::from_secs(120), |message| {
+        message["method"] == "textDocument/publishDiagnostics"
+            && message["params"]["uri"] == uri.as_str()
+            && infraction(&message["params"]).is_some()
+    });
+    assert!(rechecked.is_some(), "the document was not checked again");
+}

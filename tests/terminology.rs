@@ -176,6 +176,9 @@ impl ScriptedScorer {
 }
 
 impl TermScorer for ScriptedScorer {
+    fn model_id(&self) -> u64 {
+        0
+    }
     fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError> {
         Ok(self.tokenizer.words(text)?)
     }
@@ -511,7 +514,7 @@ fn the_cache_rescores_only_changed_sentences() {
     let settings = CheckSettings::default();
     let lexicon = lexicon_for_tokenizer(&scorer.tokenizer, &settings).expect("bundled lexicon");
     let dictionary = Dictionary::new();
-    let mut cache = SentenceCache::new();
+    let cache = SentenceCache::new();
     let mut sentences = vec![
         SentenceToCheck::new("Biopsies of the terminal ilium were taken."),
         SentenceToCheck::new("The patients were followed for two years."),
@@ -523,7 +526,7 @@ fn the_cache_rescores_only_changed_sentences() {
         &lexicon,
         &dictionary,
         &settings,
-        &mut cache,
+        &cache,
     )
     .expect("a check");
     let scored_first = scorer.scored_texts.borrow().len();
@@ -535,7 +538,7 @@ fn the_cache_rescores_only_changed_sentences() {
         &lexicon,
         &dictionary,
         &settings,
-        &mut cache,
+        &cache,
     )
     .expect("a check");
     assert_eq!(scorer.scored_texts.borrow().len(), scored_first + 1);
@@ -544,7 +547,7 @@ fn the_cache_rescores_only_changed_sentences() {
         Some("The patients were followed for three years.")
     );
     assert_eq!(first[0], second[0]);
-    assert_eq!(cache.hits, 2);
+    assert_eq!(cache.hits_and_misses().0, 2);
     // Other settings: nothing cached applies.
     let mut stricter = settings.clone();
     stricter.min_margin += 1.0;
@@ -554,10 +557,84 @@ fn the_cache_rescores_only_changed_sentences() {
         &lexicon,
         &dictionary,
         &stricter,
-        &mut cache,
+        &cache,
     )
     .expect("a check");
     assert_eq!(scorer.scored_texts.borrow().len(), scored_first + 4);
+}
+
+/// A scorer for another model (id 1) that, once its check has started, lets the scripted model
+/// (id 0) check the same sentences through the same cache: a model reload in the middle of a check.
+struct ReloadedMidCheck<'a> {
+    inner: &'a ScriptedScorer,
+    during_check: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+}
+
+impl TermScorer for ReloadedMidCheck<'_> {
+    fn model_id(&self) -> u64 {
+        1
+    }
+    fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError> {
+        self.inner.words(text)
+    }
+    fn token_probabilities(
+        &self,
+        requests: Vec<TokenProbabilityRequest>,
+    ) -> Result<BatchAnswers<Vec<TokenProbability>>, CheckError> {
+        if let Some(newer_check) = self.during_check.borrow_mut().take() {
+            newer_check();
+        }
+        self.inner.token_probabilities(requests)
+    }
+    fn score(
+        &self,
+        requests: Vec<ScoreRequest>,
+    ) -> Result<BatchAnswers<Vec<WordScore>>, CheckError> {
+        self.inner.score(requests)
+    }
+}
+
+#[test]
+fn every_sentence_cache_is_bounded() {
+    assert_eq!(SentenceCache::default().max_entries(), 20_000);
+    assert_eq!(SentenceCache::new().max_entries(), 20_000);
+}
+
+#[test]
+fn a_check_on_the_previous_model_does_not_fill_the_cache_of_the_new_one() {
+    let scorer = ScriptedScorer::new(&[("ilium", -9.0), ("ileum", -0.5)]);
+    let settings = CheckSettings::default();
+    let lexicon = lexicon_for_tokenizer(&scorer.tokenizer, &settings).expect("bundled lexicon");
+    let dictionary = Dictionary::new();
+    let cache = SentenceCache::new();
+    let sentences = vec![
+        SentenceToCheck::new("Biopsies of the terminal ilium were taken."),
+        SentenceToCheck::new("Samples were stored frozen."),
+    ];
+    let check = |model: &dyn TermScorer| {
+        check_sentences_cached(model, &sentences, &lexicon, &dictionary, &settings, &cache)
+            .expect("a check")
+    };
+    let previous_model = ReloadedMidCheck {
+        inner: &scorer,
+        during_check: RefCell::new(Some(Box::new(|| {
+            check(&scorer);
+        }))),
+    };
+    check(&previous_model);
+    let scored = scorer.scored_texts.borrow().len();
+    let (_, misses) = cache.hits_and_misses();
+    assert_eq!(misses, 4, "each model looked every sentence up once and missed");
+    // The new model's findings are in the cache; the previous model's were not stored over them.
+    check(&scorer);
+    assert_eq!(cache.hits_and_misses(), (2, 4));
+    assert_eq!(scorer.scored_texts.borrow().len(), scored);
+    // And the previous model finds nothing of its own there.
+    check(&ReloadedMidCheck {
+        inner: &scorer,
+        during_check: RefCell::new(None),
+    });
+    assert_eq!(cache.hits_and_misses(), (2, 6));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ pub fn check_document(
     sentences: &[DocumentSentence],
     inputs: &SentenceCheckInputs,
     suppressions: &Suppressions,
-    cache: Option<&mut SentenceCache>,
+    cache: Option<&SentenceCache>,
     cancel: Option<&CancelFlag>,
     statistics: &mut CheckStatistics,
     on_progress: &mut dyn FnMut(usize, usize),

@@ -227,6 +227,8 @@ pub enum CheckError {
 /// and the scoring take the requests of several sentences at once, so that they share forward
 /// passes.
 pub trait TermScorer {
+    /// Which loaded model this is, unique in the process: cached findings belong to one model.
+    fn model_id(&self) -> u64;
     fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError>;
     fn token_probabilities(
         &self,
@@ -239,6 +241,9 @@ pub trait TermScorer {
 }
 
 impl TermScorer for ModelRunner {
+    fn model_id(&self) -> u64 {
+        self.id
+    }
     fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError> {
         Ok(self.tokenizer.words(text)?)
     }
@@ -258,6 +263,9 @@ impl TermScorer for ModelRunner {
 
 /// Blocking use of the engine at background priority (call from a blocking thread).
 impl TermScorer for EngineHandle {
+    fn model_id(&self) -> u64 {
+        EngineHandle::model_id(self)
+    }
     fn words(&self, text: &str) -> Result<Vec<TokenizedWord>, CheckError> {
         Ok(self.tokenizer().words(text)?)
     }
@@ -311,7 +319,7 @@ fn check_sentence_list(
     lexicon: &Lexicon,
     dictionary: &Dictionary,
     settings: &CheckSettings,
-    cache: Option<&mut SentenceCache>,
+    cache: Option<&SentenceCache>,
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
     let sentences: Vec<&SentenceToCheck> = sentences.iter().collect();
     let inputs = SentenceCheckInputs {
@@ -338,26 +346,25 @@ pub struct SentenceCheckInputs<'a> {
 }
 
 /// Checks sentences in groups (see [`GROUP_BYTES`]); sentences found in `cache` are not checked
-/// again and the others are added to it. `cancel` is looked at between groups and travels with
-/// the requests (the engine drops cancelled work and stops a running batch between forward
-/// passes), so a newer version of a document stops the work within one pass;
-/// `on_progress(done, total)` is called after each group.
+/// again and the others are added to it. The cache is locked only to look up and to store, never
+/// while the model runs, so several checks (and a model reload) can share it. `cancel` is looked
+/// at between groups and travels with the requests (the engine drops cancelled work and stops a
+/// running batch between forward passes), so a newer version of a document stops the work within
+/// one pass; `on_progress(done, total)` is called after each group, in sentences.
 pub fn check_sentences_with(
     scorer: &dyn TermScorer,
     sentences: &[&SentenceToCheck],
     inputs: &SentenceCheckInputs,
-    mut cache: Option<&mut SentenceCache>,
+    cache: Option<&SentenceCache>,
     cancel: Option<&CancelFlag>,
     statistics: &mut CheckStatistics,
     on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
-    if let Some(cache) = cache.as_deref_mut() {
-        cache.prepare(inputs.dictionary, inputs.settings);
-    }
-    let mut results: Vec<Option<Vec<Finding>>> = sentences
-        .iter()
-        .map(|sentence| cache.as_deref_mut().and_then(|cache| cache.get(sentence)))
-        .collect();
+    let cache_key = SentenceCache::key(scorer.model_id(), inputs.dictionary, inputs.settings);
+    let mut results: Vec<Option<Vec<Finding>>> = match cache {
+        Some(cache) => cache.get_all(cache_key, sentences),
+        None => vec![None; sentences.len()],
+    };
     let missing: Vec<usize> = (0..sentences.len())
         .filter(|&idx| results[idx].is_none())
         .collect();
@@ -373,15 +380,13 @@ pub fn check_sentences_with(
             group_bytes += sentences[missing[group_end]].text.len();
             group_end += 1;
         }
-        let group: Vec<&SentenceToCheck> = missing[group_start..group_end]
-            .iter()
-            .map(|&idx| sentences[idx])
-            .collect();
+        let group_indices = &missing[group_start..group_end];
+        let group: Vec<&SentenceToCheck> = group_indices.iter().map(|&idx| sentences[idx]).collect();
         let findings = check_sentence_group(scorer, &group, inputs, cancel, statistics)?;
-        for (&idx, found) in missing[group_start..group_end].iter().zip(findings) {
-            if let Some(cache) = cache.as_deref_mut() {
-                cache.entries.insert(sentences[idx].clone(), found.clone());
-            }
+        if let Some(cache) = cache {
+            cache.insert_all(cache_key, group.iter().copied().zip(&findings));
+        }
+        for (&idx, found) in group_indices.iter().zip(findings) {
             results[idx] = Some(found);
         }
         done += group_end - group_start;
@@ -392,62 +397,112 @@ pub fn check_sentences_with(
 }
 
 /// Findings per sentence, kept across checks so that after an edit only changed sentences are
-/// scored. Entries belong to one combination of settings and dictionary: a different combination
-/// empties the cache. A different model or lexicon is the caller's to notice: call [`Self::clear`].
-#[derive(Default)]
+/// scored. Entries belong to one combination of model, settings and dictionary (the cache key):
+/// a check with another key empties the cache, and the findings of a check whose key is no longer
+/// the cache's (a check that started on the previous model) are not stored. Safe to share between
+/// threads; each call holds the lock briefly.
 pub struct SentenceCache {
-    entries: HashMap<SentenceToCheck, Vec<Finding>>,
-    context_key: Option<u64>,
+    state: std::sync::Mutex<CacheState>,
     /// The cache is emptied when it grows beyond this many sentences.
-    pub max_entries: usize,
-    pub hits: usize,
-    pub misses: usize,
+    max_entries: usize,
+}
+
+#[derive(Default)]
+struct CacheState {
+    entries: HashMap<SentenceToCheck, Vec<Finding>>,
+    key: Option<u64>,
+    hits: usize,
+    misses: usize,
+}
+
+impl Default for SentenceCache {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl SentenceCache {
+    /// A cache of at most 20,000 sentences (a long thesis), about 10 MB.
     pub fn new() -> Self {
+        Self::with_max_entries(20_000)
+    }
+
+    pub fn with_max_entries(max_entries: usize) -> Self {
         Self {
-            max_entries: 20_000,
-            ..Self::default()
+            state: std::sync::Mutex::new(CacheState::default()),
+            max_entries,
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        // Every critical section leaves the state consistent: poisoning carries no information.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The key of the findings of `model_id` with these settings and dictionary.
+    pub fn key(model_id: u64, dictionary: &Dictionary, settings: &CheckSettings) -> u64 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        model_id.hash(&mut hasher);
+        format!("{settings:?}").hash(&mut hasher);
+        dictionary.sorted_words().hash(&mut hasher);
+        hasher.finish()
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.state().entries.len()
+    }
+
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
-    pub fn clear(&mut self) {
-        self.entries.clear();
+    /// Sentences found / not found by lookups so far.
+    pub fn hits_and_misses(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.hits, state.misses)
     }
 
-    /// Ties the cache to these settings and dictionary (a different combination empties it) and
-    /// empties it when it has grown too large. Once per check, before [`Self::get`].
-    fn prepare(&mut self, dictionary: &Dictionary, settings: &CheckSettings) {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        format!("{settings:?}").hash(&mut hasher);
-        dictionary.sorted_words().hash(&mut hasher);
-        let key = hasher.finish();
-        if self.context_key != Some(key) {
-            self.entries.clear();
-            self.context_key = Some(key);
-        }
-        if self.max_entries > 0 && self.entries.len() > self.max_entries {
-            self.entries.clear();
-        }
+    pub fn clear(&self) {
+        self.state().entries.clear();
     }
 
-    fn get(&mut self, sentence: &SentenceToCheck) -> Option<Vec<Finding>> {
-        let found = self.entries.get(sentence).cloned();
-        if found.is_some() {
-            self.hits += 1;
-        } else {
-            self.misses += 1;
+    /// Looks the sentences up under `key`; the cache now belongs to `key` (emptied if it belonged
+    /// to another) and is emptied when it has grown too large.
+    fn get_all(&self, key: u64, sentences: &[&SentenceToCheck]) -> Vec<Option<Vec<Finding>>> {
+        let mut state = self.state();
+        if state.key != Some(key) || state.entries.len() > self.max_entries {
+            state.entries.clear();
+            state.key = Some(key);
         }
+        let found: Vec<Option<Vec<Finding>>> = sentences
+            .iter()
+            .map(|sentence| state.entries.get(*sentence).cloned())
+            .collect();
+        let hits = found.iter().filter(|entry| entry.is_some()).count();
+        state.hits += hits;
+        state.misses += found.len() - hits;
         found
+    }
+
+    /// Stores findings under `key`, unless the cache belongs to another key by now.
+    fn insert_all<'a>(
+        &self,
+        key: u64,
+        found: impl Iterator<Item = (&'a SentenceToCheck, &'a Vec<Finding>)>,
+    ) {
+        let mut state = self.state();
+        if state.key != Some(key) {
+            return;
+        }
+        for (sentence, findings) in found {
+            state.entries.insert(sentence.clone(), findings.clone());
+        }
     }
 }
 
@@ -458,7 +513,7 @@ pub fn check_sentences_cached(
     lexicon: &Lexicon,
     dictionary: &Dictionary,
     settings: &CheckSettings,
-    cache: &mut SentenceCache,
+    cache: &SentenceCache,
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
     check_sentence_list(
         scorer,

@@ -1,12 +1,17 @@
 //! A guard in front of tower-lsp's stdio transport: frames the client's messages ourselves,
-//! answers malformed ones with a JSON-RPC error instead of passing them on, and ends the input
-//! after `exit`.
+//! answers malformed ones with a JSON-RPC error instead of passing them on, passes on only the
+//! answers to requests the server issued and has not had answered, and ends the input after `exit`.
 //!
 //! tower-lsp 0.20 stops reading input after the first message it cannot decode (tokio-util's
 //! `FramedRead` ends the stream after a decoder error), which would leave the server deaf; and it
-//! only notices `exit` when the next message or end of input arrives. So tower-lsp reads from and
-//! writes to in-memory pipes, and this module moves whole frames between those and stdio.
+//! only notices `exit` when the next message or end of input arrives. An answer to a request the
+//! server never issued, or one answered already, goes nowhere useful in tower-lsp, and where its
+//! bookkeeping and ours part ways it panics (see `client_requests`): such answers stop here. So
+//! tower-lsp reads from and writes to in-memory pipes, and this module moves whole frames between
+//! those and stdio; the server's output is queued, so a client that is slow to read never blocks
+//! the server.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -108,7 +113,7 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
 pub enum MessageKind {
     Request { method: String },
     Notification { method: String },
-    Response,
+    Response { id: Value },
 }
 
 /// Why a client message is refused: a JSON-RPC error code, the id to answer, and a message.
@@ -170,7 +175,7 @@ pub fn check_message(body: &[u8]) -> Result<MessageKind, Rejection> {
             return Err(invalid(&id, "a message needs a method or an id"));
         }
         match (object.get("result"), object.get("error")) {
-            (Some(_), None) => MessageKind::Response,
+            (Some(_), None) => MessageKind::Response { id: id.clone() },
             (None, Some(Value::Object(error))) => {
                 let code_ok = error.get("code").and_then(Value::as_i64).is_some();
                 let message_ok = error.get("message").is_some_and(Value::is_string);
@@ -183,7 +188,7 @@ pub fn check_message(body: &[u8]) -> Result<MessageKind, Rejection> {
                         "error must have an integer code and a string message",
                     ));
                 }
-                MessageKind::Response
+                MessageKind::Response { id: id.clone() }
             }
             _ => return Err(invalid(&id, "a response needs either result or error")),
         }
@@ -191,7 +196,7 @@ pub fn check_message(body: &[u8]) -> Result<MessageKind, Rejection> {
     // The last word belongs to tower-lsp's own types: whatever they cannot decode would end its
     // input stream, so it must not get through.
     let decodes = match kind {
-        MessageKind::Response => {
+        MessageKind::Response { .. } => {
             serde_json::from_value::<tower_lsp::jsonrpc::Response>(value).is_ok()
         }
         _ => serde_json::from_value::<tower_lsp::jsonrpc::Request>(value).is_ok(),
@@ -203,6 +208,42 @@ pub fn check_message(body: &[u8]) -> Result<MessageKind, Rejection> {
 }
 
 pub type SharedWriter<W> = Arc<Mutex<W>>;
+
+/// The ids of the requests the server sent to the client and that the client has not answered.
+#[derive(Clone, Debug, Default)]
+pub struct OutstandingRequests(Arc<std::sync::Mutex<HashSet<String>>>);
+
+impl OutstandingRequests {
+    fn key(id: &Value) -> String {
+        id.to_string()
+    }
+
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // The set is consistent after every operation: a poisoned lock carries no information.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records the request in a frame the server writes, if it is one.
+    pub fn record_server_frame(&self, body: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            id: Option<Value>,
+            method: Option<serde::de::IgnoredAny>,
+        }
+        if let Ok(Head {
+            id: Some(id),
+            method: Some(_),
+        }) = serde_json::from_slice::<Head>(body)
+        {
+            self.ids().insert(Self::key(&id));
+        }
+    }
+
+    /// Whether an answer with this id is awaited; the id is awaited no more once answered.
+    pub fn take(&self, id: &Value) -> bool {
+        self.ids().remove(&Self::key(id))
+    }
+}
 
 async fn send_rejection<W: AsyncWrite + Unpin>(output: &SharedWriter<W>, rejection: Rejection) {
     tracing::warn!("refused a client message: {}", rejection.message);
@@ -220,12 +261,14 @@ pub struct InputEnd {
     pub exit_received: bool,
 }
 
-/// Moves well-formed client frames to the server and answers malformed ones; returns after
-/// `exit` or at end of input, dropping `server_input` so that the server's input ends too.
+/// Moves well-formed client frames to the server and answers malformed ones; answers to requests
+/// not in `outstanding` are dropped. Returns after `exit` or at end of input, dropping
+/// `server_input` so that the server's input ends too.
 pub async fn forward_client_input<R, S, W>(
     client_input: R,
     mut server_input: S,
     client_output: SharedWriter<W>,
+    outstanding: OutstandingRequests,
 ) -> InputEnd
 where
     R: AsyncRead + Unpin,
@@ -259,6 +302,12 @@ where
             }
         };
         match check_message(&body) {
+            Ok(MessageKind::Response { id }) if !outstanding.take(&id) => {
+                tracing::warn!(
+                    "ignored an answer to request {id}: the server has no such request waiting \
+                     (never sent, or answered already)"
+                );
+            }
             Ok(kind) => {
                 if let Err(error) = write_frame(&mut server_input, &body).await {
                     tracing::warn!("the server stopped reading: {error}");
@@ -282,32 +331,49 @@ where
     end
 }
 
-/// Moves the server's frames to the client, whole, so they never interleave with rejections.
-pub async fn forward_server_output<R, W>(server_output: R, client_output: SharedWriter<W>)
-where
+/// Moves the server's frames to the client, whole, so they never interleave with rejections, and
+/// records the requests among them in `outstanding`. Frames wait in a queue while the client is
+/// slow to read, so the server never blocks on its output.
+pub async fn forward_server_output<R, W>(
+    server_output: R,
+    client_output: SharedWriter<W>,
+    outstanding: OutstandingRequests,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut reader = BufReader::with_capacity(1 << 16, server_output);
-    loop {
-        match read_frame(&mut reader).await {
-            Ok(Some(FrameRead::Body(body))) => {
-                let mut writer = client_output.lock().await;
-                if let Err(error) = write_frame(&mut *writer, &body).await {
-                    tracing::warn!("writing to the client failed: {error}");
+    let (frame_sender, mut frame_receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let read_server = async move {
+        let mut reader = BufReader::with_capacity(1 << 16, server_output);
+        loop {
+            match read_frame(&mut reader).await {
+                Ok(Some(FrameRead::Body(body))) => {
+                    outstanding.record_server_frame(&body);
+                    // Once the client is gone the output is drained and dropped, so the server
+                    // never blocks writing it.
+                    let _ = frame_sender.send(body);
+                }
+                Ok(Some(FrameRead::BadHeader(reason))) => {
+                    tracing::error!("the server wrote a bad frame: {reason}")
+                }
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!("reading server output failed: {error}");
                     return;
                 }
             }
-            Ok(Some(FrameRead::BadHeader(reason))) => {
-                tracing::error!("the server wrote a bad frame: {reason}")
-            }
-            Ok(None) => return,
-            Err(error) => {
-                tracing::warn!("reading server output failed: {error}");
+        }
+    };
+    let write_client = async move {
+        while let Some(body) = frame_receiver.recv().await {
+            let mut writer = client_output.lock().await;
+            if let Err(error) = write_frame(&mut *writer, &body).await {
+                tracing::warn!("writing to the client failed: {error}");
                 return;
             }
         }
-    }
+    };
+    tokio::join!(read_server, write_client);
 }
 
 #[cfg(test)]
@@ -346,7 +412,7 @@ mod tests {
         );
         assert_eq!(
             check_message(br#"{"jsonrpc":"2.0","id":"a","result":null}"#),
-            Ok(MessageKind::Response)
+            Ok(MessageKind::Response { id: json!("a") })
         );
         assert!(check_message(
             br#"{"jsonrpc":"2.0","id":"a","error":{"code":1,"message":"m","extra":1}}"#
@@ -371,5 +437,46 @@ mod tests {
             Some(FrameRead::Body(b"abc".to_vec()))
         );
         assert_eq!(read_frame(&mut reader).await.ok().flatten(), None);
+    }
+
+    fn frame(body: &str) -> Vec<u8> {
+        format!("Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+    }
+
+    #[tokio::test]
+    async fn only_answers_to_outstanding_server_requests_reach_the_server() {
+        let outstanding = OutstandingRequests::default();
+        outstanding.record_server_frame(
+            br#"{"jsonrpc":"2.0","id":3,"method":"workspace/configuration","params":{}}"#,
+        );
+        outstanding.record_server_frame(br#"{"jsonrpc":"2.0","id":"tok","method":"x"}"#);
+        // Notifications and responses of the server are no requests.
+        outstanding.record_server_frame(br#"{"jsonrpc":"2.0","method":"$/progress"}"#);
+        outstanding.record_server_frame(br#"{"jsonrpc":"2.0","id":9,"result":null}"#);
+
+        let answers = [
+            r#"{"jsonrpc":"2.0","id":3,"result":[]}"#,
+            r#"{"jsonrpc":"2.0","id":3,"result":["twice"]}"#,
+            r#"{"jsonrpc":"2.0","id":9,"result":null}"#,
+            r#"{"jsonrpc":"2.0","id":"3","result":null}"#,
+            r#"{"jsonrpc":"2.0","id":null,"result":null}"#,
+            r#"{"jsonrpc":"2.0","id":"tok","error":{"code":1,"message":"no"}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"textDocument/hover","params":{}}"#,
+        ];
+        let input: Vec<u8> = answers.iter().flat_map(|body| frame(body)).collect();
+        let (server_input, mut server_reader) = tokio::io::duplex(1 << 16);
+        let client_output = Arc::new(Mutex::new(Vec::<u8>::new()));
+        forward_client_input(&input[..], server_input, client_output, outstanding.clone()).await;
+        let mut forwarded = Vec::new();
+        server_reader.read_to_end(&mut forwarded).await.expect("read");
+        let expected: Vec<u8> = [answers[0], answers[5], answers[6]]
+            .iter()
+            .flat_map(|body| frame(body))
+            .collect();
+        assert_eq!(
+            String::from_utf8_lossy(&forwarded),
+            String::from_utf8_lossy(&expected)
+        );
+        assert!(!outstanding.take(&json!(3)), "answered once, awaited no more");
     }
 }

@@ -1,5 +1,6 @@
 //! The protocol edge: the only part of the crate that knows LSP types.
 
+mod client_requests;
 pub mod framing;
 mod panic_guard;
 pub mod position;

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde_json::Value;
 use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::notification::Progress;
-use tower_lsp::lsp_types::request::WorkDoneProgressCreate;
+use tower_lsp::lsp_types::request::{WorkDoneProgressCreate, WorkspaceConfiguration};
 use tower_lsp::lsp_types::{
     CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
     CodeActionProviderCapability, Command, CompletionItem, CompletionItemKind, CompletionList,
     CompletionOptions, CompletionParams, CompletionResponse, CompletionTextEdit, ConfigurationItem,
+    ConfigurationParams,
     Diagnostic, DiagnosticSeverity, DidChangeConfigurationParams, DidChangeTextDocumentParams,
     DidCloseTextDocumentParams, DidOpenTextDocumentParams, ExecuteCommandOptions,
     ExecuteCommandParams, Hover, HoverContents, HoverParams, HoverProviderCapability,
@@ -32,7 +33,8 @@ use crate::analysis::{
 };
 use crate::context::{completion_slot, context_for_position, hover_unit, SlotKind};
 use crate::document::Document;
-use crate::lsp::framing::{forward_client_input, forward_server_output};
+use crate::lsp::client_requests::{request_client, ClientAnswer};
+use crate::lsp::framing::{forward_client_input, forward_server_output, OutstandingRequests};
 use crate::lsp::panic_guard::catch_panic;
 use crate::lsp::position::{
     offsets_to_range, position_to_offset, range_to_offsets, PositionEncoding,
@@ -44,8 +46,14 @@ use crate::model::{bundled_tokenize, load_engine, EngineHandle, LoadEvent, Model
 use crate::settings::{Settings, SettingsWarning, SETTINGS_SECTION};
 
 /// How long the server waits for the client to answer its own requests (configuration,
-/// progress tokens) before going on without the answer.
+/// progress tokens) before going on without the answer. The request itself is never abandoned:
+/// see `client_requests`.
 const CLIENT_REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How many client messages tower-lsp handles at once. Completion and hover wait for the engine;
+/// tower-lsp's default of 4 would let four such waits hold up every other message, cheap
+/// requests, cancellations and the client's answers among them.
+const HANDLER_CONCURRENCY: usize = 64;
 
 /// Locks a mutex, recovering its data if a panicking handler poisoned it: every critical section
 /// here leaves the data consistent, so poisoning carries no information.
@@ -88,6 +96,8 @@ struct Shared {
     pending_warnings: Mutex<Vec<SettingsWarning>>,
     /// Bumped by each model load; a load whose number is no longer current is discarded.
     load_generation: AtomicU64,
+    /// Bumped by each `workspace/configuration` pull; a late answer to an older pull is dropped.
+    configuration_pulls: AtomicU64,
     /// The terminology check: its cache, lexicon and dictionaries, per-document state.
     checks: CheckState,
     /// The workspace folder (for `.biomed-lsp/dictionary.txt`), from `initialize`.
@@ -96,16 +106,25 @@ struct Shared {
 
 #[derive(Default)]
 struct CheckState {
-    /// Findings per sentence text: after an edit only changed sentences reach the model.
-    cache: Mutex<SentenceCache>,
-    /// Near-spelling lexicon of the loaded model's vocabulary (built when a model is ready).
-    lexicon: Mutex<Option<Arc<Lexicon>>>,
+    /// Findings per sentence text: after an edit only changed sentences reach the model. Keyed by
+    /// model, settings and dictionary; locked only for lookups and stores.
+    cache: SentenceCache,
+    /// Near-spelling lexicon of the loaded model's vocabulary, built by the first check that
+    /// needs it; the async lock makes other checks wait for that build instead of racing it.
+    lexicon: tokio::sync::Mutex<Option<BuiltLexicon>>,
     /// User, workspace and settings words, merged.
     dictionary: Mutex<Arc<Dictionary>>,
     /// Words ignored per document ("Ignore in this document").
     ignored_words: Mutex<HashMap<Url, Vec<String>>>,
     /// The running or scheduled check of each document; a newer version cancels it.
     cancels: Mutex<HashMap<Url, CancelFlag>>,
+}
+
+/// A lexicon and what it was built for: another model or edit distance needs another build.
+struct BuiltLexicon {
+    model_id: u64,
+    max_edit_distance: usize,
+    lexicon: Arc<Lexicon>,
 }
 
 /// Commands the server executes (`workspace/executeCommand`).
@@ -400,26 +419,47 @@ impl Backend {
         }
     }
 
+    /// Asks the client for the settings. An answer that comes after [`CLIENT_REPLY_TIMEOUT`] is
+    /// applied when it comes, unless a newer pull was made meanwhile.
     async fn pull_configuration(&self) -> Option<Value> {
         if !lock(&self.shared.client_support).configuration {
             return None;
         }
-        let items = vec![ConfigurationItem {
-            scope_uri: None,
-            section: Some(SETTINGS_SECTION.to_string()),
-        }];
-        // A client that never answers must not keep the model from loading.
-        match tokio::time::timeout(CLIENT_REPLY_TIMEOUT, self.client.configuration(items)).await {
-            Ok(Ok(mut values)) if !values.is_empty() => Some(values.swap_remove(0)),
-            Ok(Ok(_)) => None,
-            Ok(Err(error)) => {
+        let pull = self.shared.configuration_pulls.fetch_add(1, Ordering::SeqCst) + 1;
+        let params = ConfigurationParams {
+            items: vec![ConfigurationItem {
+                scope_uri: None,
+                section: Some(SETTINGS_SECTION.to_string()),
+            }],
+        };
+        let first_value = |mut values: Vec<Value>| (!values.is_empty()).then(|| values.swap_remove(0));
+        match request_client::<WorkspaceConfiguration>(&self.client, params, CLIENT_REPLY_TIMEOUT)
+            .await
+        {
+            ClientAnswer::Answered(values) => first_value(values),
+            ClientAnswer::Failed(error) => {
                 tracing::warn!("workspace/configuration failed: {error}");
                 None
             }
-            Err(_) => {
+            ClientAnswer::Late(late_answer) => {
                 tracing::warn!(
-                    "workspace/configuration got no answer within {CLIENT_REPLY_TIMEOUT:?}"
+                    "workspace/configuration got no answer within {CLIENT_REPLY_TIMEOUT:?}; going \
+                     on with the settings in force until it comes"
                 );
+                let backend = self.clone_handle();
+                tokio::spawn(async move {
+                    let Ok(Ok(values)) = late_answer.await else {
+                        return;
+                    };
+                    if backend.shared.configuration_pulls.load(Ordering::SeqCst) != pull {
+                        tracing::info!("a late workspace/configuration answer was superseded");
+                        return;
+                    }
+                    if let Some(value) = first_value(values) {
+                        tracing::info!("applying a late workspace/configuration answer");
+                        backend.apply_settings(&value, true).await;
+                    }
+                });
                 None
             }
         }
@@ -440,9 +480,6 @@ impl Backend {
         let client = self.client.clone();
         let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
-            let reporter =
-                ProgressReporter::create(client.clone(), generation, supports_progress).await;
-            reporter.begin("loading the model…").await;
             let (event_sender, mut event_receiver) =
                 tokio::sync::mpsc::unbounded_channel::<LoadEvent>();
             let (result_sender, result_receiver) = tokio::sync::oneshot::channel();
@@ -460,6 +497,9 @@ impl Backend {
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("the model loader panicked")));
                     let _ = result_sender.send(result);
                 });
+            // The loader runs while the client is asked for a progress token; its events wait.
+            let reporter = ProgressReporter::create(&client, "model-load", supports_progress).await;
+            reporter.begin("loading the model…").await;
             if let Err(error) = spawned {
                 reporter
                     .end(&format!("cannot start the model loader: {error}"))
@@ -516,9 +556,7 @@ impl Backend {
                         slot.current = Some(engine);
                         slot.failure = None;
                     }
-                    // Findings and the lexicon belong to a model: start afresh with this one.
-                    *lock(&shared.checks.lexicon) = None;
-                    lock(&shared.checks.cache).clear();
+                    // Cached findings and the lexicon are keyed by model: nothing to clear.
                     reporter.end(&message).await;
                     Backend {
                         client: client.clone(),
@@ -538,30 +576,42 @@ impl Backend {
     }
 }
 
-/// `$/progress` for one model load, or nothing when the client does not support progress.
+/// `$/progress` for one piece of work (a model load, a check), or nothing when the client does
+/// not support progress or did not hand out the token in time.
 struct ProgressReporter {
     client: Client,
     token: Option<NumberOrString>,
 }
 
 impl ProgressReporter {
-    async fn create(client: Client, generation: u64, supported: bool) -> Self {
+    /// Asks the client to create a token of its own for this work (`biomed-lsp/{kind}/{n}`).
+    async fn create(client: &Client, kind: &str, supported: bool) -> Self {
+        static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
         let mut token = None;
         if supported {
-            let candidate = NumberOrString::String(format!("biomed-lsp/model-load/{generation}"));
+            let number = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+            let candidate = NumberOrString::String(format!("biomed-lsp/{kind}/{number}"));
             let params = WorkDoneProgressCreateParams {
                 token: candidate.clone(),
             };
-            let request = client.send_request::<WorkDoneProgressCreate>(params);
-            match tokio::time::timeout(CLIENT_REPLY_TIMEOUT, request).await {
-                Ok(Ok(())) => token = Some(candidate),
-                Ok(Err(error)) => tracing::warn!("window/workDoneProgress/create failed: {error}"),
-                Err(_) => tracing::warn!(
+            match request_client::<WorkDoneProgressCreate>(client, params, CLIENT_REPLY_TIMEOUT)
+                .await
+            {
+                ClientAnswer::Answered(()) => token = Some(candidate),
+                ClientAnswer::Failed(error) => {
+                    tracing::warn!("window/workDoneProgress/create failed: {error}")
+                }
+                // A token the client acknowledges later is never used: the work goes on without
+                // progress rather than wait.
+                ClientAnswer::Late(_) => tracing::warn!(
                     "window/workDoneProgress/create got no answer within {CLIENT_REPLY_TIMEOUT:?}"
                 ),
             }
         }
-        Self { client, token }
+        Self {
+            client: client.clone(),
+            token,
+        }
     }
 
     async fn send(&self, progress: WorkDoneProgress) {
@@ -725,6 +775,38 @@ impl Backend {
         }
     }
 
+    /// The lexicon of this engine's vocabulary at the settings' edit distance, built off the async
+    /// runtime by the first check that needs it (others wait for that build).
+    async fn lexicon_for(
+        &self,
+        engine: &EngineHandle,
+        settings: &Settings,
+    ) -> anyhow::Result<Arc<Lexicon>> {
+        let check_settings = settings.check_settings();
+        let mut slot = self.shared.checks.lexicon.lock().await;
+        if let Some(built) = slot.as_ref() {
+            if built.model_id == engine.model_id()
+                && built.max_edit_distance == check_settings.max_edit_distance
+            {
+                return Ok(Arc::clone(&built.lexicon));
+            }
+        }
+        let tokenizer = Arc::clone(engine.tokenizer());
+        let max_edit_distance = check_settings.max_edit_distance;
+        let lexicon = tokio::task::spawn_blocking(move || {
+            lexicon_for_tokenizer(&tokenizer, &check_settings)
+        })
+        .await
+        .map_err(|error| anyhow::anyhow!("building the lexicon failed: {error}"))??;
+        let lexicon = Arc::new(lexicon);
+        *slot = Some(BuiltLexicon {
+            model_id: engine.model_id(),
+            max_edit_distance,
+            lexicon: Arc::clone(&lexicon),
+        });
+        Ok(lexicon)
+    }
+
     async fn check_and_publish(
         &self,
         uri: Url,
@@ -755,20 +837,7 @@ impl Backend {
             // Checked again when the model is ready.
             return Ok(());
         };
-        let lexicon = {
-            let existing = lock(&self.shared.checks.lexicon).clone();
-            match existing {
-                Some(lexicon) => lexicon,
-                None => {
-                    let lexicon = Arc::new(lexicon_for_tokenizer(
-                        engine.tokenizer(),
-                        &settings.check_settings(),
-                    )?);
-                    *lock(&self.shared.checks.lexicon) = Some(Arc::clone(&lexicon));
-                    lexicon
-                }
-            }
-        };
+        let lexicon = self.lexicon_for(&engine, &settings).await?;
         let dictionary = Arc::clone(&lock(&self.shared.checks.dictionary));
         let ignored_words = lock(&self.shared.checks.ignored_words)
             .get(&uri)
@@ -786,22 +855,7 @@ impl Backend {
         })
         .await
         .map_err(|error| anyhow::anyhow!("preparing the check failed: {error}"))?;
-        // Long documents show their progress; short ones would only flicker.
-        let reporter = if sentences.len() > 40 {
-            let supported = lock(&self.shared.client_support).work_done_progress;
-            let generation = self.shared.load_generation.load(Ordering::SeqCst);
-            let reporter =
-                ProgressReporter::create(self.client.clone(), generation, supported).await;
-            let name = uri
-                .path_segments()
-                .and_then(|mut segments| segments.next_back())
-                .unwrap_or("document")
-                .to_string();
-            reporter.begin(&format!("checking {name}")).await;
-            Some(reporter)
-        } else {
-            None
-        };
+        let sentences_count = sentences.len();
         let (progress_sender, mut progress_receiver) =
             tokio::sync::mpsc::unbounded_channel::<u32>();
         let shared = Arc::clone(&self.shared);
@@ -819,14 +873,13 @@ impl Backend {
             };
             let mut statistics = CheckStatistics::default();
             let mut last_percentage = 0;
-            let mut cache = lock(&shared.checks.cache);
-            let findings = check_document(
+            check_document(
                 &engine,
                 &chunks,
                 &sentences,
                 &inputs,
                 &suppressions,
-                Some(&mut cache),
+                Some(&shared.checks.cache),
                 Some(&check_cancel),
                 &mut statistics,
                 &mut |done, total| {
@@ -836,9 +889,23 @@ impl Backend {
                         let _ = progress_sender.send(percentage);
                     }
                 },
-            );
-            findings
+            )
         });
+        // Long documents show their progress; short ones would only flicker. The check runs
+        // while the client is asked for a progress token; its progress waits in the channel.
+        let reporter = if sentences_count > 40 {
+            let supported = lock(&self.shared.client_support).work_done_progress;
+            let reporter = ProgressReporter::create(&self.client, "check", supported).await;
+            let name = uri
+                .path_segments()
+                .and_then(|mut segments| segments.next_back())
+                .unwrap_or("document")
+                .to_string();
+            reporter.begin(&format!("checking {name}")).await;
+            Some(reporter)
+        } else {
+            None
+        };
         let forward_progress = async {
             while let Some(percentage) = progress_receiver.recv().await {
                 if let Some(reporter) = &reporter {
@@ -1064,6 +1131,18 @@ impl Backend {
                         serde_json::json!({"model": settings.model, "device": settings.device, "state": "loading", "detail": ""})
                     }
                 };
+                drop(slot);
+                // What the server holds of each open document, so a client can check that its
+                // text and the server's agree.
+                let documents: serde_json::Map<String, Value> = lock(&self.shared.documents)
+                    .iter()
+                    .map(|(uri, document)| {
+                        let held = serde_json::json!({"version": document.version(), "bytes": document.len_bytes(), "digest": document.digest()});
+                        (uri.to_string(), held)
+                    })
+                    .collect();
+                let mut status = status;
+                status["documents"] = Value::Object(documents);
                 Ok(Some(status))
             }
             other => Err(invalid(format!("unknown command {other:?}"))),
@@ -1116,7 +1195,6 @@ impl LanguageServer for Backend {
                 .or(params.root_uri.clone())
                 .and_then(|uri| uri.to_file_path().ok());
             *lock(&self.shared.workspace_root) = root;
-            lock(&self.shared.checks.cache).max_entries = 20_000;
             InitializeResult {
                 capabilities: ServerCapabilities {
                     position_encoding: Some(encoding.kind()),
@@ -1234,26 +1312,31 @@ impl LanguageServer for Backend {
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
-        let result = catch_panic("didChangeConfiguration", async {
-            // Clients using the pull model send null (or an empty object) and expect a request.
-            let pushed_is_empty = params.settings.is_null()
-                || params
-                    .settings
-                    .as_object()
-                    .is_some_and(|map| map.is_empty());
-            let value = if pushed_is_empty {
-                self.pull_configuration().await
-            } else {
-                Some(params.settings)
-            };
-            if let Some(value) = value {
-                self.apply_settings(&value, true).await;
+        // Pulling the settings waits for the client: never inside a handler, where the wait
+        // would hold one of tower-lsp's handler slots.
+        let backend = self.clone_handle();
+        tokio::spawn(async move {
+            let result = catch_panic("didChangeConfiguration", async {
+                // Clients using the pull model send null (or an empty object) and expect a request.
+                let pushed_is_empty = params.settings.is_null()
+                    || params
+                        .settings
+                        .as_object()
+                        .is_some_and(|map| map.is_empty());
+                let value = if pushed_is_empty {
+                    backend.pull_configuration().await
+                } else {
+                    Some(params.settings)
+                };
+                if let Some(value) = value {
+                    backend.apply_settings(&value, true).await;
+                }
+            })
+            .await;
+            if let Err(error) = result {
+                tracing::error!("{error}");
             }
-        })
-        .await;
-        if let Err(error) = result {
-            tracing::error!("{error}");
-        }
+        });
     }
 
     async fn completion(
@@ -1311,13 +1394,17 @@ pub async fn serve_stdio() -> i32 {
     let (server_output_writer, server_output_reader) = tokio::io::duplex(1 << 16);
     let client_output = Arc::new(tokio::sync::Mutex::new(tokio::io::stdout()));
     let (service, socket) = LspService::new(Backend::new);
-    let server = Server::new(server_input_reader, server_output_writer, socket).serve(service);
+    let server = Server::new(server_input_reader, server_output_writer, socket)
+        .concurrency_level(HANDLER_CONCURRENCY)
+        .serve(service);
+    let outstanding = OutstandingRequests::default();
     let input = forward_client_input(
         tokio::io::stdin(),
         server_input_writer,
         Arc::clone(&client_output),
+        outstanding.clone(),
     );
-    let output = forward_server_output(server_output_reader, client_output);
+    let output = forward_server_output(server_output_reader, client_output, outstanding);
     let ((), input_end, ()) = tokio::join!(server, input, output);
     if !input_end.exit_received {
         tracing::info!("client input ended without exit");

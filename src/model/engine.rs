@@ -282,6 +282,8 @@ struct Shared {
 /// A cheap, cloneable handle to the engine thread.
 #[derive(Clone)]
 pub struct EngineHandle {
+    /// The loaded model's [`ModelRunner::id`].
+    model_id: u64,
     shared: Arc<Shared>,
     info: Arc<ModelInfo>,
     tokenizer: Arc<WordTokenizer>,
@@ -310,6 +312,7 @@ impl EngineHandle {
         let info = Arc::new(loaded.info);
         let thread_shared = shared.clone();
         let mut runner = loaded.runner;
+        let model_id = runner.id;
         // Between the forward passes of a long background request, waiting interactive requests
         // run first.
         let yield_shared = shared.clone();
@@ -329,6 +332,7 @@ impl EngineHandle {
             .spawn(move || run_engine(thread_shared, runner))
             .expect("the operating system refused to start the model thread");
         Self {
+            model_id,
             shared: shared.clone(),
             info,
             tokenizer,
@@ -338,6 +342,11 @@ impl EngineHandle {
 
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// Which loaded model this engine runs (unique in the process).
+    pub fn model_id(&self) -> u64 {
+        self.model_id
     }
 
     pub fn tokenize(&self, text: &str) -> Vec<TokenizedWord> {

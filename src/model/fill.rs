@@ -40,6 +40,8 @@ const MULTI_PIECE_CANDIDATES: usize = 16;
 
 /// A loaded model with its tokenizer, ready to answer fill and score requests.
 pub struct ModelRunner {
+    /// Unique in the process: tells results of this model from those of a model loaded later.
+    pub id: u64,
     pub model: BertMaskedLm,
     pub tokenizer: std::sync::Arc<WordTokenizer>,
     /// Tokens of context kept around the slot (without `[CLS]`/`[SEP]`), at most the model's maximum.
@@ -99,7 +101,9 @@ impl ModelRunner {
         // The neighbourhood of a word decides what fits there; 64 tokens keep a BERT-base forward
         // pass on a CPU near 100 ms.
         let max_context_tokens = 64.min(model.config().max_position_embeddings.saturating_sub(2));
+        static NEXT_MODEL_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let mut runner = Self {
+            id: NEXT_MODEL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             model,
             tokenizer,
             max_context_tokens,

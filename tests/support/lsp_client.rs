@@ -22,6 +22,12 @@ pub struct LspClient {
     pub server_requests: Vec<Value>,
     /// What we answer to `workspace/configuration`, per item.
     pub configuration: Value,
+    /// How long we wait before answering a server request (a slow editor sits in a prompt).
+    pub reply_delay: Duration,
+    /// Answer every server request twice (an editor bug the server must survive).
+    pub reply_twice: bool,
+    /// Answers not sent yet: when each is due, and the message.
+    pending_replies: Vec<(Instant, Value)>,
 }
 
 fn read_message(reader: &mut impl BufRead) -> Option<Value> {
@@ -86,6 +92,9 @@ impl LspClient {
             // The bundled mini model unless a test says otherwise.
             // The mini model's probabilities are small: show every proposal.
             configuration: serde_json::json!({"model": "bundled", "completion": {"minProbability": 0}}),
+            reply_delay: Duration::ZERO,
+            reply_twice: false,
+            pending_replies: Vec::new(),
         }
     }
 
@@ -155,12 +164,21 @@ impl LspClient {
     ) -> Option<Value> {
         let deadline = Instant::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let message = match self.incoming.recv_timeout(left) {
+            self.send_due_replies();
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            let wake = self
+                .pending_replies
+                .iter()
+                .map(|(due, _)| *due)
+                .min()
+                .map_or(deadline, |due| due.min(deadline));
+            let message = match self.incoming.recv_timeout(wake.saturating_duration_since(now)) {
                 Ok(message) => message,
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    return None
-                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return None,
             };
             let is_server_request = message.get("method").is_some() && message.get("id").is_some();
             if is_server_request {
@@ -184,7 +202,42 @@ impl LspClient {
             _ => Value::Null,
         };
         let id = request["id"].clone();
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
+        let answer = json!({"jsonrpc": "2.0", "id": id, "result": result});
+        let due = Instant::now() + self.reply_delay;
+        if self.reply_twice {
+            self.pending_replies.push((due, answer.clone()));
+        }
+        self.pending_replies.push((due, answer));
+        self.send_due_replies();
+    }
+
+    /// Sends the answers to server requests whose delay has passed.
+    fn send_due_replies(&mut self) {
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_replies)
+            .into_iter()
+            .partition(|(due, _)| *due <= now);
+        self.pending_replies = later;
+        for (_, answer) in due {
+            self.send(&answer);
+        }
+    }
+
+    /// How many answers to server requests are still held back.
+    pub fn unsent_replies(&self) -> usize {
+        self.pending_replies.len()
+    }
+
+    /// Reads and answers messages for `duration` (sending held-back answers when due).
+    pub fn pump(&mut self, duration: Duration) {
+        let _ = self.wait_for(duration, |_| false);
+    }
+
+    /// Keeps reading until every held-back answer has been sent.
+    pub fn send_all_replies(&mut self) {
+        while let Some(due) = self.pending_replies.iter().map(|(due, _)| *due).max() {
+            self.pump(due.saturating_duration_since(Instant::now()) + Duration::from_millis(10));
+        }
     }
 
     /// Waits for the `$/progress` `end` of the model load and returns its value.
