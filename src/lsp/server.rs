@@ -490,6 +490,8 @@ impl Backend {
                         // The receiver only goes away when the server stops; nothing to report then.
                         let _ = event_sender.send(event);
                     };
+                    // The engine thread and the compute pools start from here and inherit it.
+                    crate::model::priority::lower_current_thread_priority();
                     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                         crate::test_hooks::delay_model_load();
                         load_engine(&options, &on_event)

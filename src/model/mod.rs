@@ -7,6 +7,7 @@ pub mod device;
 pub mod embedded;
 pub mod engine;
 pub mod fill;
+pub mod priority;
 pub mod resolve;
 pub mod tokenizer;
 pub mod weights;
