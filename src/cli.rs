@@ -465,7 +465,7 @@ pub fn run_check(
             &mut statistics,
             &mut |done, _| {
                 if let Some(bar) = &progress {
-                    bar.set_position((sentences_before + done) as u64);
+                    show_sentences_done(bar, sentences_before, done);
                 }
             },
         )
@@ -557,9 +557,30 @@ pub fn main_with_args(cli: Cli) -> i32 {
     }
 }
 
+/// Moves the check's bar to the sentences done so far: `done` of this file (the check reports it
+/// once per group of sentences) after `sentences_before` of the files before it.
+fn show_sentences_done(bar: &indicatif::ProgressBar, sentences_before: usize, done: usize) {
+    bar.set_position((sentences_before + done) as u64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_check_bar_counts_sentences_across_files() {
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_length(30);
+        // Progress as check_document reports it: sentences done, after each group.
+        for done in [4, 9, 10] {
+            show_sentences_done(&bar, 0, done);
+        }
+        assert_eq!(bar.position(), 10);
+        for done in [12, 20] {
+            show_sentences_done(&bar, 10, done);
+        }
+        assert_eq!(bar.position(), 30);
+    }
 
     #[test]
     fn adjacent_masks_form_one_group() {
