@@ -3,7 +3,7 @@
 //! citation keys leaking into prose, and a plausible number of sentences.
 //!
 //! The data directory is `$BIOMED_SHARED_DATA` if set, else `$CARGO_MANIFEST_DIR/../shared/data`.
-//! When it is missing the tests print a note and pass, so the crate still tests offline.
+//! When it or a manuscript is missing the tests fail, saying where they looked.
 
 use std::path::PathBuf;
 
@@ -26,11 +26,11 @@ fn data_dir() -> PathBuf {
 }
 
 /// The eight article files of the Deep Review, concatenated in order (as Manubot does), with the
-/// raw text of each file; `None` when the data is not available.
-fn deep_review() -> Option<(String, Vec<String>)> {
+/// raw text of each file.
+fn deep_review() -> (String, Vec<String>) {
     let dir = data_dir().join("manuscripts/deep-review");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .ok()?
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", dir.display()))
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter(|name| {
             name.ends_with(".md") && name.as_bytes().first().is_some_and(u8::is_ascii_digit)
@@ -49,12 +49,13 @@ fn deep_review() -> Option<(String, Vec<String>)> {
                 .unwrap_or_else(|error| panic!("reading {name}: {error}"))
         })
         .collect();
-    Some((files.join("\n\n"), files))
+    (files.join("\n\n"), files)
 }
 
-fn phyloseq() -> Option<String> {
+fn phyloseq() -> String {
     let path = data_dir().join("manuscripts/phyloseq-plos1-2013/phyloseq-plos1-2013.tex");
-    std::fs::read_to_string(path).ok()
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
 }
 
 fn assert_verbatim_segments_match(source: &str, chunks: &[ProseChunk]) {
@@ -99,12 +100,7 @@ fn word_count(text: &str) -> usize {
 
 #[test]
 fn deep_review_prose_is_clean() {
-    let Some((source, _)) = deep_review() else {
-        panic!(
-            "shared data not found at {:?}: the manuscripts are needed",
-            data_dir()
-        );
-    };
+    let (source, _) = deep_review();
     let chunks = extract(&source, Language::Markdown, &ProseOptions::default());
     assert!(chunks.len() > 300, "only {} chunks", chunks.len());
     assert_verbatim_segments_match(&source, &chunks);
@@ -126,9 +122,7 @@ fn deep_review_prose_is_clean() {
 
 #[test]
 fn deep_review_sentence_count_is_plausible() {
-    let Some((source, files)) = deep_review() else {
-        return;
-    };
+    let (source, files) = deep_review();
     let found = sentences(&source, Language::Markdown, &ProseOptions::default());
     // Independent estimate: the Deep Review is written one sentence per line, so count the
     // source lines that look like prose sentences (end with `.`, `?`, `!` possibly followed by a
@@ -179,12 +173,7 @@ fn deep_review_sentence_count_is_plausible() {
 
 #[test]
 fn phyloseq_prose_is_clean() {
-    let Some(source) = phyloseq() else {
-        panic!(
-            "shared data not found at {:?}: the manuscripts are needed",
-            data_dir()
-        );
-    };
+    let source = phyloseq();
     let chunks = extract(&source, Language::Latex, &ProseOptions::default());
     assert!(chunks.len() > 80, "only {} chunks", chunks.len());
     assert_verbatim_segments_match(&source, &chunks);
@@ -239,7 +228,7 @@ fn phyloseq_prose_is_clean() {
 
 #[test]
 fn phyloseq_sentence_count_is_plausible() {
-    let Some(source) = phyloseq() else { return };
+    let source = phyloseq();
     let found = sentences(&source, Language::Latex, &ProseOptions::default());
     // Independent estimate from the raw body: sentence ends are `.`, `?` or `!` followed by
     // whitespace and a capital letter, or by the end of a paragraph (a blank line). Comments are
@@ -300,13 +289,10 @@ fn phyloseq_sentence_count_is_plausible() {
 /// Incremental edits on a real document equal a fresh extraction (one edit per paragraph start).
 #[test]
 fn incremental_edits_on_manuscripts_equal_fresh_extraction() {
-    let mut documents = Vec::new();
-    if let Some((source, _)) = deep_review() {
-        documents.push((source, Language::Markdown));
-    }
-    if let Some(source) = phyloseq() {
-        documents.push((source, Language::Latex));
-    }
+    let documents = [
+        (deep_review().0, Language::Markdown),
+        (phyloseq(), Language::Latex),
+    ];
     for (source, language) in documents {
         let options = ProseOptions::default();
         let mut document = ProseDocument::new(&source, language, options.clone());
