@@ -236,6 +236,10 @@ fn main() -> anyhow::Result<()> {
         let mut right_suggestion = 0usize;
         let mut found_as_unknown = 0usize;
         let mut corrupted_false_positives = 0usize;
+        // Every finding of every check run, clean and corrupted sentences alike, and those of
+        // them at an injected error (of either code): precision is the share of the latter.
+        let mut all_findings = 0usize;
+        let mut findings_at_error = 0usize;
         let mut injected = 0usize;
         let mut statistics = CheckStatistics::default();
         let mut shown = 0usize;
@@ -251,6 +255,7 @@ fn main() -> anyhow::Result<()> {
                 &mut statistics,
             )?;
             clean_findings += findings.len();
+            all_findings += findings.len();
             for finding in &findings {
                 match finding.code {
                     FindingCode::ImprobableTerm => sweep_clean.push(finding.score),
@@ -304,9 +309,11 @@ fn main() -> anyhow::Result<()> {
                 &mut statistics,
             )?;
             let mut detected = false;
+            all_findings += findings.len();
             for finding in &findings {
                 let at_error =
                     finding.range.start < error_range.end && error_range.start < finding.range.end;
+                findings_at_error += usize::from(at_error);
                 match (finding.code, at_error) {
                     (FindingCode::ImprobableTerm, true) => {
                         detected = true;
@@ -335,8 +342,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         let elapsed = started.elapsed();
-        let precision =
-            true_positives as f64 / (true_positives + corrupted_false_positives).max(1) as f64;
+        let precision = findings_at_error as f64 / all_findings.max(1) as f64;
         let recall = true_positives as f64 / injected.max(1) as f64;
         let f1 = if precision + recall > 0.0 {
             2.0 * precision * recall / (precision + recall)
@@ -350,7 +356,9 @@ fn main() -> anyhow::Result<()> {
                 let threshold = step as f32 * 0.5;
                 let above = |scores: &Vec<f32>| scores.iter().filter(|&&s| s > threshold).count();
                 let tp = above(&sweep_hits);
-                let fp = above(&sweep_elsewhere);
+                // False alarms on clean sentences count too (unknown-term findings do not
+                // depend on the threshold).
+                let fp = above(&sweep_elsewhere) + above(&sweep_clean) + clean_unknown;
                 let precision = tp as f64 / (tp + fp).max(1) as f64;
                 let recall = tp as f64 / injected.max(1) as f64;
                 let f1 = if precision + recall > 0.0 {
@@ -375,8 +383,12 @@ fn main() -> anyhow::Result<()> {
             injected
         );
         println!(
-            "improbable-term: precision {:.3} recall {:.3} F1 {:.3} (tp {}, fp in corrupted sentences {}, right first suggestion {}, flagged unknown instead {})",
-            precision, recall, f1, true_positives, corrupted_false_positives, right_suggestion, found_as_unknown
+            "precision {:.3} over every finding ({} at an injected error of {} findings, clean sentences included); improbable-term recall {:.3}; F1 {:.3}",
+            precision, findings_at_error, all_findings, recall, f1
+        );
+        println!(
+            "  (improbable-term tp {}, improbable-term findings elsewhere in corrupted sentences {}, right first suggestion {}, flagged unknown instead {})",
+            true_positives, corrupted_false_positives, right_suggestion, found_as_unknown
         );
         println!(
             "false alarms on clean sentences: {} ({} improbable-term) = {:.2} per 1000 words",
