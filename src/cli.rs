@@ -397,16 +397,22 @@ pub fn run_check(
     if files.is_empty() {
         bail!("no file to check");
     }
-    let mut dictionary = analysis::Dictionary::new();
+    // The word lists named on the command line must exist; the user's (the one the editor's
+    // "Add to user dictionary" writes) and the team's, committed beside the manuscript, count
+    // when they do.
     for path in dictionaries {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read dictionary {}", path.display()))?;
-        dictionary.add_list(&text);
+        if !path.is_file() {
+            bail!("dictionary {} does not exist or is not a file", path.display());
+        }
     }
-    // The team's word list, committed beside the manuscript, counts too.
-    let workspace_dictionary = std::path::Path::new(".biomed-lsp").join("dictionary.txt");
-    if let Ok(text) = std::fs::read_to_string(&workspace_dictionary) {
-        dictionary.add_list(&text);
+    let mut dictionary_paths = dictionaries.to_vec();
+    dictionary_paths.extend(crate::dictionary_files::user_dictionary_path(""));
+    dictionary_paths.push(crate::dictionary_files::workspace_dictionary_path(
+        std::path::Path::new("."),
+    ));
+    let (dictionary, errors) = crate::dictionary_files::read_dictionaries(&dictionary_paths, &[]);
+    if let Some(error) = errors.into_iter().next() {
+        return Err(error.into());
     }
     let mut sources = Vec::new();
     for path in files {

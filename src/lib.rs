@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod context;
+pub mod dictionary_files;
 pub mod document;
 pub mod lsp;
 pub mod model;

@@ -791,11 +791,14 @@ fn the_engine_gives_the_same_findings_as_the_runner_and_the_same_screen() {
 // ---------------------------------------------------------------------------------------------
 // The `check` command
 
+/// `biomed-lsp check` with the bundled model and no user dictionary (an empty config folder).
 fn biomed_lsp_check(args: &[&str]) -> std::process::Output {
+    let config_home = tempfile::tempdir().expect("a temporary directory");
     std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
         .arg("check")
         .args(args)
         .args(["--model", "bundled", "--device", "cpu"])
+        .env("XDG_CONFIG_HOME", config_home.path())
         .output()
         .expect("the binary runs")
 }
@@ -889,4 +892,37 @@ fn check_exit_status_follows_fail_on_and_errors_name_the_file() {
     let output = biomed_lsp_check(&[&clean.display().to_string()]);
     assert_eq!(output.status.code(), Some(0));
     assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn check_reads_the_user_dictionary_the_editor_writes() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let path = directory.path().join("draft.txt");
+    std::fs::write(&path, "Acute myocardial infraction was confirmed by troponin.\n")
+        .expect("write the draft");
+    let config_home = directory.path().join("config");
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
+            .args(["check", "--model", "bundled", "--offline", "--fail-on", "none"])
+            .arg(&path)
+            .current_dir(directory.path())
+            .env("XDG_CONFIG_HOME", &config_home)
+            .output()
+            .expect("run check")
+    };
+    let before = check();
+    assert!(String::from_utf8_lossy(&before.stdout).contains("infraction"));
+    // What "Add to user dictionary" in the editor writes.
+    biomed_lsp::dictionary_files::append_word(
+        &config_home.join("biomed-lsp").join("dictionary.txt"),
+        "infraction",
+    )
+    .expect("write the user dictionary");
+    let after = check();
+    assert_eq!(after.status.code(), Some(0));
+    assert!(
+        !String::from_utf8_lossy(&after.stdout).contains("infraction"),
+        "{}",
+        String::from_utf8_lossy(&after.stdout)
+    );
 }

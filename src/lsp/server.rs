@@ -31,6 +31,9 @@ use crate::analysis::{
     lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, Lexicon, SentenceCache,
     SentenceCheckInputs, Severity,
 };
+use crate::dictionary_files::{
+    append_word, read_dictionaries, user_dictionary_path, workspace_dictionary_path,
+};
 use crate::context::{completion_slot, context_for_position, hover_unit, SlotKind};
 use crate::document::Document;
 use crate::lsp::client_requests::{request_client, ClientAnswer};
@@ -402,7 +405,7 @@ impl Backend {
             )
         };
         if needs_recheck && may_reload {
-            self.reload_dictionary();
+            self.reload_dictionary().await;
             let options = lock(&self.shared.settings).prose_options();
             for document in lock(&self.shared.documents).values_mut() {
                 document.set_prose_options(options.clone());
@@ -673,46 +676,6 @@ fn lsp_severity(severity: Severity) -> DiagnosticSeverity {
     }
 }
 
-/// Where the user dictionary lives: the setting, else `$XDG_CONFIG_HOME/biomed-lsp/dictionary.txt`
-/// (`~/.config/…` by default).
-pub fn user_dictionary_path(setting: &str) -> Option<std::path::PathBuf> {
-    if !setting.is_empty() {
-        return Some(std::path::PathBuf::from(setting));
-    }
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|value| !value.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".config"))
-        })?;
-    Some(config.join("biomed-lsp").join("dictionary.txt"))
-}
-
-/// The dictionary file a team commits with its manuscript.
-pub fn workspace_dictionary_path(root: &std::path::Path) -> std::path::PathBuf {
-    root.join(".biomed-lsp").join("dictionary.txt")
-}
-
-/// Adds a word to a word-per-line file (creating it and its folder), unless it is already there.
-fn append_word(path: &std::path::Path, word: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let existing = std::fs::read_to_string(path).unwrap_or_default();
-    if Dictionary::parse(&existing).contains(word) {
-        return Ok(());
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    if !existing.is_empty() && !existing.ends_with('\n') {
-        writeln!(file)?;
-    }
-    writeln!(file, "{word}")
-}
-
 impl Backend {
     fn clone_handle(&self) -> Backend {
         Backend {
@@ -721,10 +684,10 @@ impl Backend {
         }
     }
 
-    /// Reads the user and workspace dictionaries and the settings' words into one dictionary.
-    fn reload_dictionary(&self) {
+    /// Reads the user and workspace dictionaries and the settings' words into one dictionary, off
+    /// the async runtime; a file that cannot be read is reported to the user.
+    async fn reload_dictionary(&self) {
         let settings = lock(&self.shared.settings).clone();
-        let mut dictionary = Dictionary::new();
         let mut files = Vec::new();
         if let Some(path) = user_dictionary_path(&settings.dictionary_user_file) {
             files.push(path);
@@ -732,17 +695,22 @@ impl Backend {
         if let Some(root) = lock(&self.shared.workspace_root).clone() {
             files.push(workspace_dictionary_path(&root));
         }
-        for path in files {
-            match std::fs::read_to_string(&path) {
-                Ok(text) => dictionary.add_list(&text),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => tracing::warn!("cannot read dictionary {}: {error}", path.display()),
+        let words = settings.dictionary_words.clone();
+        let read = tokio::task::spawn_blocking(move || read_dictionaries(&files, &words)).await;
+        let (dictionary, errors) = match read {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::error!("reading the dictionaries failed: {error}");
+                return;
             }
-        }
-        for word in &settings.dictionary_words {
-            dictionary.add(word);
-        }
+        };
         *lock(&self.shared.checks.dictionary) = Arc::new(dictionary);
+        for error in errors {
+            tracing::warn!("{error}");
+            self.client
+                .show_message(MessageType::WARNING, error.to_string())
+                .await;
+        }
     }
 
     /// Schedules a check of a document after the debounce delay; a newer call cancels it.
@@ -1078,10 +1046,15 @@ impl Backend {
                         return Err(invalid(format!("scope {other:?} is not user or workspace")))
                     }
                 };
-                append_word(&path, word).map_err(|error| {
-                    internal_error(format!("cannot write {}: {error}", path.display()))
-                })?;
-                self.reload_dictionary();
+                let word = word.to_string();
+                let written = path.clone();
+                tokio::task::spawn_blocking(move || append_word(&written, &word))
+                    .await
+                    .map_err(internal_error)?
+                    .map_err(|error| {
+                        internal_error(format!("cannot write {}: {error}", path.display()))
+                    })?;
+                self.reload_dictionary().await;
                 self.schedule_all_checks();
                 Ok(Some(serde_json::json!({"path": path})))
             }
@@ -1259,7 +1232,7 @@ impl LanguageServer for Backend {
                 if let Some(value) = backend.pull_configuration().await {
                     backend.apply_settings(&value, false).await;
                 }
-                backend.reload_dictionary();
+                backend.reload_dictionary().await;
                 backend.start_model_load();
             });
         })
