@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use biomed_lsp::analysis::wording::match_case;
 use biomed_lsp::analysis::{
     check_sentence, lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, FindingCode,
     SentenceToCheck,
@@ -109,10 +110,6 @@ fn letter_words(text: &str) -> Vec<Range<usize>> {
         words.push(word_start..text.len());
     }
     words
-}
-
-fn match_case(word: &str, original: &str) -> String {
-    biomed_lsp::analysis::terminology::match_case(word, original)
 }
 
 fn main() -> anyhow::Result<()> {

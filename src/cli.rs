@@ -6,6 +6,7 @@ use std::ops::Range;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::analysis::wording::format_probability;
 use crate::model::engine::{load_model, LoadEvent};
 use crate::model::resolve::{
     download, find_in_cache, hub_cache_directory, resolve, ModelLocation, DEFAULT_MODEL,
@@ -240,15 +241,6 @@ pub fn run_fill(
         }
     }
     Ok(out)
-}
-
-/// Four decimals, or scientific notation for the very small probabilities of rare words.
-fn format_probability(probability: f32) -> String {
-    if probability >= 0.001 {
-        format!("{probability:.4}")
-    } else {
-        format!("{probability:.1e}")
-    }
 }
 
 /// The tokenizer of the model the options name, without loading its weights.

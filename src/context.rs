@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use crate::document::Document;
-use crate::prose::{ProseChunk, SegmentKind};
+use crate::prose::{sentence_starts, ProseChunk, SegmentKind};
 
 /// At most this many bytes on each side of the cursor go into a window, before sentence cuts.
 pub const WINDOW_LIMIT_BYTES: usize = 1000;
@@ -198,59 +198,6 @@ fn paragraph_bounds(text: &str, cursor: usize) -> (usize, usize) {
         }
     }
     (start, end.max(start))
-}
-
-const ABBREVIATIONS: &[&str] = &[
-    "e.g", "i.e", "al", "fig", "figs", "vs", "approx", "ca", "cf", "dr", "no", "eq", "ref", "refs",
-    "resp", "etc",
-];
-
-/// Offsets where a sentence starts (after `.`, `?` or `!`, closing marks and whitespace, when the
-/// next word does not start in lower case and the stop does not end a common abbreviation).
-pub fn sentence_starts(text: &str) -> Vec<usize> {
-    let mut starts = Vec::new();
-    let characters: Vec<(usize, char)> = text.char_indices().collect();
-    let mut index = 0;
-    while index < characters.len() {
-        let (position, character) = characters[index];
-        index += 1;
-        if !matches!(character, '.' | '?' | '!') {
-            continue;
-        }
-        let mut next = index;
-        while next < characters.len()
-            && matches!(characters[next].1, ')' | ']' | '"' | '\'' | '”' | '’')
-        {
-            next += 1;
-        }
-        let whitespace_start = next;
-        while next < characters.len() && characters[next].1.is_whitespace() {
-            next += 1;
-        }
-        if next == whitespace_start || next >= characters.len() {
-            continue;
-        }
-        if characters[next].1.is_lowercase() {
-            continue;
-        }
-        if character == '.' {
-            let word_before: String = text[..position]
-                .chars()
-                .rev()
-                .take_while(|c| c.is_alphanumeric() || *c == '.')
-                .collect::<Vec<char>>()
-                .into_iter()
-                .rev()
-                .collect::<String>()
-                .to_lowercase();
-            if ABBREVIATIONS.contains(&word_before.as_str()) {
-                continue;
-            }
-        }
-        starts.push(characters[next].0);
-        index = next;
-    }
-    starts
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

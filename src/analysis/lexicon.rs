@@ -4,9 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
 
-/// Lowercase word frequencies of the mini model's training text (PubMedQA abstracts and the NCBI
-/// disease *train* split), made by `scripts/build_lexicon.py`; `word<TAB>count` per line.
-pub const BUNDLED_CORPUS_WORDS: &str = include_str!("../../data/lexicon/corpus_words.tsv");
+pub use crate::model::fill::BUNDLED_CORPUS_WORDS;
 
 /// Only the first this many characters of a word go into the deletion index (SymSpell's prefix
 /// trick): the index stays small, and candidates are verified by the full edit distance anyway.

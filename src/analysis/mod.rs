@@ -7,6 +7,7 @@ pub mod morphology;
 pub mod report;
 pub mod switches;
 pub mod terminology;
+pub mod wording;
 
 pub use lexicon::{Dictionary, Lexicon, LexiconError, NearWord};
 pub use report::{format_json, format_text, locate_findings, LocatedFinding};

@@ -25,6 +25,7 @@ use std::ops::Range;
 
 use super::lexicon::{Dictionary, Lexicon};
 use super::morphology;
+use super::wording::{format_probability, match_case};
 use crate::model::engine::EngineHandle;
 use crate::model::fill::ModelRunner;
 use crate::model::{
@@ -1011,9 +1012,9 @@ fn decide(
             message: format!(
                 "\"{}\" is improbable here (p = {}); \"{}\" fits (p = {})",
                 plan.text,
-                format_probability(observed),
+                format_probability(observed.exp()),
                 match_case(candidate, &plan.text),
-                format_probability(log_probability)
+                format_probability(log_probability.exp())
             ),
             suggestions,
             score: corrected,
@@ -1040,13 +1041,13 @@ fn decide(
             format!(
                 "\"{}\" is not a known word and is improbable here (p = {})",
                 plan.text,
-                format_probability(observed)
+                format_probability(observed.exp())
             )
         } else {
             format!(
                 "\"{}\" is not a known word and is improbable here (p = {}); did you mean {}?",
                 plan.text,
-                format_probability(observed),
+                format_probability(observed.exp()),
                 suggestions
                     .iter()
                     .map(|word| format!("\"{word}\""))
@@ -1067,32 +1068,3 @@ fn decide(
     None
 }
 
-/// A probability for messages: two significant digits, scientific notation when tiny.
-pub fn format_probability(log_probability: f32) -> String {
-    let probability = log_probability.exp();
-    if probability >= 0.01 {
-        format!("{probability:.2}")
-    } else if probability >= 0.0001 {
-        format!("{probability:.4}")
-    } else {
-        format!("{probability:.1e}")
-    }
-}
-
-/// Writes a lowercase suggestion the way the original word is capitalised.
-pub fn match_case(suggestion: &str, original: &str) -> String {
-    let mut original_chars = original.chars();
-    match original_chars.next() {
-        Some(first) if first.is_uppercase() => {
-            if original.chars().count() > 1 && original.chars().all(char::is_uppercase) {
-                return suggestion.to_uppercase();
-            }
-            let mut chars = suggestion.chars();
-            match chars.next() {
-                Some(c) => c.to_uppercase().chain(chars).collect(),
-                None => String::new(),
-            }
-        }
-        _ => suggestion.to_string(),
-    }
-}

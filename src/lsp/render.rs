@@ -1,30 +1,10 @@
 //! Text shown to the user: hover Markdown, completion details, progress messages.
 
+use crate::analysis::wording::format_probability;
 use crate::model::api::{TokenizedWord, WordScore};
-
-/// `0.42` for ordinary probabilities, `1.2e-4` for small ones, so small values stay readable.
-pub fn format_probability(probability: f32) -> String {
-    if probability >= 0.01 {
-        format!("{probability:.2}")
-    } else {
-        format!("{probability:.1e}")
-    }
-}
 
 pub fn completion_detail(probability: f32, display_name: &str) -> String {
     format!("p = {} · {}", format_probability(probability), display_name)
-}
-
-/// Capitalises a proposed word when the user started the word with a capital (sentence start).
-pub fn match_prefix_case(word: &str, prefix: &str) -> String {
-    let prefix_is_capitalised = prefix.chars().next().is_some_and(char::is_uppercase);
-    let mut characters = word.chars();
-    match characters.next() {
-        Some(first) if prefix_is_capitalised && first.is_lowercase() => {
-            first.to_uppercase().chain(characters).collect()
-        }
-        _ => word.to_string(),
-    }
 }
 
 /// What the hover can say about the model.

@@ -43,7 +43,8 @@ use crate::lsp::position::{
     offsets_to_range, position_to_offset, range_to_offsets, PositionEncoding,
 };
 use crate::lsp::process_watch::watch_client_process;
-use crate::lsp::render::{completion_detail, hover_markdown, match_prefix_case, ModelStatus};
+use crate::analysis::wording::match_case;
+use crate::lsp::render::{completion_detail, hover_markdown, ModelStatus};
 use crate::model::api::{CancelFlag, EngineError, FillRequest, ScoreRequest, WordToScore};
 use crate::model::{bundled_tokenize, load_engine, EngineHandle, LoadEvent, ModelOptions};
 use crate::settings::{Settings, SettingsWarning, SETTINGS_SECTION};
@@ -247,7 +248,7 @@ impl Backend {
             .filter(|prediction| prediction.probability >= settings.completion_min_probability)
             .enumerate()
             .map(|(rank, prediction)| {
-                let word = match_prefix_case(&prediction.word, &slot.prefix);
+                let word = match_case(&prediction.word, &slot.prefix);
                 // Clients filter on the text between the edit start and the cursor; for a
                 // placeholder that is the placeholder itself, which must not hide every item.
                 let filter_text = match slot.kind {

@@ -69,9 +69,11 @@ type PassHandler<'a> = dyn FnMut(&[usize], Tensor) -> Result<(), ModelError> + '
 /// See [`ModelRunner::set_yield_point`].
 pub type YieldPoint = Box<dyn Fn(&ModelRunner) + Send + Sync>;
 
-/// Words of the bundled lexicon (`word<TAB>count` lines from the training abstracts), used to
-/// tell whole-word tokens from word beginnings.
-const CORPUS_WORDS: &str = include_str!("../../data/lexicon/corpus_words.tsv");
+/// Lowercase word frequencies of the mini model's training text (PubMedQA abstracts and the NCBI
+/// disease *train* split), made by `scripts/build_lexicon.py`; `word<TAB>count` per line. Fill uses
+/// them to tell whole-word tokens from word beginnings, the terminology check's lexicon for word
+/// frequencies.
+pub const BUNDLED_CORPUS_WORDS: &str = include_str!("../../data/lexicon/corpus_words.tsv");
 
 fn compute_error(error: candle_core::Error) -> ModelError {
     ModelError::Compute(error.to_string())
@@ -113,7 +115,7 @@ impl ModelRunner {
             yield_point: None,
             yield_allowed: std::sync::atomic::AtomicBool::new(false),
         };
-        runner.learn_fragments(CORPUS_WORDS)?;
+        runner.learn_fragments(BUNDLED_CORPUS_WORDS)?;
         Ok(runner)
     }
 

@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use sentences::{split_sentences, Sentence};
+pub use sentences::{sentence_starts, split_sentences, Sentence};
 pub use source_map::{ProseChunk, Segment, SegmentKind};
 
 use source_map::RegionOutput;

@@ -65,10 +65,44 @@ fn is_abbreviation(text: &str, sentence_start: usize, period: usize) -> bool {
         })
 }
 
+/// Where each sentence after the first starts in `text` (its first non-space character): what
+/// the cursor context of completion and hover needs of the same rules.
+pub fn sentence_starts(text: &str) -> Vec<usize> {
+    sentence_bounds(text)
+        .into_iter()
+        .skip(1)
+        .map(|range| range.start)
+        .filter(|&start| start < text.len())
+        .collect()
+}
+
 /// Splits one chunk into sentences. Headings and list items without final punctuation are a
 /// sentence of their own because they are chunks of their own.
 pub fn split_sentences(chunk: &ProseChunk, chunk_index: usize) -> Vec<Sentence> {
     let text = chunk.text.as_str();
+    sentence_bounds(text)
+        .into_iter()
+        .filter_map(|range| {
+            let slice = &text[range.clone()];
+            let leading = slice.len() - slice.trim_start().len();
+            let trailing = slice.len() - slice.trim_end().len();
+            let prose_range = range.start + leading..range.end - trailing;
+            if prose_range.is_empty() {
+                return None;
+            }
+            Some(Sentence {
+                text: text[prose_range.clone()].to_string(),
+                chunk_index,
+                source_range: chunk.source_range_of(prose_range.clone()),
+                prose_range,
+            })
+        })
+        .collect()
+}
+
+/// The ranges of the sentences of `text`, untrimmed, covering it from start to end but for the
+/// spaces between sentences.
+fn sentence_bounds(text: &str) -> Vec<Range<usize>> {
     let mut boundaries: Vec<Range<usize>> = Vec::new();
     let mut sentence_start = 0;
     let mut iter = text.char_indices().peekable();
@@ -106,23 +140,5 @@ pub fn split_sentences(chunk: &ProseChunk, chunk_index: usize) -> Vec<Sentence> 
         sentence_start = text.len() - trimmed.len();
     }
     boundaries.push(sentence_start..text.len());
-
     boundaries
-        .into_iter()
-        .filter_map(|range| {
-            let slice = &text[range.clone()];
-            let leading = slice.len() - slice.trim_start().len();
-            let trailing = slice.len() - slice.trim_end().len();
-            let prose_range = range.start + leading..range.end - trailing;
-            if prose_range.is_empty() {
-                return None;
-            }
-            Some(Sentence {
-                text: text[prose_range.clone()].to_string(),
-                chunk_index,
-                source_range: chunk.source_range_of(prose_range.clone()),
-                prose_range,
-            })
-        })
-        .collect()
 }
