@@ -373,3 +373,39 @@ fn a_model_reload_does_not_wait_for_a_running_check() {
     });
     assert!(rechecked.is_some(), "the document was not checked again");
 }
+
+/// `p = 8.4e-15` in a message or a hover: the number after the first `p = `.
+fn first_probability(text: &str) -> String {
+    let after = text.split("p = ").nth(1).unwrap_or_else(|| panic!("no `p = ` in {text:?}"));
+    after
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-'))
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_hover_of_a_flagged_word_says_what_its_diagnostic_says() {
+    let workspace = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    let mut client = start(workspace.path(), config_home.path());
+    let uri = format!("file://{}/manuscript.md", workspace.path().display());
+    let sample = include_str!("../samples/manuscript.md");
+    open(&mut client, &uri, "markdown", sample);
+    let published = diagnostics_for(&mut client, &uri, |params| infraction(params).is_some());
+    let diagnostic = infraction(&published).unwrap();
+    let message = diagnostic["message"].as_str().unwrap().to_string();
+    let hover = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": diagnostic["range"]["start"]}),
+    );
+    let markdown = hover["result"]["contents"]["value"].as_str().unwrap_or_default();
+    assert_eq!(hover["result"]["range"], diagnostic["range"], "{hover}");
+    assert_eq!(
+        first_probability(markdown),
+        first_probability(&message),
+        "hover:\n{markdown}\ndiagnostic: {message}"
+    );
+    // The finding itself, with its suggestion, is in the hover.
+    assert!(markdown.contains("infarction"), "{markdown}");
+}

@@ -2,6 +2,7 @@
 //! what it needs (lexicon, dictionaries, switches), and whole documents through it.
 
 pub mod document;
+pub mod hover;
 pub mod lexicon;
 pub mod morphology;
 pub mod report;

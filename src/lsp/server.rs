@@ -44,8 +44,11 @@ use crate::lsp::position::{
 };
 use crate::lsp::process_watch::watch_client_process;
 use crate::analysis::wording::match_case;
-use crate::lsp::render::{completion_detail, hover_markdown, ModelStatus};
-use crate::model::api::{CancelFlag, EngineError, FillRequest, ScoreRequest, WordToScore};
+use crate::analysis::hover::{
+    hover_markdown, hover_score_request, ModelStatus, HOVER_CONTEXT_SENTENCES,
+};
+use crate::lsp::render::completion_detail;
+use crate::model::api::{CancelFlag, EngineError, FillRequest};
 use crate::model::{bundled_tokenize, load_engine, EngineHandle, LoadEvent, ModelOptions};
 use crate::settings::{Settings, SettingsWarning, SETTINGS_SECTION};
 
@@ -122,6 +125,9 @@ struct CheckState {
     ignored_words: Mutex<HashMap<Url, Vec<String>>>,
     /// The running or scheduled check of each document; a newer version cancels it.
     cancels: Mutex<HashMap<Url, CancelFlag>>,
+    /// The findings last published for each document, and the version they belong to: the hover
+    /// of a flagged word shows its finding.
+    published: Mutex<HashMap<Url, (i32, Vec<Finding>)>>,
 }
 
 /// A lexicon and what it was built for: another model or edit distance needs another build.
@@ -279,7 +285,7 @@ impl Backend {
         let uri = params.text_document_position_params.text_document.uri;
         let position = params.text_document_position_params.position;
         let encoding = self.encoding();
-        let context_sentences = lock(&self.shared.settings).context_sentences;
+        let check_settings = lock(&self.shared.settings).check_settings();
         let prepared = {
             let documents = lock(&self.shared.documents);
             let Some(document) = documents.get(&uri) else {
@@ -287,7 +293,8 @@ impl Backend {
                 return Ok(None);
             };
             let offset = position_to_offset(document.rope(), position, encoding);
-            let Some(window) = context_for_position(document, offset, context_sentences) else {
+            let Some(window) = context_for_position(document, offset, HOVER_CONTEXT_SENTENCES)
+            else {
                 return Ok(None);
             };
             let Some(cursor) = window.to_text(offset) else {
@@ -299,60 +306,48 @@ impl Backend {
             if !window.is_checkable(unit.clone()) {
                 return Ok(None);
             }
-            let hover_range =
-                offsets_to_range(document.rope(), window.source_range(unit.clone()), encoding);
-            (window, unit, hover_range)
+            let source_range = window.source_range(unit.clone());
+            let hover_range = offsets_to_range(document.rope(), source_range.clone(), encoding);
+            let finding = lock(&self.shared.checks.published)
+                .get(&uri)
+                .filter(|(version, _)| *version == document.version())
+                .and_then(|(_, findings)| {
+                    findings
+                        .iter()
+                        .find(|finding| finding.range == source_range)
+                        .cloned()
+                });
+            (window, unit, hover_range, finding)
         };
-        let (window, unit, hover_range) = prepared;
+        let (window, unit, hover_range, finding) = prepared;
         let unit_text = window.text[unit.clone()].to_string();
         let engine = self.current_engine();
         let words = match &engine {
             Ok(engine) => engine.tokenize(&unit_text),
             Err(_) => bundled_tokenize(&unit_text),
         };
+        let markdown = |status: ModelStatus<'_>| {
+            hover_markdown(&unit_text, &words, status, finding.as_ref())
+        };
         let markdown = match engine {
             Ok(engine) => {
                 let cancel = CancelFlag::new();
                 let _cancel_guard = CancelOnDrop(cancel.clone());
-                let request = ScoreRequest {
-                    text: window.text,
-                    words: vec![WordToScore {
-                        range: unit,
-                        candidates: Vec::new(),
-                    }],
-                    top_k_alternatives: 5,
-                    candidate_bounds_only: false,
-                    context_tokens: 0,
-                    cancel: Some(cancel),
-                };
+                let request = hover_score_request(window.text, unit, &check_settings, cancel);
                 match engine.score(request).await {
                     Ok(scores) => match scores.first() {
-                        Some(score) => hover_markdown(
-                            &unit_text,
-                            &words,
-                            ModelStatus::Scored {
-                                score,
-                                display_name: &engine.info().display_name,
-                            },
-                        ),
-                        None => hover_markdown(
-                            &unit_text,
-                            &words,
-                            ModelStatus::Unavailable("no score returned"),
-                        ),
+                        Some(score) => markdown(ModelStatus::Scored {
+                            score,
+                            display_name: &engine.info().display_name,
+                        }),
+                        None => markdown(ModelStatus::Unavailable("no score returned")),
                     },
                     Err(EngineError::Cancelled) => return Ok(None),
-                    Err(error) => hover_markdown(
-                        &unit_text,
-                        &words,
-                        ModelStatus::Unavailable(&error.to_string()),
-                    ),
+                    Err(error) => markdown(ModelStatus::Unavailable(&error.to_string())),
                 }
             }
-            Err(None) => hover_markdown(&unit_text, &words, ModelStatus::Loading),
-            Err(Some(failure)) => {
-                hover_markdown(&unit_text, &words, ModelStatus::Unavailable(&failure))
-            }
+            Err(None) => markdown(ModelStatus::Loading),
+            Err(Some(failure)) => markdown(ModelStatus::Unavailable(&failure)),
         };
         Ok(Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
@@ -799,6 +794,7 @@ impl Backend {
             }
         };
         if !settings.diagnostics_enabled {
+            lock(&self.shared.checks.published).remove(&uri);
             self.client
                 .publish_diagnostics(uri, Vec::new(), Some(snapshot.version))
                 .await;
@@ -911,6 +907,7 @@ impl Backend {
             .iter()
             .map(|finding| self.diagnostic(&snapshot.rope, finding, encoding))
             .collect();
+        lock(&self.shared.checks.published).insert(uri.clone(), (snapshot.version, findings));
         self.client
             .publish_diagnostics(uri, diagnostics, Some(snapshot.version))
             .await;
@@ -1283,6 +1280,7 @@ impl LanguageServer for Backend {
             flag.cancel();
         }
         lock(&self.shared.checks.ignored_words).remove(&uri);
+        lock(&self.shared.checks.published).remove(&uri);
         // A closed document's findings would go stale: clear them.
         self.client.publish_diagnostics(uri, Vec::new(), None).await;
     }

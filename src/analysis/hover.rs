@@ -1,0 +1,129 @@
+//! The hover of a word, decided here for every client: what is scored (the word in its sentence,
+//! with the check's scoring window, so that the hover and the check give one probability for one
+//! word in one place) and what is shown.
+
+use std::ops::Range;
+
+use super::terminology::{CheckSettings, Finding};
+use super::wording::format_probability;
+use crate::model::api::{CancelFlag, ScoreRequest, TokenizedWord, WordScore, WordToScore};
+
+/// The hover reads the word's own sentence: the check scores sentence by sentence.
+pub const HOVER_CONTEXT_SENTENCES: usize = 0;
+
+/// How many of the model's own proposals for the slot the hover lists.
+pub const HOVER_ALTERNATIVES: usize = 5;
+
+/// The scoring of the word at `unit` of `sentence`: the same window of tokens as the check's.
+pub fn hover_score_request(
+    sentence: String,
+    unit: Range<usize>,
+    settings: &CheckSettings,
+    cancel: CancelFlag,
+) -> ScoreRequest {
+    ScoreRequest {
+        text: sentence,
+        words: vec![WordToScore {
+            range: unit,
+            candidates: Vec::new(),
+        }],
+        top_k_alternatives: HOVER_ALTERNATIVES,
+        candidate_bounds_only: false,
+        context_tokens: settings.score_context_tokens,
+        cancel: Some(cancel),
+    }
+}
+
+/// What the hover can say about the model.
+pub enum ModelStatus<'a> {
+    Scored {
+        score: &'a WordScore,
+        display_name: &'a str,
+    },
+    Loading,
+    Unavailable(&'a str),
+}
+
+fn escape_markdown(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(
+            character,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '<' | '>' | '#'
+        ) {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
+}
+
+fn code_span(text: &str) -> String {
+    if text.contains('`') {
+        format!("`` {text} ``")
+    } else {
+        format!("`{text}`")
+    }
+}
+
+/// The hover of a word: how the vocabulary splits it, its probability in its sentence and the
+/// model's alternatives, and the finding the check made of it, if any, in the check's own words.
+pub fn hover_markdown(
+    unit_text: &str,
+    words: &[TokenizedWord],
+    status: ModelStatus<'_>,
+    finding: Option<&Finding>,
+) -> String {
+    let pieces: Vec<String> = words
+        .iter()
+        .flat_map(|word| word.pieces.iter())
+        .map(|piece| code_span(piece))
+        .collect();
+    let is_single_token = words.len() == 1 && words[0].in_vocabulary;
+    let mut markdown = format!("**{}**\n\n", escape_markdown(unit_text));
+    markdown.push_str(&pieces.join(" · "));
+    markdown.push_str(if is_single_token {
+        " — *single vocabulary token*"
+    } else {
+        " — *not a single vocabulary token*"
+    });
+    markdown.push_str("\n\n");
+    match status {
+        ModelStatus::Scored {
+            score,
+            display_name,
+        } => {
+            let probability = score.log_probability.exp();
+            markdown.push_str(&format!(
+                "p = {} in this context · {}\n",
+                format_probability(probability),
+                escape_markdown(display_name)
+            ));
+            if !score.alternatives.is_empty() {
+                markdown.push_str("\n| alternative | p |\n|---|---|\n");
+                for alternative in &score.alternatives {
+                    markdown.push_str(&format!(
+                        "| {} | {} |\n",
+                        escape_markdown(&alternative.word),
+                        format_probability(alternative.probability)
+                    ));
+                }
+            }
+        }
+        ModelStatus::Loading => {
+            markdown.push_str("*the model is loading; probabilities follow when it is ready*\n")
+        }
+        ModelStatus::Unavailable(reason) => markdown.push_str(&format!(
+            "*model unavailable: {}*\n",
+            escape_markdown(reason)
+        )),
+    }
+    if let Some(finding) = finding {
+        markdown.push_str(&format!(
+            "\n**{}** [{}]\n",
+            escape_markdown(&finding.message),
+            finding.code.as_str()
+        ));
+    }
+    markdown
+}
