@@ -12,7 +12,7 @@ use crate::model::resolve::{
     download, find_in_cache, hub_cache_directory, resolve, ModelLocation, DEFAULT_MODEL,
 };
 use crate::model::tokenizer::WordTokenizer;
-use crate::model::{FillRequest, ModelOptions, TokenizedWord};
+use crate::model::{ModelOptions, TokenizedWord};
 
 #[derive(Parser)]
 #[command(
@@ -195,18 +195,13 @@ pub fn run_fill(
     let loaded = load_model(&model.options(), &stderr_events())?;
     let mut masks = Vec::new();
     for (slot, n_pieces) in groups {
-        // A single [MASK] is any whole word (1..=max_pieces pieces); a group of n is a word of n pieces.
-        let request = FillRequest {
-            text: text.to_string(),
+        let request = crate::analysis::completion::mask_fill_request(
+            text.to_string(),
             slot,
+            n_pieces,
             top_k,
-            prefix: String::new(),
-            min_pieces: n_pieces,
-            pll_rescoring: true,
-            context_tokens: 0,
-            max_pieces: if n_pieces == 1 { max_pieces } else { n_pieces },
-            cancel: None,
-        };
+            max_pieces,
+        );
         let predictions = loaded.runner.fill(&request)?;
         masks.push(predictions);
     }

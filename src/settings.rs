@@ -148,6 +148,15 @@ impl Settings {
             || self.prose_options() != other.prose_options()
     }
 
+    /// What completion is asked for (see `analysis::completion`).
+    pub fn completion_settings(&self) -> crate::analysis::completion::CompletionSettings {
+        crate::analysis::completion::CompletionSettings {
+            top_k: self.completion_top_k,
+            max_pieces: self.completion_max_pieces,
+            min_probability: self.completion_min_probability,
+        }
+    }
+
     /// The LaTeX extraction options these settings add to the built-in lists.
     pub fn prose_options(&self) -> crate::prose::ProseOptions {
         crate::prose::ProseOptions {

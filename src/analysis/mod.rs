@@ -1,6 +1,7 @@
 //! Features as plain functions over plain data (no I/O, no LSP types): the terminology check and
 //! what it needs (lexicon, dictionaries, switches), and whole documents through it.
 
+pub mod completion;
 pub mod document;
 pub mod hover;
 pub mod lexicon;

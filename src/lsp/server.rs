@@ -34,7 +34,7 @@ use crate::analysis::{
 use crate::dictionary_files::{
     append_word, read_dictionaries, user_dictionary_path, workspace_dictionary_path,
 };
-use crate::context::{completion_slot, context_for_position, hover_unit, SlotKind};
+use crate::context::{completion_slot, context_for_position, hover_unit};
 use crate::document::Document;
 use crate::lsp::client_requests::{request_client, ClientAnswer};
 use crate::lsp::framing::{forward_client_input, forward_server_output, OutstandingRequests};
@@ -43,12 +43,12 @@ use crate::lsp::position::{
     offsets_to_range, position_to_offset, range_to_offsets, PositionEncoding,
 };
 use crate::lsp::process_watch::watch_client_process;
-use crate::analysis::wording::match_case;
+use crate::analysis::completion::{completion_proposals, completion_request};
 use crate::analysis::hover::{
     hover_markdown, hover_score_request, ModelStatus, HOVER_CONTEXT_SENTENCES,
 };
 use crate::lsp::render::completion_detail;
-use crate::model::api::{CancelFlag, EngineError, FillRequest};
+use crate::model::api::{CancelFlag, EngineError};
 use crate::model::{bundled_tokenize, load_engine, EngineHandle, LoadEvent, ModelOptions};
 use crate::settings::{Settings, SettingsWarning, SETTINGS_SECTION};
 
@@ -177,6 +177,7 @@ impl Backend {
         let position = params.text_document_position.position;
         let encoding = self.encoding();
         let settings = lock(&self.shared.settings).clone();
+        let completion_settings = settings.completion_settings();
         // Everything that reads the document happens before the first await, so it sees the text
         // of the request's moment and holds the lock only briefly.
         let prepared = {
@@ -221,20 +222,7 @@ impl Backend {
             older.cancel();
         }
         let _cancel_guard = CancelOnDrop(cancel.clone());
-        let placeholder_text = window.text[slot.range.clone()].to_string();
-        let request = FillRequest {
-            text: window.text,
-            slot: slot.range.clone(),
-            top_k: settings.completion_top_k,
-            prefix: slot.prefix.clone(),
-            min_pieces: 1,
-            // A keystroke cannot wait for k-1 more rows per candidate on a CPU.
-            pll_rescoring: false,
-            // Half the engine's window: a keystroke's forward pass stays near 100 ms on a CPU.
-            context_tokens: 32,
-            max_pieces: settings.completion_max_pieces,
-            cancel: Some(cancel),
-        };
+        let request = completion_request(window.text.clone(), &slot, &completion_settings, cancel);
         let predictions = match engine.fill(request).await {
             Ok(predictions) => predictions,
             // A newer keystroke superseded this request: its answer would be stale anyway.
@@ -249,30 +237,19 @@ impl Backend {
             }
         };
         let display_name = engine.info().display_name.clone();
-        let items = predictions
-            .iter()
-            .filter(|prediction| prediction.probability >= settings.completion_min_probability)
-            .enumerate()
-            .map(|(rank, prediction)| {
-                let word = match_case(&prediction.word, &slot.prefix);
-                // Clients filter on the text between the edit start and the cursor; for a
-                // placeholder that is the placeholder itself, which must not hide every item.
-                let filter_text = match slot.kind {
-                    SlotKind::Placeholder => format!("{placeholder_text}{word}"),
-                    SlotKind::Word => word.clone(),
-                };
-                CompletionItem {
-                    label: word.clone(),
-                    kind: Some(CompletionItemKind::TEXT),
-                    detail: Some(completion_detail(prediction.probability, &display_name)),
-                    sort_text: Some(format!("{rank:04}")),
-                    filter_text: Some(filter_text),
-                    text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-                        range: edit_range,
-                        new_text: word,
-                    })),
-                    ..CompletionItem::default()
-                }
+        let items = completion_proposals(&predictions, &window.text, &slot, &completion_settings)
+            .into_iter()
+            .map(|proposal| CompletionItem {
+                label: proposal.word.clone(),
+                kind: Some(CompletionItemKind::TEXT),
+                detail: Some(completion_detail(proposal.probability, &display_name)),
+                sort_text: Some(format!("{:04}", proposal.rank)),
+                filter_text: Some(proposal.filter_text),
+                text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                    range: edit_range,
+                    new_text: proposal.word,
+                })),
+                ..CompletionItem::default()
             })
             .collect();
         Ok(Some(CompletionResponse::List(CompletionList {
