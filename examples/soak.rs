@@ -99,7 +99,10 @@ impl Editor {
         // Only errors on stderr: the late editor's expected warnings would drown the figures.
         let mut client = LspClient::spawn(
             &server_binary(),
-            &[("XDG_CONFIG_HOME", &config_home), ("BIOMED_LSP_LOG", "error")],
+            &[
+                ("XDG_CONFIG_HOME", &config_home),
+                ("BIOMED_LSP_LOG", "error"),
+            ],
         );
         client.configuration = json!({"model": model});
         client.reply_delay = reply_delay;
@@ -133,7 +136,9 @@ impl Editor {
                 "textDocument/didOpen",
                 json!({"textDocument": {"uri": uri, "languageId": "markdown", "version": 1, "text": text}}),
             );
-            editor.documents.push((uri, Document::new(&text, 1, "markdown")));
+            editor
+                .documents
+                .push((uri, Document::new(&text, 1, "markdown")));
         }
         editor
     }
@@ -162,7 +167,9 @@ impl Editor {
         let version = document.version() + 1;
         let mut inserted = [0u8; 4];
         let inserted = character.encode_utf8(&mut inserted);
-        document.advance_version(version).expect("versions increase");
+        document
+            .advance_version(version)
+            .expect("versions increase");
         document
             .apply_edit(cursor..cursor, inserted)
             .expect("the edit applies to the reference");
@@ -279,7 +286,9 @@ impl Editor {
                 message["method"] == "textDocument/publishDiagnostics"
                     && message["params"]["uri"] == uri
             })
-            .map_or(json!([]), |message| message["params"]["diagnostics"].clone())
+            .map_or(json!([]), |message| {
+                message["params"]["diagnostics"].clone()
+            })
     }
 
     /// Waits until every document's diagnostics for its last version have come and nothing more
@@ -290,13 +299,18 @@ impl Editor {
             let published = self.client.notifications.len();
             self.client.pump(quiet);
             let all_current = self.documents.iter().all(|(uri, document)| {
-                self.client.notifications.iter().rev().find(|message| {
-                    message["method"] == "textDocument/publishDiagnostics"
-                        && message["params"]["uri"] == uri.as_str()
-                })
-                .is_some_and(|message| message["params"]["version"] == document.version())
+                self.client
+                    .notifications
+                    .iter()
+                    .rev()
+                    .find(|message| {
+                        message["method"] == "textDocument/publishDiagnostics"
+                            && message["params"]["uri"] == uri.as_str()
+                    })
+                    .is_some_and(|message| message["params"]["version"] == document.version())
             });
-            if all_current && self.client.notifications.len() == published
+            if all_current
+                && self.client.notifications.len() == published
                 && self.client.unsent_replies() == 0
             {
                 return true;
@@ -383,7 +397,9 @@ fn manuscript_documents(data: &Path, count: usize, bytes: usize) -> Vec<String> 
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
-            let end = text[..end].rfind("\n\n").map_or(end, |paragraph| paragraph + 1);
+            let end = text[..end]
+                .rfind("\n\n")
+                .map_or(end, |paragraph| paragraph + 1);
             text[..end].to_string()
         })
         .filter(|text| text.contains("\n\n"))
@@ -392,7 +408,10 @@ fn manuscript_documents(data: &Path, count: usize, bytes: usize) -> Vec<String> 
 }
 
 fn corpus_words(data: &Path) -> Vec<String> {
-    let path = data.join("corpus").join("pubmedqa").join("pqal_abstracts.txt");
+    let path = data
+        .join("corpus")
+        .join("pubmedqa")
+        .join("pqal_abstracts.txt");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
     text.lines()
@@ -419,7 +438,11 @@ fn main() {
     }));
     let scratch = tempfile::tempdir().expect("a scratch directory");
     let texts = manuscript_documents(&data, document_count + 1, document_bytes);
-    assert!(texts.len() > document_count, "not enough chapters in {}", data.display());
+    assert!(
+        texts.len() > document_count,
+        "not enough chapters in {}",
+        data.display()
+    );
     let words = corpus_words(&data);
     println!("model: {model}; {seconds} s of typing at {TYPING_RATE} characters/s; {document_count} documents of ≤ {document_bytes} bytes in the prompt editor, 1 in the late one; settings changed every {} s", reload_every.as_secs());
 
@@ -427,9 +450,17 @@ fn main() {
     let prompt_documents: Vec<(String, String)> = texts[..document_count]
         .iter()
         .enumerate()
-        .map(|(index, text)| (format!("file:///soak/prompt/chapter-{index}.md"), text.clone()))
+        .map(|(index, text)| {
+            (
+                format!("file:///soak/prompt/chapter-{index}.md"),
+                text.clone(),
+            )
+        })
         .collect();
-    let late_documents = vec![("file:///soak/late/chapter.md".to_string(), texts[document_count].clone())];
+    let late_documents = vec![(
+        "file:///soak/late/chapter.md".to_string(),
+        texts[document_count].clone(),
+    )];
     let editors: Vec<(&'static str, Duration, Vec<(String, String)>)> = vec![
         ("prompt editor", Duration::ZERO, prompt_documents),
         ("editor answering 6 s late", LATE_ANSWER, late_documents),
@@ -441,7 +472,8 @@ fn main() {
             .map(|(name, delay, documents)| {
                 let (model, words, config_home) = (&model, words.clone(), &config_home);
                 scope.spawn(move || {
-                    let mut editor = Editor::start(name, model, config_home, delay, documents, words);
+                    let mut editor =
+                        Editor::start(name, model, config_home, delay, documents, words);
                     editor.type_for(Duration::from_secs(seconds), reload_every);
                     editor.change_settings(true);
                     editor.cheap_request();
@@ -496,17 +528,31 @@ fn main() {
             let text_agrees = held["digest"] == document.digest()
                 && held["version"] == document.version()
                 && held["bytes"] == text.len();
-            let path = scratch.path().join(format!("editor-{editor_index}-document-{index}.md"));
+            let path = scratch
+                .path()
+                .join(format!("editor-{editor_index}-document-{index}.md"));
             std::fs::write(&path, &text).expect("write the reference text");
             let output = std::process::Command::new(server_binary())
-                .args(["check", "--format", "json", "--fail-on", "error", "--offline", "--model", &model])
+                .args([
+                    "check",
+                    "--format",
+                    "json",
+                    "--fail-on",
+                    "error",
+                    "--offline",
+                    "--model",
+                    &model,
+                ])
                 .arg(&path)
                 .current_dir(scratch.path())
                 .env("XDG_CONFIG_HOME", &config_home)
                 .output()
                 .expect("run check");
             let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-                panic!("check printed no JSON: {}", String::from_utf8_lossy(&output.stderr))
+                panic!(
+                    "check printed no JSON: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
             });
             let expected = checked_findings(&report, &text);
             let published = published_findings(&editor.latest_diagnostics(uri));
@@ -519,7 +565,11 @@ fn main() {
                 if text_agrees { "identical" } else { "DIVERGED" },
                 published.len(),
                 expected.len(),
-                if findings_agree { "identical" } else { "DIVERGED" }
+                if findings_agree {
+                    "identical"
+                } else {
+                    "DIVERGED"
+                }
             );
             if !findings_agree {
                 println!("  published: {published:?}\n  check:     {expected:?}");

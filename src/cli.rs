@@ -389,7 +389,10 @@ pub fn run_check(
     // when they do.
     for path in dictionaries {
         if !path.is_file() {
-            bail!("dictionary {} does not exist or is not a file", path.display());
+            bail!(
+                "dictionary {} does not exist or is not a file",
+                path.display()
+            );
         }
     }
     let mut dictionary_paths = dictionaries.to_vec();

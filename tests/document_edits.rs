@@ -208,10 +208,16 @@ fn bad_byte_ranges_are_errors_not_panics() {
 #[test]
 fn the_digest_follows_the_text_however_the_rope_is_cut() {
     // FNV-1a of "a" is a published test vector.
-    assert_eq!(biomed_lsp::document::text_digest(["a"]), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(
+        biomed_lsp::document::text_digest(["a"]),
+        0xaf63_dc4c_8601_ec8c
+    );
     let text = "Troponin 𝛼 rose.\n".repeat(2_000);
     let mut document = Document::new(&text, 1, "markdown");
-    let whole = format!("{:016x}", biomed_lsp::document::text_digest([text.as_str()]));
+    let whole = format!(
+        "{:016x}",
+        biomed_lsp::document::text_digest([text.as_str()])
+    );
     assert_eq!(document.digest(), whole);
     document.apply_edit(0..0, "X").expect("an edit");
     assert_ne!(document.digest(), whole);

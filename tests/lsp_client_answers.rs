@@ -123,7 +123,10 @@ fn edits_and_checks_while_answers_are_late(answer_twice: bool) {
 
     // The server answers while its own request waits for the client.
     let mut slowest = cheap_request(&mut client);
-    assert!(client.unsent_replies() > 0, "the answer came only after ours");
+    assert!(
+        client.unsent_replies() > 0,
+        "the answer came only after ours"
+    );
 
     // The model loads without the configuration once the server stops waiting for it, and the
     // check of the document asks for a progress token: that answer is late too.

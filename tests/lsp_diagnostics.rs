@@ -255,13 +255,21 @@ fn raising_the_edit_distance_rebuilds_the_near_spelling_index() {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|diagnostic| diagnostic["data"]["word"].as_str().unwrap_or_default().to_string())
+            .map(|diagnostic| {
+                diagnostic["data"]["word"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect()
     };
     let within_one = diagnostics_for(&mut client, &uri, |params| {
         words(params).contains(&"carcinomma".to_string())
     });
-    assert!(!words(&within_one).contains(&"infracton".to_string()), "{within_one}");
+    assert!(
+        !words(&within_one).contains(&"infracton".to_string()),
+        "{within_one}"
+    );
 
     set_distance(&mut client, 2);
     let within_two = diagnostics_for(&mut client, &uri, |params| {
@@ -304,11 +312,18 @@ fn each_progress_has_a_token_of_its_own() {
         .filter(|request| request["method"] == "window/workDoneProgress/create")
         .map(|request| request["params"]["token"].clone())
         .collect();
-    assert!(tokens.len() >= 4, "a model load and three checks: {tokens:?}");
+    assert!(
+        tokens.len() >= 4,
+        "a model load and three checks: {tokens:?}"
+    );
     let mut distinct = tokens.clone();
     distinct.sort_by_key(Value::to_string);
     distinct.dedup();
-    assert_eq!(distinct.len(), tokens.len(), "a token was created twice: {tokens:?}");
+    assert_eq!(
+        distinct.len(),
+        tokens.len(),
+        "a token was created twice: {tokens:?}"
+    );
 }
 
 #[test]
@@ -340,7 +355,8 @@ fn a_model_reload_does_not_wait_for_a_running_check() {
                 .as_str()
                 .is_some_and(|text| text.starts_with("checking"))
     });
-    let check_token = check_begun.expect("the check should report its progress")["params"]["token"].clone();
+    let check_token =
+        check_begun.expect("the check should report its progress")["params"]["token"].clone();
 
     // The same model on another device setting: a reload while the check runs.
     client.notify(
@@ -376,7 +392,10 @@ fn a_model_reload_does_not_wait_for_a_running_check() {
 
 /// `p = 8.4e-15` in a message or a hover: the number after the first `p = `.
 fn first_probability(text: &str) -> String {
-    let after = text.split("p = ").nth(1).unwrap_or_else(|| panic!("no `p = ` in {text:?}"));
+    let after = text
+        .split("p = ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `p = ` in {text:?}"));
     after
         .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-'))
         .next()
@@ -399,7 +418,9 @@ fn the_hover_of_a_flagged_word_says_what_its_diagnostic_says() {
         "textDocument/hover",
         json!({"textDocument": {"uri": uri}, "position": diagnostic["range"]["start"]}),
     );
-    let markdown = hover["result"]["contents"]["value"].as_str().unwrap_or_default();
+    let markdown = hover["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default();
     assert_eq!(hover["result"]["range"], diagnostic["range"], "{hover}");
     assert_eq!(
         first_probability(markdown),

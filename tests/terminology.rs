@@ -199,7 +199,9 @@ impl TermScorer for ScriptedScorer {
                     .iter()
                     .find(|word| word.start <= start && end <= word.end)
                     .and_then(|word| {
-                        let value = self.screen_log_probabilities.get(&word.text.to_lowercase())?;
+                        let value = self
+                            .screen_log_probabilities
+                            .get(&word.text.to_lowercase())?;
                         Some(value / word.pieces.len().max(1) as f32)
                     })
                     .unwrap_or(-9.0)
@@ -277,13 +279,18 @@ fn a_word_that_fits_the_unmasked_screen_is_not_scored() {
 
     // The same scores, but the screen finds every word of the sentence probable as written.
     let mut fitting = ScriptedScorer::new(&[("ilium", -9.0), ("ileum", -0.5)]);
-    fitting.screen_log_probabilities = ["biopsies", "of", "the", "terminal", "ilium", "were", "taken"]
-        .iter()
-        .map(|word| (word.to_string(), -1.0))
-        .collect();
+    fitting.screen_log_probabilities = [
+        "biopsies", "of", "the", "terminal", "ilium", "were", "taken",
+    ]
+    .iter()
+    .map(|word| (word.to_string(), -1.0))
+    .collect();
     let findings = scripted_check(&fitting, &[SentenceToCheck::new(text)]);
     assert!(findings[0].is_empty(), "{findings:?}");
-    assert!(fitting.scored_texts.borrow().is_empty(), "the screen let a word through");
+    assert!(
+        fitting.scored_texts.borrow().is_empty(),
+        "the screen let a word through"
+    );
 }
 
 #[test]
@@ -658,7 +665,10 @@ fn a_check_on_the_previous_model_does_not_fill_the_cache_of_the_new_one() {
     check(&previous_model);
     let scored = scorer.scored_texts.borrow().len();
     let (_, misses) = cache.hits_and_misses();
-    assert_eq!(misses, 4, "each model looked every sentence up once and missed");
+    assert_eq!(
+        misses, 4,
+        "each model looked every sentence up once and missed"
+    );
     // The new model's findings are in the cache; the previous model's were not stored over them.
     check(&scorer);
     assert_eq!(cache.hits_and_misses(), (2, 4));
@@ -844,8 +854,17 @@ fn check_prints_json_findings_with_one_based_character_positions() {
         .iter()
         .find(|finding| finding["word"] == "infraction")
         .unwrap_or_else(|| panic!("no finding for \"infraction\": {json}"));
-    assert_eq!((infraction["line"].as_u64(), infraction["column"].as_u64()), (Some(3), Some(18)));
-    assert_eq!((infraction["end_line"].as_u64(), infraction["end_column"].as_u64()), (Some(3), Some(28)));
+    assert_eq!(
+        (infraction["line"].as_u64(), infraction["column"].as_u64()),
+        (Some(3), Some(18))
+    );
+    assert_eq!(
+        (
+            infraction["end_line"].as_u64(),
+            infraction["end_column"].as_u64()
+        ),
+        (Some(3), Some(28))
+    );
     assert!(
         infraction["suggestions"]
             .as_array()
@@ -860,8 +879,17 @@ fn check_prints_json_findings_with_one_based_character_positions() {
     assert_eq!(
         keys,
         [
-            "code", "column", "end_column", "end_line", "line", "message", "path", "score",
-            "severity", "suggestions", "word"
+            "code",
+            "column",
+            "end_column",
+            "end_line",
+            "line",
+            "message",
+            "path",
+            "score",
+            "severity",
+            "suggestions",
+            "word"
         ]
     );
 }
@@ -898,12 +926,22 @@ fn check_exit_status_follows_fail_on_and_errors_name_the_file() {
 fn check_reads_the_user_dictionary_the_editor_writes() {
     let directory = tempfile::tempdir().expect("a temporary directory");
     let path = directory.path().join("draft.txt");
-    std::fs::write(&path, "Acute myocardial infraction was confirmed by troponin.\n")
-        .expect("write the draft");
+    std::fs::write(
+        &path,
+        "Acute myocardial infraction was confirmed by troponin.\n",
+    )
+    .expect("write the draft");
     let config_home = directory.path().join("config");
     let check = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
-            .args(["check", "--model", "bundled", "--offline", "--fail-on", "none"])
+            .args([
+                "check",
+                "--model",
+                "bundled",
+                "--offline",
+                "--fail-on",
+                "none",
+            ])
             .arg(&path)
             .current_dir(directory.path())
             .env("XDG_CONFIG_HOME", &config_home)

@@ -147,7 +147,10 @@ mod tests {
             .collect();
         assert_eq!(
             words,
-            [("Infarction", 0, "Infarction"), ("Infection", 1, "Infection")]
+            [
+                ("Infarction", 0, "Infarction"),
+                ("Infection", 1, "Infection")
+            ]
         );
         let placeholder = CompletionSlot {
             range: 6..12,
@@ -163,7 +166,11 @@ mod tests {
             CancelFlag::new(),
         );
         assert_eq!(
-            (request.context_tokens, request.pll_rescoring, request.prefix.as_str()),
+            (
+                request.context_tokens,
+                request.pll_rescoring,
+                request.prefix.as_str()
+            ),
             (COMPLETION_CONTEXT_TOKENS, false, "Inf")
         );
     }

@@ -382,7 +382,8 @@ pub fn check_sentences_with(
             group_end += 1;
         }
         let group_indices = &missing[group_start..group_end];
-        let group: Vec<&SentenceToCheck> = group_indices.iter().map(|&idx| sentences[idx]).collect();
+        let group: Vec<&SentenceToCheck> =
+            group_indices.iter().map(|&idx| sentences[idx]).collect();
         let findings = check_sentence_group(scorer, &group, inputs, cancel, statistics)?;
         if let Some(cache) = cache {
             cache.insert_all(cache_key, group.iter().copied().zip(&findings));
@@ -1067,4 +1068,3 @@ fn decide(
     }
     None
 }
-

@@ -220,7 +220,9 @@ impl OutstandingRequests {
 
     fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         // The set is consistent after every operation: a poisoned lock carries no information.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records the request in a frame the server writes, if it is one.
@@ -468,7 +470,10 @@ mod tests {
         let client_output = Arc::new(Mutex::new(Vec::<u8>::new()));
         forward_client_input(&input[..], server_input, client_output, outstanding.clone()).await;
         let mut forwarded = Vec::new();
-        server_reader.read_to_end(&mut forwarded).await.expect("read");
+        server_reader
+            .read_to_end(&mut forwarded)
+            .await
+            .expect("read");
         let expected: Vec<u8> = [answers[0], answers[5], answers[6]]
             .iter()
             .flat_map(|body| frame(body))
@@ -477,6 +482,9 @@ mod tests {
             String::from_utf8_lossy(&forwarded),
             String::from_utf8_lossy(&expected)
         );
-        assert!(!outstanding.take(&json!(3)), "answered once, awaited no more");
+        assert!(
+            !outstanding.take(&json!(3)),
+            "answered once, awaited no more"
+        );
     }
 }

@@ -1,11 +1,21 @@
 //! The protocol edge: the only part of the crate that knows LSP types.
 
 mod client_requests;
+mod code_actions;
+mod commands;
+mod completion;
+mod configuration;
+mod diagnostics;
+mod document_sync;
 pub mod framing;
+mod hover;
+mod model_loading;
 mod panic_guard;
 pub mod position;
 mod process_watch;
+mod progress;
 mod render;
 pub mod server;
+mod state;
 
 pub use server::serve_stdio;

@@ -175,7 +175,10 @@ impl LspClient {
                 .map(|(due, _)| *due)
                 .min()
                 .map_or(deadline, |due| due.min(deadline));
-            let message = match self.incoming.recv_timeout(wake.saturating_duration_since(now)) {
+            let message = match self
+                .incoming
+                .recv_timeout(wake.saturating_duration_since(now))
+            {
                 Ok(message) => message,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return None,

@@ -1,0 +1,294 @@
+//! Terminology diagnostics: dictionaries, scheduling and cancelling checks, running them off the
+//! async runtime, and publishing their findings.
+
+use std::sync::Arc;
+
+use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, MessageType, NumberOrString, Url};
+
+use crate::analysis::document::{check_document, document_sentences, Suppressions};
+use crate::analysis::switches::disabled_ranges;
+use crate::analysis::{
+    lexicon_for_tokenizer, CheckStatistics, Finding, Lexicon, SentenceCheckInputs, Severity,
+};
+use crate::dictionary_files::{read_dictionaries, user_dictionary_path, workspace_dictionary_path};
+use crate::lsp::position::{offsets_to_range, PositionEncoding};
+use crate::model::api::{CancelFlag, EngineError};
+use crate::model::EngineHandle;
+use crate::settings::Settings;
+
+use super::progress::ProgressReporter;
+use super::state::*;
+
+/// A document snapshot, taken under the lock, for a check that runs without it.
+pub(super) struct CheckSnapshot {
+    version: i32,
+    /// A rope clone shares the document's storage: cheap to take under the lock.
+    rope: ropey::Rope,
+    /// Markdown and LaTeX prose, kept up to date by the document; plain text is extracted later,
+    /// off the lock and off the async runtime.
+    chunks: Option<Vec<crate::prose::ProseChunk>>,
+    language: crate::prose::Language,
+}
+
+pub(super) fn lsp_severity(severity: Severity) -> DiagnosticSeverity {
+    match severity {
+        Severity::Error => DiagnosticSeverity::ERROR,
+        Severity::Warning => DiagnosticSeverity::WARNING,
+        Severity::Information => DiagnosticSeverity::INFORMATION,
+        Severity::Hint => DiagnosticSeverity::HINT,
+    }
+}
+
+impl Backend {
+    /// the async runtime; a file that cannot be read is reported to the user.
+    pub(super) async fn reload_dictionary(&self) {
+        let settings = lock(&self.shared.settings).clone();
+        let mut files = Vec::new();
+        if let Some(path) = user_dictionary_path(&settings.dictionary_user_file) {
+            files.push(path);
+        }
+        if let Some(root) = lock(&self.shared.workspace_root).clone() {
+            files.push(workspace_dictionary_path(&root));
+        }
+        let words = settings.dictionary_words.clone();
+        let read = tokio::task::spawn_blocking(move || read_dictionaries(&files, &words)).await;
+        let (dictionary, errors) = match read {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::error!("reading the dictionaries failed: {error}");
+                return;
+            }
+        };
+        *lock(&self.shared.checks.dictionary) = Arc::new(dictionary);
+        for error in errors {
+            tracing::warn!("{error}");
+            self.client
+                .show_message(MessageType::WARNING, error.to_string())
+                .await;
+        }
+    }
+
+    /// Schedules a check of a document after the debounce delay; a newer call cancels it.
+    pub(super) fn schedule_check(&self, uri: Url, debounce: bool) {
+        let flag = CancelFlag::new();
+        if let Some(older) = lock(&self.shared.checks.cancels).insert(uri.clone(), flag.clone()) {
+            older.cancel();
+        }
+        let backend = self.clone_handle();
+        tokio::spawn(async move {
+            let settings = lock(&backend.shared.settings).clone();
+            if debounce {
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    settings.diagnostics_debounce_ms,
+                ))
+                .await;
+            }
+            if flag.is_cancelled() {
+                return;
+            }
+            if let Err(error) = backend.check_and_publish(uri.clone(), flag, settings).await {
+                tracing::warn!("checking {uri} failed: {error}");
+            }
+        });
+    }
+
+    /// Re-checks every open document (after a model, dictionary or settings change).
+    pub(super) fn schedule_all_checks(&self) {
+        let uris: Vec<Url> = lock(&self.shared.documents).keys().cloned().collect();
+        for uri in uris {
+            self.schedule_check(uri, false);
+        }
+    }
+
+    /// The lexicon of this engine's vocabulary at the settings' edit distance, built off the async
+    /// runtime by the first check that needs it (others wait for that build).
+    pub(super) async fn lexicon_for(
+        &self,
+        engine: &EngineHandle,
+        settings: &Settings,
+    ) -> anyhow::Result<Arc<Lexicon>> {
+        let check_settings = settings.check_settings();
+        let mut slot = self.shared.checks.lexicon.lock().await;
+        if let Some(built) = slot.as_ref() {
+            if built.model_id == engine.model_id()
+                && built.max_edit_distance == check_settings.max_edit_distance
+            {
+                return Ok(Arc::clone(&built.lexicon));
+            }
+        }
+        let tokenizer = Arc::clone(engine.tokenizer());
+        let max_edit_distance = check_settings.max_edit_distance;
+        let lexicon =
+            tokio::task::spawn_blocking(move || lexicon_for_tokenizer(&tokenizer, &check_settings))
+                .await
+                .map_err(|error| anyhow::anyhow!("building the lexicon failed: {error}"))??;
+        let lexicon = Arc::new(lexicon);
+        *slot = Some(BuiltLexicon {
+            model_id: engine.model_id(),
+            max_edit_distance,
+            lexicon: Arc::clone(&lexicon),
+        });
+        Ok(lexicon)
+    }
+
+    pub(super) async fn check_and_publish(
+        &self,
+        uri: Url,
+        cancel: CancelFlag,
+        settings: Settings,
+    ) -> anyhow::Result<()> {
+        let encoding = self.encoding();
+        let snapshot = {
+            let documents = lock(&self.shared.documents);
+            let Some(document) = documents.get(&uri) else {
+                return Ok(());
+            };
+            let chunks = document.prose().map(|prose| prose.chunks().to_vec());
+            CheckSnapshot {
+                version: document.version(),
+                rope: document.rope().clone(),
+                chunks,
+                language: document.language(),
+            }
+        };
+        if !settings.diagnostics_enabled {
+            lock(&self.shared.checks.published).remove(&uri);
+            self.client
+                .publish_diagnostics(uri, Vec::new(), Some(snapshot.version))
+                .await;
+            return Ok(());
+        }
+        let Ok(engine) = self.current_engine() else {
+            // Checked again when the model is ready.
+            return Ok(());
+        };
+        let lexicon = self.lexicon_for(&engine, &settings).await?;
+        let dictionary = Arc::clone(&lock(&self.shared.checks.dictionary));
+        let ignored_words = lock(&self.shared.checks.ignored_words)
+            .get(&uri)
+            .cloned()
+            .unwrap_or_default();
+        let prose_options = settings.prose_options();
+        let (rope, language) = (snapshot.rope.clone(), snapshot.language);
+        let (chunks, sentences, disabled) = tokio::task::spawn_blocking(move || {
+            let source = rope.to_string();
+            let chunks = snapshot.chunks.unwrap_or_else(|| {
+                crate::prose::extract(&source, crate::prose::Language::PlainText, &prose_options)
+            });
+            let sentences = document_sentences(&chunks);
+            (chunks, sentences, disabled_ranges(&source, language))
+        })
+        .await
+        .map_err(|error| anyhow::anyhow!("preparing the check failed: {error}"))?;
+        let sentences_count = sentences.len();
+        let (progress_sender, mut progress_receiver) =
+            tokio::sync::mpsc::unbounded_channel::<u32>();
+        let shared = Arc::clone(&self.shared);
+        let check_cancel = cancel.clone();
+        let check_settings = settings.check_settings();
+        let job = tokio::task::spawn_blocking(move || {
+            let suppressions = Suppressions {
+                disabled,
+                ignored_words,
+            };
+            let inputs = SentenceCheckInputs {
+                lexicon: &lexicon,
+                dictionary: &dictionary,
+                settings: &check_settings,
+            };
+            let mut statistics = CheckStatistics::default();
+            let mut last_percentage = 0;
+            check_document(
+                &engine,
+                &chunks,
+                &sentences,
+                &inputs,
+                &suppressions,
+                Some(&shared.checks.cache),
+                Some(&check_cancel),
+                &mut statistics,
+                &mut |done, total| {
+                    let percentage = (done * 100 / total.max(1)) as u32;
+                    if percentage > last_percentage {
+                        last_percentage = percentage;
+                        let _ = progress_sender.send(percentage);
+                    }
+                },
+            )
+        });
+        // Long documents show their progress; short ones would only flicker. The check runs
+        // while the client is asked for a progress token; its progress waits in the channel.
+        let reporter = if sentences_count > 40 {
+            let supported = lock(&self.shared.client_support).work_done_progress;
+            let reporter = ProgressReporter::create(&self.client, "check", supported).await;
+            let name = uri
+                .path_segments()
+                .and_then(|mut segments| segments.next_back())
+                .unwrap_or("document")
+                .to_string();
+            reporter.begin(&format!("checking {name}")).await;
+            Some(reporter)
+        } else {
+            None
+        };
+        let forward_progress = async {
+            while let Some(percentage) = progress_receiver.recv().await {
+                if let Some(reporter) = &reporter {
+                    reporter
+                        .report("checking terminology", Some(percentage))
+                        .await;
+                }
+            }
+        };
+        let (joined, ()) = tokio::join!(job, forward_progress);
+        let findings = joined.map_err(|error| anyhow::anyhow!("the check task failed: {error}"))?;
+        if let Some(reporter) = &reporter {
+            reporter
+                .end(if findings.is_ok() {
+                    "checked"
+                } else {
+                    "check stopped"
+                })
+                .await;
+        }
+        let findings = match findings {
+            Ok(findings) => findings,
+            Err(crate::analysis::CheckError::Engine(EngineError::Cancelled)) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        // Positions are computed against the snapshot's text: the version published is the
+        // snapshot's, so the client places them on the text they belong to.
+        let diagnostics = findings
+            .iter()
+            .map(|finding| self.diagnostic(&snapshot.rope, finding, encoding))
+            .collect();
+        lock(&self.shared.checks.published).insert(uri.clone(), (snapshot.version, findings));
+        self.client
+            .publish_diagnostics(uri, diagnostics, Some(snapshot.version))
+            .await;
+        Ok(())
+    }
+
+    pub(super) fn diagnostic(
+        &self,
+        rope: &ropey::Rope,
+        finding: &Finding,
+        encoding: PositionEncoding,
+    ) -> Diagnostic {
+        Diagnostic {
+            range: offsets_to_range(rope, finding.range.clone(), encoding),
+            severity: Some(lsp_severity(finding.severity)),
+            code: Some(NumberOrString::String(finding.code.as_str().to_string())),
+            source: Some("biomed-lsp".to_string()),
+            message: finding.message.clone(),
+            // Fixes travel with the finding: code actions are derived from this.
+            data: Some(
+                serde_json::json!({"word": finding.word, "suggestions": finding.suggestions, "score": finding.score}),
+            ),
+            ..Diagnostic::default()
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `didOpen`, `didChange` and `didClose`: the documents the server holds, edit by edit.
+
+use tower_lsp::lsp_types::{
+    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
+};
+
+use crate::document::Document;
+use crate::lsp::position::range_to_offsets;
+
+use super::state::*;
+
+impl Backend {
+    pub(super) fn did_change_body(&self, params: DidChangeTextDocumentParams) {
+        let uri = params.text_document.uri;
+        let encoding = self.encoding();
+        if let Some(flag) = lock(&self.shared.completion_cancels).get(&uri) {
+            // The text changed under a running completion: its answer is stale.
+            flag.cancel();
+        }
+        let mut documents = lock(&self.shared.documents);
+        let Some(document) = documents.get_mut(&uri) else {
+            tracing::warn!("change for unknown document {uri}; ignored");
+            return;
+        };
+        if let Err(error) = document.advance_version(params.text_document.version) {
+            tracing::warn!("change for {uri} ignored: {error}");
+            return;
+        }
+        for change in params.content_changes {
+            match change.range {
+                None => document.replace_all(&change.text),
+                Some(range) => {
+                    let offsets = range_to_offsets(document.rope(), range, encoding);
+                    if let Err(error) = document.apply_edit(offsets, &change.text) {
+                        tracing::warn!("edit of {uri} ignored: {error}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A document opened: keep it, with its prose extracted, and check it.
+    pub(super) fn did_open_body(&self, params: DidOpenTextDocumentParams) {
+        let item = params.text_document;
+        let options = lock(&self.shared.settings).prose_options();
+        let document =
+            Document::with_prose_options(&item.text, item.version, &item.language_id, options);
+        lock(&self.shared.documents).insert(item.uri.clone(), document);
+        self.schedule_check(item.uri, false);
+    }
+
+    /// A document closed: forget it and everything about it, and clear its diagnostics.
+    pub(super) async fn did_close_body(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri;
+        lock(&self.shared.documents).remove(&uri);
+        if let Some(flag) = lock(&self.shared.completion_cancels).remove(&uri) {
+            flag.cancel();
+        }
+        if let Some(flag) = lock(&self.shared.checks.cancels).remove(&uri) {
+            flag.cancel();
+        }
+        lock(&self.shared.checks.ignored_words).remove(&uri);
+        lock(&self.shared.checks.published).remove(&uri);
+        // A closed document's findings would go stale: clear them.
+        self.client.publish_diagnostics(uri, Vec::new(), None).await;
+    }
+}

@@ -1,0 +1,126 @@
+//! Loading the model on a thread of its own, with progress; the previous engine answers meanwhile.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tower_lsp::lsp_types::MessageType;
+
+use crate::model::{load_engine, LoadEvent, ModelOptions};
+
+use super::progress::ProgressReporter;
+use super::state::*;
+
+impl Backend {
+    /// Loads the engine on a dedicated thread and reports progress; the previous engine (if any)
+    /// keeps answering until the new one is ready.
+    pub(super) fn start_model_load(&self) {
+        let generation = self.shared.load_generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let settings = lock(&self.shared.settings).clone();
+        let options = ModelOptions {
+            model: settings.model.clone(),
+            revision: settings.revision.clone(),
+            device: settings.device.clone(),
+            offline: settings.offline,
+        };
+        let supports_progress = lock(&self.shared.client_support).work_done_progress;
+        let client = self.client.clone();
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            let (event_sender, mut event_receiver) =
+                tokio::sync::mpsc::unbounded_channel::<LoadEvent>();
+            let (result_sender, result_receiver) = tokio::sync::oneshot::channel();
+            let spawned = std::thread::Builder::new()
+                .name("biomed-lsp-model-load".to_string())
+                .spawn(move || {
+                    let on_event = move |event: LoadEvent| {
+                        // The receiver only goes away when the server stops; nothing to report then.
+                        let _ = event_sender.send(event);
+                    };
+                    // The engine thread and the compute pools start from here and inherit it.
+                    crate::model::priority::lower_current_thread_priority();
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        crate::test_hooks::delay_model_load();
+                        load_engine(&options, &on_event)
+                    }))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the model loader panicked")));
+                    let _ = result_sender.send(result);
+                });
+            // The loader runs while the client is asked for a progress token; its events wait.
+            let reporter = ProgressReporter::create(&client, "model-load", supports_progress).await;
+            reporter.begin("loading the model…").await;
+            if let Err(error) = spawned {
+                reporter
+                    .end(&format!("cannot start the model loader: {error}"))
+                    .await;
+                return;
+            }
+            let mut last_percentage = None;
+            while let Some(event) = event_receiver.recv().await {
+                match event {
+                    LoadEvent::Message(message) => reporter.report(&message, None).await,
+                    LoadEvent::Download {
+                        file,
+                        done_bytes,
+                        total_bytes,
+                    } => {
+                        let percentage = done_bytes
+                            .saturating_mul(100)
+                            .checked_div(total_bytes)
+                            .map(|percent| percent.min(100) as u32);
+                        // Downloads report often; the client needs one message per percent.
+                        if percentage.is_some() && percentage == last_percentage {
+                            continue;
+                        }
+                        last_percentage = percentage;
+                        let message = format!(
+                            "downloading {file}: {} of {} MB",
+                            done_bytes / 1_000_000,
+                            total_bytes / 1_000_000
+                        );
+                        reporter.report(&message, percentage).await;
+                    }
+                    LoadEvent::Warning(warning) => {
+                        tracing::warn!("{warning}");
+                        client.show_message(MessageType::WARNING, warning).await;
+                    }
+                }
+            }
+            let result = result_receiver.await.unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "the model loader stopped without an answer"
+                ))
+            });
+            if shared.load_generation.load(Ordering::SeqCst) != generation {
+                reporter.end("superseded by a newer model setting").await;
+                return;
+            }
+            match result {
+                Ok(engine) => {
+                    let info = engine.info();
+                    let message = format!("{} ready on {}", info.display_name, info.device);
+                    tracing::info!("{message} ({})", info.loaded);
+                    {
+                        let mut slot = lock(&shared.engine);
+                        slot.current = Some(engine);
+                        slot.failure = None;
+                    }
+                    // Cached findings and the lexicon are keyed by model: nothing to clear.
+                    reporter.end(&message).await;
+                    Backend {
+                        client: client.clone(),
+                        shared: Arc::clone(&shared),
+                    }
+                    .schedule_all_checks();
+                }
+                Err(error) => {
+                    let message = format!("model {} failed to load: {error:#}", settings.model);
+                    tracing::error!("{message}");
+                    lock(&shared.engine).failure = Some(message.clone());
+                    reporter.end(&message).await;
+                    client.show_message(MessageType::ERROR, message).await;
+                }
+            }
+        });
+    }
+}

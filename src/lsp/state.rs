@@ -1,0 +1,134 @@
+//! The server's state (documents, settings, the engine, the check's caches) and the handle every
+//! handler works through.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tower_lsp::lsp_types::Url;
+use tower_lsp::Client;
+
+use crate::analysis::{Dictionary, Finding, Lexicon, SentenceCache};
+use crate::document::Document;
+use crate::lsp::position::PositionEncoding;
+use crate::model::api::CancelFlag;
+use crate::model::EngineHandle;
+use crate::settings::{Settings, SettingsWarning};
+
+/// How long the server waits for the client to answer its own requests (configuration,
+/// progress tokens) before going on without the answer. The request itself is never abandoned:
+/// see `client_requests`.
+pub(super) const CLIENT_REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How many client messages tower-lsp handles at once. Completion and hover wait for the engine;
+/// tower-lsp's default of 4 would let four such waits hold up every other message, cheap
+/// requests, cancellations and the client's answers among them.
+pub(super) const HANDLER_CONCURRENCY: usize = 64;
+
+/// Locks a mutex, recovering its data if a panicking handler poisoned it: every critical section
+/// here leaves the data consistent, so poisoning carries no information.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Cancels the engine work of a request when the request's future is dropped (`$/cancelRequest`
+/// makes tower-lsp drop it) or finishes.
+pub(super) struct CancelOnDrop(pub(super) CancelFlag);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+#[derive(Default)]
+pub(super) struct EngineSlot {
+    pub(super) current: Option<EngineHandle>,
+    /// Why the last load failed, while no engine is available.
+    pub(super) failure: Option<String>,
+}
+
+#[derive(Clone, Copy, Default)]
+pub(super) struct ClientSupport {
+    pub(super) work_done_progress: bool,
+    pub(super) configuration: bool,
+}
+
+#[derive(Default)]
+pub(super) struct Shared {
+    pub(super) documents: Mutex<HashMap<Url, Document>>,
+    pub(super) encoding: Mutex<PositionEncoding>,
+    pub(super) settings: Mutex<Settings>,
+    pub(super) engine: Mutex<EngineSlot>,
+    pub(super) completion_cancels: Mutex<HashMap<Url, CancelFlag>>,
+    pub(super) client_support: Mutex<ClientSupport>,
+    /// Warnings found before the client could be told (initializationOptions).
+    pub(super) pending_warnings: Mutex<Vec<SettingsWarning>>,
+    /// Bumped by each model load; a load whose number is no longer current is discarded.
+    pub(super) load_generation: AtomicU64,
+    /// Bumped by each `workspace/configuration` pull; a late answer to an older pull is dropped.
+    pub(super) configuration_pulls: AtomicU64,
+    /// The terminology check: its cache, lexicon and dictionaries, per-document state.
+    pub(super) checks: CheckState,
+    /// The workspace folder (for `.biomed-lsp/dictionary.txt`), from `initialize`.
+    pub(super) workspace_root: Mutex<Option<std::path::PathBuf>>,
+}
+
+#[derive(Default)]
+pub(super) struct CheckState {
+    /// Findings per sentence text: after an edit only changed sentences reach the model. Keyed by
+    /// model, settings and dictionary; locked only for lookups and stores.
+    pub(super) cache: SentenceCache,
+    /// Near-spelling lexicon of the loaded model's vocabulary, built by the first check that
+    /// needs it; the async lock makes other checks wait for that build instead of racing it.
+    pub(super) lexicon: tokio::sync::Mutex<Option<BuiltLexicon>>,
+    /// User, workspace and settings words, merged.
+    pub(super) dictionary: Mutex<Arc<Dictionary>>,
+    /// Words ignored per document ("Ignore in this document").
+    pub(super) ignored_words: Mutex<HashMap<Url, Vec<String>>>,
+    /// The running or scheduled check of each document; a newer version cancels it.
+    pub(super) cancels: Mutex<HashMap<Url, CancelFlag>>,
+    /// The findings last published for each document, and the version they belong to: the hover
+    /// of a flagged word shows its finding.
+    pub(super) published: Mutex<HashMap<Url, (i32, Vec<Finding>)>>,
+}
+
+/// A lexicon and what it was built for: another model or edit distance needs another build.
+pub(super) struct BuiltLexicon {
+    pub(super) model_id: u64,
+    pub(super) max_edit_distance: usize,
+    pub(super) lexicon: Arc<Lexicon>,
+}
+
+pub struct Backend {
+    pub(super) client: Client,
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Backend {
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            shared: Arc::new(Shared::default()),
+        }
+    }
+
+    pub(super) fn encoding(&self) -> PositionEncoding {
+        *lock(&self.shared.encoding)
+    }
+
+    pub(super) fn current_engine(&self) -> Result<EngineHandle, Option<String>> {
+        let slot = lock(&self.shared.engine);
+        match &slot.current {
+            Some(engine) => Ok(engine.clone()),
+            None => Err(slot.failure.clone()),
+        }
+    }
+
+    pub(super) fn clone_handle(&self) -> Backend {
+        Backend {
+            client: self.client.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
