@@ -3,6 +3,7 @@
 
 pub mod completion;
 pub mod document;
+pub mod fixes;
 pub mod hover;
 pub mod lexicon;
 pub mod morphology;

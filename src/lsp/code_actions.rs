@@ -1,4 +1,5 @@
-//! `textDocument/codeAction`: the quick fixes that travel with each diagnostic.
+//! `textDocument/codeAction`: the quick fixes that travel with each diagnostic (which fixes, in
+//! `analysis::fixes`).
 
 use std::collections::HashMap;
 
@@ -7,6 +8,8 @@ use tower_lsp::lsp_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, Command, TextEdit,
     WorkspaceEdit,
 };
+
+use crate::analysis::fixes::{fixes_for, FixAction};
 
 use super::commands::{COMMAND_ADD_TO_DICTIONARY, COMMAND_IGNORE_IN_DOCUMENT};
 use super::state::*;
@@ -32,56 +35,46 @@ impl Backend {
                         .collect()
                 })
                 .unwrap_or_default();
-            for (rank, suggestion) in suggestions.iter().enumerate() {
-                let edit = TextEdit {
-                    range: diagnostic.range,
-                    new_text: suggestion.clone(),
+            let has_workspace = lock(&self.shared.workspace_root).is_some();
+            for fix in fixes_for(&word, &suggestions, has_workspace) {
+                let mut action = CodeAction {
+                    title: fix.title.clone(),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![diagnostic.clone()]),
+                    ..CodeAction::default()
                 };
-                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
-                    title: format!("Replace with \"{suggestion}\""),
-                    kind: Some(CodeActionKind::QUICKFIX),
-                    diagnostics: Some(vec![diagnostic.clone()]),
-                    edit: Some(WorkspaceEdit {
-                        changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
-                        ..WorkspaceEdit::default()
-                    }),
-                    is_preferred: Some(rank == 0),
-                    ..CodeAction::default()
-                }));
+                let command = |command: &str, arguments: Value| Command {
+                    title: fix.title.clone(),
+                    command: command.to_string(),
+                    arguments: Some(vec![arguments]),
+                };
+                match fix.action {
+                    FixAction::Replace { with, preferred } => {
+                        let edit = TextEdit {
+                            range: diagnostic.range,
+                            new_text: with,
+                        };
+                        action.edit = Some(WorkspaceEdit {
+                            changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
+                            ..WorkspaceEdit::default()
+                        });
+                        action.is_preferred = Some(preferred);
+                    }
+                    FixAction::AddToDictionary { word, scope } => {
+                        action.command = Some(command(
+                            COMMAND_ADD_TO_DICTIONARY,
+                            serde_json::json!({"word": word, "scope": scope.as_str(), "uri": uri}),
+                        ));
+                    }
+                    FixAction::IgnoreInDocument { word } => {
+                        action.command = Some(command(
+                            COMMAND_IGNORE_IN_DOCUMENT,
+                            serde_json::json!({"word": word, "uri": uri}),
+                        ));
+                    }
+                }
+                actions.push(CodeActionOrCommand::CodeAction(action));
             }
-            if word.is_empty() {
-                continue;
-            }
-            let command_action = |title: String, command: &str, arguments: Value| {
-                CodeActionOrCommand::CodeAction(CodeAction {
-                    title: title.clone(),
-                    kind: Some(CodeActionKind::QUICKFIX),
-                    diagnostics: Some(vec![diagnostic.clone()]),
-                    command: Some(Command {
-                        title,
-                        command: command.to_string(),
-                        arguments: Some(vec![arguments]),
-                    }),
-                    ..CodeAction::default()
-                })
-            };
-            actions.push(command_action(
-                format!("Add \"{word}\" to user dictionary"),
-                COMMAND_ADD_TO_DICTIONARY,
-                serde_json::json!({"word": word, "scope": "user", "uri": uri}),
-            ));
-            if lock(&self.shared.workspace_root).is_some() {
-                actions.push(command_action(
-                    format!("Add \"{word}\" to workspace dictionary"),
-                    COMMAND_ADD_TO_DICTIONARY,
-                    serde_json::json!({"word": word, "scope": "workspace", "uri": uri}),
-                ));
-            }
-            actions.push(command_action(
-                format!("Ignore \"{word}\" in this document"),
-                COMMAND_IGNORE_IN_DOCUMENT,
-                serde_json::json!({"word": word, "uri": uri}),
-            ));
         }
         actions
     }
