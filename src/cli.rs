@@ -7,12 +7,14 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::wording::format_probability;
+use crate::config_file::LayeredSettings;
 use crate::model::engine::{load_model, LoadEvent};
 use crate::model::resolve::{
     download, find_in_cache, hub_cache_directory, resolve, ModelLocation, DEFAULT_MODEL,
 };
 use crate::model::tokenizer::WordTokenizer;
 use crate::model::{ModelOptions, TokenizedWord};
+use crate::settings::Settings;
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +70,16 @@ pub enum Command {
         dictionary: Vec<std::path::PathBuf>,
         #[command(flatten)]
         model: ModelArgs,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Print the settings `check` would use here, and where each comes from (a default, the
+    /// project's `.biomed-lsp/config.json`, or `--set`).
+    Config {
+        /// A file or folder of the project (by default the current folder).
+        path: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Print the prose the checker sees in a manuscript, sentence by sentence, with source ranges.
     Prose {
@@ -104,28 +116,85 @@ pub enum FailOn {
 
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// A Hugging Face repo id, a local model directory, or `bundled` for the bundled mini model.
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    pub model: String,
-    #[arg(long, default_value = "main")]
-    pub revision: String,
-    /// auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Never touch the network (also HF_HUB_OFFLINE=1).
+    /// A Hugging Face repo id, a local model directory, or `bundled` for the bundled mini model
+    /// [default: the `model` setting, else BiomedBERT-abstract].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// [default: the `revision` setting, else main]
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// auto, cpu, cuda, cuda:N or metal [default: the `device` setting, else auto].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Never touch the network (also HF_HUB_OFFLINE=1, or the `offline` setting).
     #[arg(long)]
     pub offline: bool,
 }
 
 impl ModelArgs {
+    /// The model the command line names, with the default settings for what it leaves out.
     pub fn options(&self) -> ModelOptions {
+        self.options_with(&Settings::default())
+    }
+
+    /// The model the command line names, with `settings` for what it leaves out.
+    pub fn options_with(&self, settings: &Settings) -> ModelOptions {
         ModelOptions {
-            model: self.model.clone(),
-            revision: self.revision.clone(),
-            device: self.device.clone(),
-            offline: self.offline,
+            model: self.model.clone().unwrap_or_else(|| settings.model.clone()),
+            revision: self
+                .revision
+                .clone()
+                .unwrap_or_else(|| settings.revision.clone()),
+            device: self
+                .device
+                .clone()
+                .unwrap_or_else(|| settings.device.clone()),
+            offline: self.offline || settings.offline,
         }
     }
+}
+
+/// The project configuration and one-off overrides, for `check` and `config`.
+#[derive(Args, Clone)]
+pub struct ConfigArgs {
+    /// A configuration file (JSON, the editor settings' keys) instead of the project's
+    /// `.biomed-lsp/config.json`, which is otherwise looked for in the checked file's folder and
+    /// the folders above it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// One setting, over the configuration file: `--set diagnostics.minMargin=6`; may be
+    /// repeated.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub assignments: Vec<String>,
+}
+
+/// The settings for a project holding `start`: defaults, the configuration file (the one named,
+/// else the project's), then the assignments. Every mistake in them is an error naming the file
+/// or assignment, the key and what is expected. Returns the project folder too.
+pub fn project_settings(
+    config: &ConfigArgs,
+    start: &std::path::Path,
+) -> anyhow::Result<(LayeredSettings, Option<std::path::PathBuf>)> {
+    let mut layered = LayeredSettings::default();
+    let file = match &config.config {
+        Some(path) => {
+            if !path.is_file() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            Some(path.clone())
+        }
+        None => crate::config_file::find_config_file(start),
+    };
+    if let Some(file) = &file {
+        if let Err(errors) = layered.apply_file(file) {
+            let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            bail!("{}", messages.join("\n"));
+        }
+    }
+    for assignment in &config.assignments {
+        layered.apply_assignment(assignment)?;
+    }
+    Ok((layered, crate::config_file::find_project_folder(start)))
 }
 
 /// Prints load events on stderr: messages and warnings as lines, downloads as a progress bar.
@@ -378,12 +447,15 @@ pub fn run_check(
     fail_on: FailOn,
     dictionaries: &[std::path::PathBuf],
     model: &ModelArgs,
+    config: &ConfigArgs,
 ) -> anyhow::Result<(String, bool)> {
     use crate::analysis;
     use std::io::IsTerminal;
     if files.is_empty() {
         bail!("no file to check");
     }
+    let (layered, project_folder) = project_settings(config, &files[0])?;
+    let settings = layered.settings;
     // The word lists named on the command line must exist; the user's (the one the editor's
     // "Add to user dictionary" writes) and the team's, committed beside the manuscript, count
     // when they do.
@@ -396,11 +468,14 @@ pub fn run_check(
         }
     }
     let mut dictionary_paths = dictionaries.to_vec();
-    dictionary_paths.extend(crate::dictionary_files::user_dictionary_path(""));
-    dictionary_paths.push(crate::dictionary_files::workspace_dictionary_path(
-        std::path::Path::new("."),
+    dictionary_paths.extend(crate::dictionary_files::user_dictionary_path(
+        &settings.dictionary_user_file,
     ));
-    let (dictionary, errors) = crate::dictionary_files::read_dictionaries(&dictionary_paths, &[]);
+    if let Some(folder) = &project_folder {
+        dictionary_paths.push(folder.join(crate::dictionary_files::DICTIONARY_FILE_NAME));
+    }
+    let (dictionary, errors) =
+        crate::dictionary_files::read_dictionaries(&dictionary_paths, &settings.dictionary_words);
     if let Some(error) = errors.into_iter().next() {
         return Err(error.into());
     }
@@ -408,7 +483,7 @@ pub fn run_check(
     for path in files {
         let text = read_manuscript(path)?;
         let language = manuscript_language(path, None)?;
-        let chunks = crate::prose::extract(&text, language, &crate::prose::ProseOptions::default());
+        let chunks = crate::prose::extract(&text, language, &settings.prose_options());
         let sentences = analysis::document::document_sentences(&chunks);
         sources.push((
             path.display().to_string(),
@@ -418,11 +493,11 @@ pub fn run_check(
             sentences,
         ));
     }
-    let mut loaded = load_model(&model.options(), &stderr_events())?;
+    let mut loaded = load_model(&model.options_with(&settings), &stderr_events())?;
     // Nothing interactive waits behind this check: larger forward passes cost less per token.
     loaded.runner.max_batch_tokens = crate::model::fill::BATCH_TOKENS_WITHOUT_INTERACTIVE_WORK;
-    let settings = analysis::CheckSettings::default();
-    let lexicon = analysis::lexicon_for_tokenizer(&loaded.runner.tokenizer, &settings)?;
+    let check_settings = settings.check_settings();
+    let lexicon = analysis::lexicon_for_tokenizer(&loaded.runner.tokenizer, &check_settings)?;
     let total: usize = sources.iter().map(|source| source.4.len()).sum();
     let progress = if std::io::stderr().is_terminal() && total > 20 {
         let bar = indicatif::ProgressBar::new(total as u64);
@@ -448,7 +523,7 @@ pub fn run_check(
         let inputs = analysis::SentenceCheckInputs {
             lexicon: &lexicon,
             dictionary: &dictionary,
-            settings: &settings,
+            settings: &check_settings,
         };
         let findings = analysis::document::check_document(
             &loaded.runner,
@@ -508,6 +583,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
             model,
         } => run_tokenize(&text, format, &model),
         Command::FetchModel { model, revision } => run_fetch_model(&model, &revision),
+        Command::Config { path, config } => run_config(path.as_deref(), &config),
         Command::Prose {
             file,
             language,
@@ -519,7 +595,8 @@ pub fn main_with_args(cli: Cli) -> i32 {
             fail_on,
             dictionary,
             model,
-        } => match run_check(&files, format, fail_on, &dictionary, &model) {
+            config,
+        } => match run_check(&files, format, fail_on, &dictionary, &model, &config) {
             Ok((output, failed)) => {
                 let mut stdout = std::io::stdout().lock();
                 if stdout
@@ -551,6 +628,18 @@ pub fn main_with_args(cli: Cli) -> i32 {
             2
         }
     }
+}
+
+/// `config`: the settings in force for a project folder and where each comes from.
+fn run_config(path: Option<&std::path::Path>, config: &ConfigArgs) -> anyhow::Result<String> {
+    let start = path.unwrap_or(std::path::Path::new("."));
+    let (layered, project_folder) = project_settings(config, start)?;
+    let mut out = match &project_folder {
+        Some(folder) => format!("# project folder: {}\n", folder.display()),
+        None => "# no .biomed-lsp folder here or above: defaults, and --set\n".to_string(),
+    };
+    out.push_str(&layered.describe());
+    Ok(out)
 }
 
 /// Moves the check's bar to the sentences done so far: `done` of this file (the check reports it

@@ -28,9 +28,13 @@ pub fn user_dictionary_path(setting: &str) -> Option<PathBuf> {
     Some(config.join("biomed-lsp").join("dictionary.txt"))
 }
 
+/// The dictionary's file name in the project folder (`.biomed-lsp`).
+pub const DICTIONARY_FILE_NAME: &str = "dictionary.txt";
+
 /// The dictionary file a team commits with its manuscript, in the workspace folder `root`.
 pub fn workspace_dictionary_path(root: &Path) -> PathBuf {
-    root.join(".biomed-lsp").join("dictionary.txt")
+    root.join(crate::config_file::PROJECT_FOLDER)
+        .join(DICTIONARY_FILE_NAME)
 }
 
 /// Reads word lists into one dictionary, with `extra_words` (from the settings). A file that does

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod config_file;
 pub mod context;
 pub mod dictionary_files;
 pub mod document;

@@ -1,9 +1,10 @@
 //! User settings of the server (section `biomedLsp`), parsed from JSON with defaults.
 //!
-//! Settings arrive from `initializationOptions`, `workspace/didChangeConfiguration` and
-//! `workspace/configuration`. Each accepts nested objects (`{"completion": {"topK": 5}}`) and
+//! Settings arrive from the project's `.biomed-lsp/config.json` (see `config_file`), from
+//! `initializationOptions`, `workspace/didChangeConfiguration` and `workspace/configuration`, and
+//! on the command line (`--set`). Each accepts nested objects (`{"completion": {"topK": 5}}`) and
 //! dotted keys (`{"completion.topK": 5}`). An invalid value keeps the previous value and yields a
-//! warning naming the key.
+//! warning naming the key; from a file or the command line, so does an unknown key.
 
 use serde_json::Value;
 
@@ -110,9 +111,21 @@ impl Settings {
     }
 
     /// Applies the keys present in `value` (the `biomedLsp` object, or an object holding it under
-    /// `biomedLsp`) on top of `self`. Unknown keys are ignored; invalid values are reported.
+    /// `biomedLsp`) on top of `self`. Unknown keys are ignored (an editor also sends the keys of
+    /// its extension); invalid values are reported.
     pub fn merge_json(&mut self, value: &Value) -> Vec<SettingsWarning> {
+        self.merge(value, false).1
+    }
+
+    /// [`Self::merge_json`] for a configuration file or the command line, where a key the server
+    /// does not read is a mistake to report too. Returns the keys applied and the warnings.
+    pub fn merge_json_strict(&mut self, value: &Value) -> (Vec<String>, Vec<SettingsWarning>) {
+        self.merge(value, true)
+    }
+
+    fn merge(&mut self, value: &Value, strict: bool) -> (Vec<String>, Vec<SettingsWarning>) {
         let mut warnings = Vec::new();
+        let mut applied = Vec::new();
         let section = match value.get(SETTINGS_SECTION) {
             Some(inner) => inner,
             None => value,
@@ -125,17 +138,61 @@ impl Settings {
                     kept: "all settings".to_string(),
                 });
             }
-            return warnings;
+            return (applied, warnings);
         };
         let mut flat = Vec::new();
         flatten("", section, &mut flat);
         for (key, value) in flat {
-            if let Err(reason) = self.set(&key, value) {
-                let kept = self.describe(&key);
-                warnings.push(SettingsWarning { key, reason, kept });
+            if strict && !SETTING_KEYS.contains(&key.as_str()) {
+                let nearest = SETTING_KEYS.iter().min_by_key(|known| {
+                    crate::analysis::lexicon::osa_distance(
+                        &known.to_lowercase(),
+                        &key.to_lowercase(),
+                    )
+                });
+                let hint =
+                    nearest.map_or(String::new(), |known| format!(" (did you mean {known}?)"));
+                warnings.push(SettingsWarning {
+                    key,
+                    reason: format!("there is no such setting{hint}; the settings are listed in editors/settings.json and the README"),
+                    kept: "the other settings".to_string(),
+                });
+                continue;
+            }
+            match self.set(&key, value) {
+                Ok(()) => applied.push(key),
+                Err(reason) => {
+                    let kept = self.describe(&key);
+                    warnings.push(SettingsWarning { key, reason, kept });
+                }
             }
         }
-        warnings
+        (applied, warnings)
+    }
+
+    /// Sets one key from the command line (`diagnostics.minMargin=6`): the value is read as JSON
+    /// (a number, `true`, `["a", "b"]`), else taken as a string.
+    pub fn set_from_text(&mut self, assignment: &str) -> Result<String, SettingsWarning> {
+        let Some((key, text)) = assignment.split_once('=') else {
+            return Err(SettingsWarning {
+                key: assignment.to_string(),
+                reason: "expected KEY=VALUE".to_string(),
+                kept: "the other settings".to_string(),
+            });
+        };
+        let key = key.trim().trim_start_matches("biomedLsp.");
+        let value = serde_json::from_str::<Value>(text.trim())
+            .unwrap_or_else(|_| Value::String(text.trim().to_string()));
+        let mut object = serde_json::Map::new();
+        object.insert(key.to_string(), value);
+        let (applied, mut warnings) = self.merge_json_strict(&Value::Object(object));
+        match warnings.pop() {
+            Some(warning) => Err(warning),
+            None => Ok(applied
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| key.to_string())),
+        }
     }
 
     /// Whether documents must be checked again for `other` (the check's inputs changed).

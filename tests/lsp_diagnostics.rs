@@ -430,3 +430,31 @@ fn the_hover_of_a_flagged_word_says_what_its_diagnostic_says() {
     // The finding itself, with its suggestion, is in the hover.
     assert!(markdown.contains("infarction"), "{markdown}");
 }
+
+#[test]
+fn the_workspace_configuration_file_applies_and_its_mistakes_are_shown() {
+    let workspace = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(workspace.path().join(".biomed-lsp")).unwrap();
+    std::fs::write(
+        workspace.path().join(".biomed-lsp").join("config.json"),
+        r#"{"dictionary": {"words": ["infraction"]}, "diagnostics": {"minMargn": 6}}"#,
+    )
+    .unwrap();
+    let mut client = start(workspace.path(), config_home.path());
+    let warning = client
+        .notifications
+        .iter()
+        .find(|message| message["method"] == "window/showMessage")
+        .cloned()
+        .expect("the mistake in the configuration file is shown");
+    let text = warning["params"]["message"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("config.json") && text.contains("diagnostics.minMargn"),
+        "{text}"
+    );
+    let uri = format!("file://{}/paper.md", workspace.path().display());
+    open(&mut client, &uri, "markdown", TEXT);
+    let published = diagnostics_for(&mut client, &uri, |params| params["version"] == 1);
+    assert!(infraction(&published).is_none(), "{published}");
+}

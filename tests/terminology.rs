@@ -964,3 +964,86 @@ fn check_reads_the_user_dictionary_the_editor_writes() {
         String::from_utf8_lossy(&after.stdout)
     );
 }
+
+#[test]
+fn check_takes_the_project_configuration_and_one_off_overrides() {
+    let project = tempfile::tempdir().expect("a temporary directory");
+    let chapters = project.path().join("chapters");
+    std::fs::create_dir_all(&chapters).expect("a folder");
+    std::fs::create_dir_all(project.path().join(".biomed-lsp")).expect("a folder");
+    let config = project.path().join(".biomed-lsp").join("config.json");
+    std::fs::write(&config, r#"{"dictionary": {"words": ["infraction"]}}"#).expect("write");
+    let draft = chapters.join("draft.txt");
+    std::fs::write(
+        &draft,
+        "Acute myocardial infraction was confirmed by troponin.\n",
+    )
+    .expect("write the draft");
+    let draft_text = draft.display().to_string();
+
+    // The configuration two folders up accepts the word.
+    let output = biomed_lsp_check(&[&draft_text, "--fail-on", "hint"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A one-off override wins over the file.
+    let output = biomed_lsp_check(&[
+        &draft_text,
+        "--fail-on",
+        "hint",
+        "--set",
+        "dictionary.words=[]",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("infraction"));
+
+    // Mistakes name the file or the assignment, the key and what is expected.
+    std::fs::write(&config, r#"{"diagnostics": {"minMargn": 6}}"#).expect("write");
+    let output = biomed_lsp_check(&[&draft_text]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("config.json")
+            && stderr.contains("diagnostics.minMargn")
+            && stderr.contains("did you mean diagnostics.minMargin"),
+        "{stderr}"
+    );
+    let output = biomed_lsp_check(&[
+        &draft_text,
+        "--config",
+        &project.path().join("missing.json").display().to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing.json"));
+    std::fs::write(&config, r#"{"diagnostics": {"minMargin": 6}}"#).expect("write");
+    let output = biomed_lsp_check(&[&draft_text, "--set", "diagnostics.maxEditDistance=5"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--set diagnostics.maxEditDistance=5")
+            && stderr.contains("between 1 and 2"),
+        "{stderr}"
+    );
+
+    // `config` says what is in force and where it came from.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
+        .args(["config", "--set", "completion.topK=4"])
+        .arg(&chapters)
+        .output()
+        .expect("run config");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("completion.topK = 4  (--set)"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with("diagnostics.minMargin = 6")
+                && line.ends_with("config.json)")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("model = \"microsoft/"), "{stdout}");
+}

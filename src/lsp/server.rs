@@ -17,11 +17,11 @@ use tower_lsp::lsp_types::{
 };
 use tower_lsp::{LanguageServer, LspService, Server};
 
+use crate::config_file::{workspace_config_file, LayeredSettings};
 use crate::lsp::framing::{forward_client_input, forward_server_output, OutstandingRequests};
 use crate::lsp::panic_guard::catch_panic;
 use crate::lsp::position::PositionEncoding;
 use crate::lsp::process_watch::watch_client_process;
-use crate::settings::SettingsWarning;
 
 use super::commands::*;
 use super::state::*;
@@ -55,10 +55,6 @@ impl LanguageServer for Backend {
                     .and_then(|workspace| workspace.configuration)
                     .unwrap_or(false),
             };
-            if let Some(options) = &params.initialization_options {
-                let warnings = lock(&self.shared.settings).merge_json(options);
-                lock(&self.shared.pending_warnings).extend(warnings);
-            }
             if let Some(process_id) = params.process_id {
                 watch_client_process(process_id);
             }
@@ -70,6 +66,23 @@ impl LanguageServer for Backend {
                 .map(|folder| folder.uri.clone())
                 .or(params.root_uri.clone())
                 .and_then(|uri| uri.to_file_path().ok());
+            // The project's configuration file first, the editor's settings over it.
+            if let Some(root) = &root {
+                let path = workspace_config_file(root);
+                if path.is_file() {
+                    let mut layered = LayeredSettings::default();
+                    if let Err(errors) = layered.apply_file(&path) {
+                        lock(&self.shared.pending_warnings)
+                            .extend(errors.iter().map(ToString::to_string));
+                    }
+                    *lock(&self.shared.settings) = layered.settings;
+                }
+            }
+            if let Some(options) = &params.initialization_options {
+                let warnings = lock(&self.shared.settings).merge_json(options);
+                lock(&self.shared.pending_warnings)
+                    .extend(warnings.iter().map(ToString::to_string));
+            }
             *lock(&self.shared.workspace_root) = root;
             InitializeResult {
                 capabilities: ServerCapabilities {
@@ -116,11 +129,10 @@ impl LanguageServer for Backend {
 
     async fn initialized(&self, _params: InitializedParams) {
         let result = catch_panic("initialized", async {
-            let warnings: Vec<SettingsWarning> =
-                std::mem::take(&mut *lock(&self.shared.pending_warnings));
+            let warnings: Vec<String> = std::mem::take(&mut *lock(&self.shared.pending_warnings));
             for warning in warnings {
                 self.client
-                    .show_message(MessageType::WARNING, warning.to_string())
+                    .show_message(MessageType::WARNING, warning)
                     .await;
             }
             // Settings pulled from the workspace come before the first load, so the model the user

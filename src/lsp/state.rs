@@ -13,7 +13,7 @@ use crate::document::Document;
 use crate::lsp::position::PositionEncoding;
 use crate::model::api::CancelFlag;
 use crate::model::EngineHandle;
-use crate::settings::{Settings, SettingsWarning};
+use crate::settings::Settings;
 
 /// How long the server waits for the client to answer its own requests (configuration,
 /// progress tokens) before going on without the answer. The request itself is never abandoned:
@@ -62,8 +62,9 @@ pub(super) struct Shared {
     pub(super) engine: Mutex<EngineSlot>,
     pub(super) completion_cancels: Mutex<HashMap<Url, CancelFlag>>,
     pub(super) client_support: Mutex<ClientSupport>,
-    /// Warnings found before the client could be told (initializationOptions).
-    pub(super) pending_warnings: Mutex<Vec<SettingsWarning>>,
+    /// Warnings found before the client could be told (the configuration file,
+    /// initializationOptions).
+    pub(super) pending_warnings: Mutex<Vec<String>>,
     /// Bumped by each model load; a load whose number is no longer current is discarded.
     pub(super) load_generation: AtomicU64,
     /// Bumped by each `workspace/configuration` pull; a late answer to an older pull is dropped.
