@@ -156,6 +156,24 @@ impl LayeredSettings {
     }
 }
 
+/// A workspace folder's configuration file, for the server: its value when it is JSON (to apply
+/// the valid keys) and every mistake in it; nothing when there is no such file.
+pub fn read_workspace_config(path: &Path) -> (Option<Value>, Vec<ConfigError>) {
+    if !path.is_file() {
+        return (None, Vec::new());
+    }
+    match read_config_file(path) {
+        Ok(value) => {
+            let errors = LayeredSettings::default()
+                .apply_file(path)
+                .err()
+                .unwrap_or_default();
+            (Some(value), errors)
+        }
+        Err(error) => (None, vec![error]),
+    }
+}
+
 fn read_config_file(path: &Path) -> Result<Value, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),

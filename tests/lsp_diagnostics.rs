@@ -458,3 +458,53 @@ fn the_workspace_configuration_file_applies_and_its_mistakes_are_shown() {
     let published = diagnostics_for(&mut client, &uri, |params| params["version"] == 1);
     assert!(infraction(&published).is_none(), "{published}");
 }
+
+#[test]
+fn each_workspace_folder_has_its_own_configuration_and_dictionary() {
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(first.path().join(".biomed-lsp")).unwrap();
+    std::fs::write(
+        first.path().join(".biomed-lsp").join("config.json"),
+        r#"{"dictionary": {"words": ["infraction"]}}"#,
+    )
+    .unwrap();
+    let mut client = LspClient::spawn(
+        SERVER,
+        &[("XDG_CONFIG_HOME", config_home.path().to_str().unwrap())],
+    );
+    client.configuration = json!({"model": "bundled", "diagnostics": {"debounceMs": 50}});
+    let folder = |path: &std::path::Path| json!({"uri": format!("file://{}", path.display()), "name": "folder"});
+    client.request(
+        "initialize",
+        json!({"processId": std::process::id(), "rootUri": null,
+               "workspaceFolders": [folder(first.path()), folder(second.path())],
+               "capabilities": {"workspace": {"configuration": true}, "window": {"workDoneProgress": true}}}),
+    );
+    client.notify("initialized", json!({}));
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    let first_uri = format!("file://{}/paper.md", first.path().display());
+    let second_uri = format!("file://{}/paper.md", second.path().display());
+    open(&mut client, &first_uri, "markdown", TEXT);
+    open(&mut client, &second_uri, "markdown", TEXT);
+    let in_first = diagnostics_for(&mut client, &first_uri, |params| params["version"] == 1);
+    assert!(infraction(&in_first).is_none(), "{in_first}");
+    let in_second = diagnostics_for(&mut client, &second_uri, |params| infraction(params).is_some());
+    let diagnostic = infraction(&in_second).unwrap();
+
+    // The second folder's workspace dictionary is its own.
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({"command": "biomedLsp.addToDictionary",
+               "arguments": [{"word": "infraction", "scope": "workspace", "uri": second_uri}]}),
+    );
+    assert!(response.get("error").is_none(), "{response}");
+    let written = second.path().join(".biomed-lsp").join("dictionary.txt");
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), "infraction\n");
+    assert!(!first.path().join(".biomed-lsp").join("dictionary.txt").exists());
+    let cleared = diagnostics_for(&mut client, &second_uri, |params| {
+        params["diagnostics"].as_array().is_some_and(|items| !items.contains(&diagnostic))
+    });
+    assert!(infraction(&cleared).is_none(), "{cleared}");
+}

@@ -35,7 +35,7 @@ impl Backend {
                         .collect()
                 })
                 .unwrap_or_default();
-            let has_workspace = lock(&self.shared.workspace_root).is_some();
+            let has_workspace = self.folder_of(uri).is_some();
             for fix in fixes_for(&word, &suggestions, has_workspace) {
                 let mut action = CodeAction {
                     title: fix.title.clone(),

@@ -38,8 +38,13 @@ impl Backend {
                     return Err(invalid(format!("{COMMAND_ADD_TO_DICTIONARY} needs {{\"word\": \"…\"}} with one word, got {argument}")));
                 };
                 let path = match argument["scope"].as_str().unwrap_or("user") {
-                    "workspace" => match lock(&self.shared.workspace_root).clone() {
-                        Some(root) => workspace_dictionary_path(&root),
+                    "workspace" => match argument["uri"]
+                        .as_str()
+                        .and_then(|uri| Url::parse(uri).ok())
+                        .and_then(|uri| self.folder_of(&uri))
+                        .or_else(|| lock(&self.shared.workspace_folders).first().cloned())
+                    {
+                        Some(folder) => workspace_dictionary_path(&folder.root),
                         None => {
                             return Err(invalid(
                                 "there is no workspace folder for a workspace dictionary".into(),
@@ -62,7 +67,6 @@ impl Backend {
                     .map_err(|error| {
                         internal_error(format!("cannot write {}: {error}", path.display()))
                     })?;
-                self.reload_dictionary().await;
                 self.schedule_all_checks();
                 Ok(Some(serde_json::json!({"path": path})))
             }

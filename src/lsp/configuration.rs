@@ -19,6 +19,7 @@ impl Backend {
     /// Applies a settings value, tells the user about invalid keys, and reloads the model if the
     /// model settings changed.
     pub(super) async fn apply_settings(&self, value: &Value, may_reload: bool) {
+        merge_settings_json(&mut lock(&self.shared.editor_settings), value);
         let (warnings, needs_reload, needs_recheck) = {
             let mut settings = lock(&self.shared.settings);
             let before = settings.clone();
@@ -30,10 +31,12 @@ impl Backend {
             )
         };
         if needs_recheck && may_reload {
-            self.reload_dictionary().await;
-            let options = lock(&self.shared.settings).prose_options();
-            for document in lock(&self.shared.documents).values_mut() {
-                document.set_prose_options(options.clone());
+            let uris: Vec<_> = lock(&self.shared.documents).keys().cloned().collect();
+            for uri in uris {
+                let options = self.settings_for(&uri).prose_options();
+                if let Some(document) = lock(&self.shared.documents).get_mut(&uri) {
+                    document.set_prose_options(options);
+                }
             }
             self.schedule_all_checks();
         }
@@ -125,5 +128,46 @@ impl Backend {
                 tracing::error!("{error}");
             }
         });
+    }
+}
+
+/// Merges a settings value the editor sent (the `biomedLsp` object, or an object holding it) into
+/// what it sent before: objects key by key, other values replaced, `null` left out.
+fn merge_settings_json(merged: &mut Value, value: &Value) {
+    let section = value.get(SETTINGS_SECTION).unwrap_or(value);
+    merge_objects(merged, section);
+}
+
+fn merge_objects(merged: &mut Value, value: &Value) {
+    match (merged, value) {
+        (_, Value::Null) => {}
+        (Value::Object(into), Value::Object(from)) => {
+            for (key, inner) in from {
+                merge_objects(into.entry(key.clone()).or_insert(Value::Null), inner);
+            }
+        }
+        (merged, value) => *merged = value.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_editors_settings_accumulate_key_by_key() {
+        let mut merged = Value::Null;
+        merge_settings_json(
+            &mut merged,
+            &serde_json::json!({"biomedLsp": {"diagnostics": {"minMargin": 6}, "model": "bundled"}}),
+        );
+        merge_settings_json(
+            &mut merged,
+            &serde_json::json!({"diagnostics": {"debounceMs": 50}, "model": null}),
+        );
+        assert_eq!(
+            merged,
+            serde_json::json!({"diagnostics": {"minMargin": 6, "debounceMs": 50}, "model": "bundled"})
+        );
     }
 }

@@ -8,7 +8,8 @@ use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, MessageType, NumberOr
 use crate::analysis::document::{check_document, document_sentences, Suppressions};
 use crate::analysis::switches::disabled_ranges;
 use crate::analysis::{
-    lexicon_for_tokenizer, CheckStatistics, Finding, Lexicon, SentenceCheckInputs, Severity,
+    lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, Lexicon, SentenceCheckInputs,
+    Severity,
 };
 use crate::dictionary_files::{read_dictionaries, user_dictionary_path, workspace_dictionary_path};
 use crate::lsp::position::{offsets_to_range, PositionEncoding};
@@ -40,32 +41,36 @@ pub(super) fn lsp_severity(severity: Severity) -> DiagnosticSeverity {
 }
 
 impl Backend {
-    /// the async runtime; a file that cannot be read is reported to the user.
-    pub(super) async fn reload_dictionary(&self) {
-        let settings = lock(&self.shared.settings).clone();
+    /// The words accepted in a document: the user dictionary, its workspace folder's, and the
+    /// settings' words. Read off the async runtime at each check (the files are small, and an
+    /// edit to them counts at once); a file that cannot be read is shown to the user once.
+    async fn dictionary_for(&self, uri: &Url, settings: &Settings) -> Dictionary {
         let mut files = Vec::new();
         if let Some(path) = user_dictionary_path(&settings.dictionary_user_file) {
             files.push(path);
         }
-        if let Some(root) = lock(&self.shared.workspace_root).clone() {
-            files.push(workspace_dictionary_path(&root));
+        if let Some(folder) = self.folder_of(uri) {
+            files.push(workspace_dictionary_path(&folder.root));
         }
         let words = settings.dictionary_words.clone();
-        let read = tokio::task::spawn_blocking(move || read_dictionaries(&files, &words)).await;
-        let (dictionary, errors) = match read {
-            Ok(read) => read,
-            Err(error) => {
-                tracing::error!("reading the dictionaries failed: {error}");
-                return;
-            }
-        };
-        *lock(&self.shared.checks.dictionary) = Arc::new(dictionary);
+        let (dictionary, errors) =
+            match tokio::task::spawn_blocking(move || read_dictionaries(&files, &words)).await {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::error!("reading the dictionaries failed: {error}");
+                    return Dictionary::new();
+                }
+            };
         for error in errors {
-            tracing::warn!("{error}");
-            self.client
-                .show_message(MessageType::WARNING, error.to_string())
-                .await;
+            let message = error.to_string();
+            tracing::warn!("{message}");
+            if lock(&self.shared.reported_dictionary_errors).insert(message.clone()) {
+                self.client
+                    .show_message(MessageType::WARNING, message)
+                    .await;
+            }
         }
+        dictionary
     }
 
     /// Schedules a check of a document after the debounce delay; a newer call cancels it.
@@ -76,7 +81,7 @@ impl Backend {
         }
         let backend = self.clone_handle();
         tokio::spawn(async move {
-            let settings = lock(&backend.shared.settings).clone();
+            let settings = backend.settings_for(&uri);
             if debounce {
                 tokio::time::sleep(std::time::Duration::from_millis(
                     settings.diagnostics_debounce_ms,
@@ -163,7 +168,7 @@ impl Backend {
             return Ok(());
         };
         let lexicon = self.lexicon_for(&engine, &settings).await?;
-        let dictionary = Arc::clone(&lock(&self.shared.checks.dictionary));
+        let dictionary = Arc::new(self.dictionary_for(&uri, &settings).await);
         let ignored_words = lock(&self.shared.checks.ignored_words)
             .get(&uri)
             .cloned()

@@ -42,7 +42,7 @@ impl Backend {
     /// A document opened: keep it, with its prose extracted, and check it.
     pub(super) fn did_open_body(&self, params: DidOpenTextDocumentParams) {
         let item = params.text_document;
-        let options = lock(&self.shared.settings).prose_options();
+        let options = self.settings_for(&item.uri).prose_options();
         let document =
             Document::with_prose_options(&item.text, item.version, &item.language_id, options);
         lock(&self.shared.documents).insert(item.uri.clone(), document);

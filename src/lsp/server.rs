@@ -17,7 +17,7 @@ use tower_lsp::lsp_types::{
 };
 use tower_lsp::{LanguageServer, LspService, Server};
 
-use crate::config_file::{workspace_config_file, LayeredSettings};
+use crate::config_file::{read_workspace_config, workspace_config_file};
 use crate::lsp::framing::{forward_client_input, forward_server_output, OutstandingRequests};
 use crate::lsp::panic_guard::catch_panic;
 use crate::lsp::position::PositionEncoding;
@@ -59,31 +59,39 @@ impl LanguageServer for Backend {
                 watch_client_process(process_id);
             }
             #[allow(deprecated)] // root_uri is what older clients send
-            let root = params
-                .workspace_folders
-                .as_ref()
-                .and_then(|folders| folders.first())
-                .map(|folder| folder.uri.clone())
-                .or(params.root_uri.clone())
-                .and_then(|uri| uri.to_file_path().ok());
-            // The project's configuration file first, the editor's settings over it.
-            if let Some(root) = &root {
-                let path = workspace_config_file(root);
-                if path.is_file() {
-                    let mut layered = LayeredSettings::default();
-                    if let Err(errors) = layered.apply_file(&path) {
-                        lock(&self.shared.pending_warnings)
-                            .extend(errors.iter().map(ToString::to_string));
-                    }
-                    *lock(&self.shared.settings) = layered.settings;
-                }
+            let roots: Vec<std::path::PathBuf> = match &params.workspace_folders {
+                Some(folders) if !folders.is_empty() => folders
+                    .iter()
+                    .filter_map(|folder| folder.uri.to_file_path().ok())
+                    .collect(),
+                _ => params
+                    .root_uri
+                    .iter()
+                    .filter_map(|uri| uri.to_file_path().ok())
+                    .collect(),
+            };
+            // Each folder's configuration file; the editor's settings go over it. The model and
+            // completion follow the first folder's (one engine serves them all).
+            let mut folders = Vec::new();
+            for root in roots {
+                let path = workspace_config_file(&root);
+                let (config, errors) = read_workspace_config(&path);
+                lock(&self.shared.pending_warnings).extend(errors.iter().map(ToString::to_string));
+                folders.push(WorkspaceFolder { root, config });
             }
+            if let Some(config) = folders.first().and_then(|folder| folder.config.as_ref()) {
+                let _ = lock(&self.shared.settings).merge_json_strict(config);
+            }
+            *lock(&self.shared.workspace_folders) = folders;
             if let Some(options) = &params.initialization_options {
                 let warnings = lock(&self.shared.settings).merge_json(options);
                 lock(&self.shared.pending_warnings)
                     .extend(warnings.iter().map(ToString::to_string));
+                *lock(&self.shared.editor_settings) = options
+                    .get(crate::settings::SETTINGS_SECTION)
+                    .unwrap_or(options)
+                    .clone();
             }
-            *lock(&self.shared.workspace_root) = root;
             InitializeResult {
                 capabilities: ServerCapabilities {
                     position_encoding: Some(encoding.kind()),
@@ -145,7 +153,6 @@ impl LanguageServer for Backend {
                 if let Some(value) = backend.pull_configuration().await {
                     backend.apply_settings(&value, false).await;
                 }
-                backend.reload_dictionary().await;
                 backend.start_model_load();
             });
         })

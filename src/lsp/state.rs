@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tower_lsp::lsp_types::Url;
 use tower_lsp::Client;
 
-use crate::analysis::{Dictionary, Finding, Lexicon, SentenceCache};
+use serde_json::Value;
+
+use crate::analysis::{Finding, Lexicon, SentenceCache};
 use crate::document::Document;
 use crate::lsp::position::PositionEncoding;
 use crate::model::api::CancelFlag;
@@ -72,7 +74,12 @@ pub(super) struct Shared {
     /// The terminology check: its cache, lexicon and dictionaries, per-document state.
     pub(super) checks: CheckState,
     /// The workspace folder (for `.biomed-lsp/dictionary.txt`), from `initialize`.
-    pub(super) workspace_root: Mutex<Option<std::path::PathBuf>>,
+    pub(super) workspace_folders: Mutex<Vec<WorkspaceFolder>>,
+    /// Everything the editor sent as settings (`initializationOptions`, pushes and pulls), merged:
+    /// it goes over each folder's configuration file.
+    pub(super) editor_settings: Mutex<Value>,
+    /// Dictionary errors already shown, so that each is shown once and not at every check.
+    pub(super) reported_dictionary_errors: Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Default)]
@@ -83,8 +90,6 @@ pub(super) struct CheckState {
     /// Near-spelling lexicon of the loaded model's vocabulary, built by the first check that
     /// needs it; the async lock makes other checks wait for that build instead of racing it.
     pub(super) lexicon: tokio::sync::Mutex<Option<BuiltLexicon>>,
-    /// User, workspace and settings words, merged.
-    pub(super) dictionary: Mutex<Arc<Dictionary>>,
     /// Words ignored per document ("Ignore in this document").
     pub(super) ignored_words: Mutex<HashMap<Url, Vec<String>>>,
     /// The running or scheduled check of each document; a newer version cancels it.
@@ -92,6 +97,13 @@ pub(super) struct CheckState {
     /// The findings last published for each document, and the version they belong to: the hover
     /// of a flagged word shows its finding.
     pub(super) published: Mutex<HashMap<Url, (i32, Vec<Finding>)>>,
+}
+
+/// A workspace folder and its configuration file's settings (`.biomed-lsp/config.json`), if any.
+#[derive(Clone, Debug)]
+pub(super) struct WorkspaceFolder {
+    pub(super) root: std::path::PathBuf,
+    pub(super) config: Option<Value>,
 }
 
 /// A lexicon and what it was built for: another model or edit distance needs another build.
@@ -124,6 +136,28 @@ impl Backend {
             Some(engine) => Ok(engine.clone()),
             None => Err(slot.failure.clone()),
         }
+    }
+
+    /// The workspace folder holding a document (the innermost, when folders nest).
+    pub(super) fn folder_of(&self, uri: &Url) -> Option<WorkspaceFolder> {
+        let path = uri.to_file_path().ok()?;
+        lock(&self.shared.workspace_folders)
+            .iter()
+            .filter(|folder| path.starts_with(&folder.root))
+            .max_by_key(|folder| folder.root.components().count())
+            .cloned()
+    }
+
+    /// The settings of a document: the defaults, its folder's configuration file, then the
+    /// editor's settings.
+    pub(super) fn settings_for(&self, uri: &Url) -> Settings {
+        let mut settings = Settings::default();
+        if let Some(config) = self.folder_of(uri).and_then(|folder| folder.config) {
+            // Its mistakes were shown when the file was read.
+            let _ = settings.merge_json_strict(&config);
+        }
+        let _ = settings.merge_json(&lock(&self.shared.editor_settings));
+        settings
     }
 
     pub(super) fn clone_handle(&self) -> Backend {
