@@ -19,7 +19,8 @@ impl Backend {
         let uri = params.text_document_position_params.text_document.uri;
         let position = params.text_document_position_params.position;
         let encoding = self.encoding();
-        let check_settings = lock(&self.shared.settings).check_settings();
+        // The document's own check settings: the hover scores as its check does.
+        let check_settings = self.settings_for(&uri).check_settings();
         let prepared = {
             let documents = lock(&self.shared.documents);
             let Some(document) = documents.get(&uri) else {

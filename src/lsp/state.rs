@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use serde_json::Value;
 use tower_lsp::lsp_types::Url;
 use tower_lsp::Client;
-
-use serde_json::Value;
 
 use crate::analysis::{Finding, Lexicon, SentenceCache};
 use crate::document::Document;
@@ -71,9 +70,9 @@ pub(super) struct Shared {
     pub(super) load_generation: AtomicU64,
     /// Bumped by each `workspace/configuration` pull; a late answer to an older pull is dropped.
     pub(super) configuration_pulls: AtomicU64,
-    /// The terminology check: its cache, lexicon and dictionaries, per-document state.
+    /// The terminology check: its cache and lexicon, per-document state.
     pub(super) checks: CheckState,
-    /// The workspace folder (for `.biomed-lsp/dictionary.txt`), from `initialize`.
+    /// The workspace folders, with their configuration files, from `initialize`.
     pub(super) workspace_folders: Mutex<Vec<WorkspaceFolder>>,
     /// Everything the editor sent as settings (`initializationOptions`, pushes and pulls), merged:
     /// it goes over each folder's configuration file.
