@@ -3,6 +3,7 @@
 
 import * as fs from "node:fs";
 import * as os from "node:os";
+import * as path from "node:path";
 import * as vscode from "vscode";
 import {
   ExecuteCommandRequest,
@@ -103,6 +104,7 @@ function contributedKeys(context: vscode.ExtensionContext): string[] {
 async function startServer(context: vscode.ExtensionContext): Promise<void> {
   setStatus(initialStatus);
   const configuration = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+  const bundled = path.join(context.extensionPath, "server", process.platform === "win32" ? "biomed-lsp.exe" : "biomed-lsp");
   const resolved = resolveServerPath(configuration.get<string>("serverPath"), {
     workspaceFolder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
     homeDir: os.homedir(),
@@ -116,7 +118,7 @@ async function startServer(context: vscode.ExtensionContext): Promise<void> {
         return false;
       }
     },
-  });
+  }, bundled);
   if (!resolved.found) {
     const message = serverNotFoundMessage(resolved);
     setStatus({ phase: "error", detail: message });

@@ -26,7 +26,7 @@ export interface ResolvedServer {
   /** The command to start: an absolute path, or the bare name when nothing was found. */
   command: string;
   /** Where the command came from, for messages. */
-  source: "setting" | "environment" | "path" | "not-found";
+  source: "setting" | "environment" | "bundled" | "path" | "not-found";
   /** Whether the file was found (always true for found-on-PATH). */
   found: boolean;
 }
@@ -78,9 +78,10 @@ export function findOnPath(name: string, environment: PathEnvironment): string |
 
 /**
  * The server command: the `biomedLsp.serverPath` setting when set, else `BIOMED_LSP_SERVER` from
- * the environment, else `biomed-lsp` on PATH.
+ * the environment, else the server bundled in a platform-specific package of the extension
+ * (`bundled`, when that file exists), else `biomed-lsp` on PATH.
  */
-export function resolveServerPath(configured: string | undefined, environment: PathEnvironment): ResolvedServer {
+export function resolveServerPath(configured: string | undefined, environment: PathEnvironment, bundled?: string): ResolvedServer {
   const candidates: Array<[string | undefined, "setting" | "environment"]> = [
     [configured, "setting"],
     [environment.env.BIOMED_LSP_SERVER, "environment"],
@@ -97,6 +98,9 @@ export function resolveServerPath(configured: string | undefined, environment: P
     }
     return { command: expanded, source, found: environment.isExecutable(expanded) };
   }
+  if (bundled !== undefined && environment.isExecutable(bundled)) {
+    return { command: bundled, source: "bundled", found: true };
+  }
   const onPath = findOnPath(SERVER_BINARY, environment);
   if (onPath !== undefined) {
     return { command: onPath, source: "path", found: true };
@@ -112,7 +116,7 @@ export function serverNotFoundMessage(resolved: ResolvedServer): string {
     case "environment":
       return `biomed-lsp: the server ${resolved.command} (environment variable BIOMED_LSP_SERVER) does not exist or is not executable.`;
     default:
-      return "biomed-lsp: no biomed-lsp executable on PATH. Install it (cargo install --path . in the biomed-lsp repository) or set biomedLsp.serverPath to a built binary.";
+      return "biomed-lsp: this installation of the extension has no server for this platform and there is no biomed-lsp on PATH. Install the extension's package for your platform (code --install-extension biomed-lsp-<platform>.vsix), or the server with cargo install --locked biomed-lsp, or set biomedLsp.serverPath to a server binary.";
   }
 }
 

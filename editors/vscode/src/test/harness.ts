@@ -38,7 +38,9 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 60000
 export async function activateWith(extension: ExtensionModule, server: string): Promise<{ text: string; commands: string[] }> {
   settings["biomedLsp.serverPath"] = server;
   record.output.length = 0;
-  const context = { subscriptions: [] as Array<{ dispose(): unknown }>, extension: { packageJSON: packageJson } };
+  // The extension's own folder (no server/ in it: the setting names the server).
+  const extensionPath = path.join(__dirname, "..", "..");
+  const context = { subscriptions: [] as Array<{ dispose(): unknown }>, extension: { packageJSON: packageJson }, extensionPath };
   await extension.activate(context as never);
   const statusItem = record.statusItems[record.statusItems.length - 1];
   await waitFor(`the status bar to show a loaded model (now "${statusItem.text}"; output: ${record.output.join(" | ")})`, () =>

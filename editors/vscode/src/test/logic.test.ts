@@ -68,6 +68,24 @@ test("server path: BIOMED_LSP_SERVER, then biomed-lsp on PATH", () => {
   assert.match(serverNotFoundMessage(resolved), /PATH/);
 });
 
+test("server path: the setting, then BIOMED_LSP_SERVER, then the bundled server, then PATH", () => {
+  const bundled = "/ext/biomed-lsp-0.1.0-linux-x64/server/biomed-lsp";
+  const everywhere = environment([bundled, "/usr/bin/biomed-lsp", "/opt/mine/biomed-lsp"]);
+  assert.deepEqual(resolveServerPath("/opt/mine/biomed-lsp", everywhere, bundled), {
+    command: "/opt/mine/biomed-lsp",
+    source: "setting",
+    found: true,
+  });
+  assert.deepEqual(resolveServerPath("", everywhere, bundled), { command: bundled, source: "bundled", found: true });
+  // A universal package has no server: PATH.
+  const universal = environment(["/usr/bin/biomed-lsp"]);
+  assert.deepEqual(resolveServerPath("", universal, bundled), { command: "/usr/bin/biomed-lsp", source: "path", found: true });
+  const nowhere = serverNotFoundMessage(resolveServerPath("", environment([]), bundled));
+  assert.match(nowhere, /--install-extension/);
+  assert.match(nowhere, /cargo install/);
+  assert.match(nowhere, /biomedLsp\.serverPath/);
+});
+
 test("server path: a bare name in the setting is looked up on PATH", () => {
   const env = environment(["/usr/local/bin/biomed-lsp-cuda"]);
   assert.deepEqual(resolveServerPath("biomed-lsp-cuda", env), { command: "/usr/local/bin/biomed-lsp-cuda", source: "setting", found: true });
