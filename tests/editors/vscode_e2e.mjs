@@ -1,0 +1,141 @@
+// The VS Code extension in a real VS Code (code-server) driven through Chromium as a person would:
+// the model becomes ready, "infraction" is squiggled and listed in Problems, its hover shows the
+// WordPiece split, the quick fix corrects it, completion finishes "Acute myocardial inf", and a
+// word added to the workspace dictionary loses its squiggle. Screenshots go to docs/.
+//
+//   node tests/editors/vscode_e2e.mjs URL WORKSPACE SCREENSHOT_DIR
+//
+// Needs playwright-core (NODE_PATH) and Chromium at $CHROMIUM (default /usr/bin/chromium). Every
+// wait is on the page's state, with a deadline; a failure prints the page's console and the
+// extension's output channel.
+import { createRequire } from "node:module";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const require = createRequire(import.meta.url);
+const { chromium } = require("playwright-core");
+const [url, workspace, screenshots] = process.argv.slice(2);
+const manuscript = path.join(workspace, "manuscript.md");
+const consoleLines = [];
+
+async function until(what, condition, timeoutMs = 60000) {
+  const start = Date.now();
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
+const stages = [];
+async function stage(name, body) {
+  const started = Date.now();
+  await body();
+  stages.push(name);
+  console.log(`PASS ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+// The editor's text as shown (Monaco draws spaces as no-break spaces).
+const editorText = async () => (await page.locator(".monaco-editor .view-lines").first().innerText()).replace(/\u00a0/g, " ");
+
+try {
+  await page.goto(`${url}/?folder=${encodeURIComponent(workspace)}`);
+  await page.waitForSelector(".monaco-workbench", { timeout: 120000 });
+  await stage("the model is ready (status bar)", async () => {
+    await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "manuscript.md" }).click();
+    await page.waitForSelector(".monaco-editor .view-lines", { timeout: 30000 });
+    await until("the status bar to show the bundled model in use (offline, it stands in for BiomedBERT)", async () => {
+      const texts = await page.locator(".statusbar-item").allInnerTexts();
+      return texts.some((text) => /biomed-lsp:? mini model/.test(text));
+    });
+  });
+
+  await stage("a squiggle on infraction and the entry in Problems", async () => {
+    await until("a squiggle in the editor", async () => (await page.locator(".squiggly-warning, .squiggly-info").count()) > 0);
+    await page.keyboard.press("Control+Shift+M");
+    await until("infraction in the Problems panel", async () => {
+      const panel = await page.locator(".markers-panel").allInnerTexts().catch(() => []);
+      return panel.join(" ").includes('"infraction" is improbable here');
+    });
+    await page.screenshot({ path: path.join(screenshots, "vscode-diagnostic.png") });
+  });
+
+  // A word's squiggle: the decoration drawn over it, on the line that holds the text.
+  async function squiggleOn(lineText) {
+    const line = await until(`the line with "${lineText}"`, async () => page.locator(".view-line", { hasText: lineText }).first().boundingBox());
+    return until(`a squiggle on the line with "${lineText}"`, async () => {
+      for (const squiggle of await page.locator(".squiggly-warning, .squiggly-info").all()) {
+        const box = await squiggle.boundingBox();
+        if (box && Math.abs(box.y + box.height / 2 - (line.y + line.height / 2)) < line.height) return box;
+      }
+      return undefined;
+    });
+  }
+  const centre = (box) => [box.x + box.width / 2, box.y + box.height / 2];
+
+  await stage("the hover shows the WordPiece split", async () => {
+    const box = await squiggleOn("Acute myocardial infraction");
+    await page.mouse.move(...centre(box));
+    await until("the hover widget with the pieces", async () => {
+      const hover = (await page.locator(".monaco-hover").allInnerTexts().catch(() => [])).join(" ");
+      return hover.includes("infraction") && hover.includes("##ct");
+    }, 30000);
+    await page.screenshot({ path: path.join(screenshots, "vscode-hover.png") });
+    await page.keyboard.press("Escape");
+  });
+
+  await stage("the quick fix writes infarction", async () => {
+    const box = await squiggleOn("Acute myocardial infraction");
+    await page.mouse.click(...centre(box));
+    await page.keyboard.press("Control+.");
+    const fix = page.locator(".action-widget .monaco-list-row", { hasText: 'Replace with "infarction"' });
+    await fix.first().click({ timeout: 30000 });
+    await until("the editor to say infarction", async () => (await editorText()).includes("Acute myocardial infarction remains"));
+  });
+
+  await stage("completion finishes Acute myocardial inf", async () => {
+    await page.keyboard.press("Control+End");
+    await page.keyboard.press("Enter");
+    await page.keyboard.type("Acute myocardial inf", { delay: 40 });
+    await page.keyboard.press("Control+Space");
+    const item = page.locator(".suggest-widget .monaco-list-row", { hasText: "infarction" }).first();
+    await item.waitFor({ timeout: 30000 });
+    await page.screenshot({ path: path.join(screenshots, "vscode-completion.png") });
+    await item.click();
+    await until("the new line to say infarction", async () => /^Acute myocardial infarction\s*$/m.test(await editorText()));
+  });
+
+  await stage("a word added to the workspace dictionary loses its squiggle", async () => {
+    await page.mouse.click(...centre(await squiggleOn("prostrate cancer")));
+    await page.keyboard.press("Control+.");
+    await page.locator(".action-widget .monaco-list-row", { hasText: 'Add "prostrate" to workspace dictionary' }).first().click({ timeout: 30000 });
+    await until("prostrate in .biomed-lsp/dictionary.txt", async () => {
+      try {
+        return fs.readFileSync(path.join(workspace, ".biomed-lsp", "dictionary.txt"), "utf8").includes("prostrate");
+      } catch {
+        return false;
+      }
+    });
+    await until("the Problems panel without prostrate", async () => {
+      const panel = (await page.locator(".markers-panel").allInnerTexts().catch(() => [])).join(" ");
+      return !panel.includes('"prostrate"');
+    });
+  });
+  console.log(`${stages.length} passed, 0 failed`);
+} catch (error) {
+  console.log(`FAIL after ${stages.length} stages: ${error.message}`);
+  await page.screenshot({ path: path.join(screenshots, "vscode-failure.png") }).catch(() => {});
+  const output = await page.locator(".output-view, .monaco-editor").allInnerTexts().catch(() => []);
+  console.log("--- page console (last 40) ---\n" + consoleLines.slice(-40).join("\n"));
+  console.log("--- panels ---\n" + output.join("\n").slice(-3000));
+  console.log(`${stages.length} passed, 1 failed`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
