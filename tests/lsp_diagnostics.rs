@@ -492,7 +492,9 @@ fn each_workspace_folder_has_its_own_configuration_and_dictionary() {
     open(&mut client, &second_uri, "markdown", TEXT);
     let in_first = diagnostics_for(&mut client, &first_uri, |params| params["version"] == 1);
     assert!(infraction(&in_first).is_none(), "{in_first}");
-    let in_second = diagnostics_for(&mut client, &second_uri, |params| infraction(params).is_some());
+    let in_second = diagnostics_for(&mut client, &second_uri, |params| {
+        infraction(params).is_some()
+    });
     let diagnostic = infraction(&in_second).unwrap();
 
     // The second folder's workspace dictionary is its own.
@@ -504,9 +506,15 @@ fn each_workspace_folder_has_its_own_configuration_and_dictionary() {
     assert!(response.get("error").is_none(), "{response}");
     let written = second.path().join(".biomed-lsp").join("dictionary.txt");
     assert_eq!(std::fs::read_to_string(&written).unwrap(), "infraction\n");
-    assert!(!first.path().join(".biomed-lsp").join("dictionary.txt").exists());
+    assert!(!first
+        .path()
+        .join(".biomed-lsp")
+        .join("dictionary.txt")
+        .exists());
     let cleared = diagnostics_for(&mut client, &second_uri, |params| {
-        params["diagnostics"].as_array().is_some_and(|items| !items.contains(&diagnostic))
+        params["diagnostics"]
+            .as_array()
+            .is_some_and(|items| !items.contains(&diagnostic))
     });
     assert!(infraction(&cleared).is_none(), "{cleared}");
 }
