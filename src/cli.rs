@@ -1,4 +1,5 @@
-//! Command-line interface: `serve` (the default), `check`, `prose`, `fill`, `tokenize`, `fetch-model`.
+//! Command-line interface: `serve` (the default), `check`, `config`, `prose`, `fill`, `tokenize`,
+//! `fetch-model`.
 
 use std::io::Write;
 use std::ops::Range;

@@ -1,5 +1,7 @@
-//! Features as plain functions over plain data (no I/O, no LSP types): the terminology check and
-//! what it needs (lexicon, dictionaries, switches), and whole documents through it.
+//! Features as plain functions over plain data (no I/O, no LSP types): what completion and hover
+//! ask the model and show, the quick fixes of a finding, the terminology check and what it needs
+//! (lexicon, dictionaries, switches), whole documents through it, and how numbers and words are
+//! written.
 
 pub mod completion;
 pub mod document;
