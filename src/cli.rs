@@ -14,7 +14,7 @@ use crate::model::resolve::{
     download, find_in_cache, hub_cache_directory, resolve, ModelLocation, DEFAULT_MODEL,
 };
 use crate::model::tokenizer::WordTokenizer;
-use crate::model::{ModelOptions, TokenizedWord};
+use crate::model::{CancelFlag, EvidenceMethod, ExplainRequest, ModelOptions, TokenizedWord};
 use crate::settings::Settings;
 
 #[derive(Parser)]
@@ -47,6 +47,10 @@ pub enum Command {
         max_pieces: usize,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Under each proposed word, the context words that make the model expect it:
+        /// occlusion (default), attention or rollout.
+        #[arg(long, value_name = "METHOD", num_args = 0..=1, require_equals = true, default_missing_value = "occlusion")]
+        explain: Option<String>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -69,6 +73,10 @@ pub enum Command {
         /// A word list (one word per line, `#` comments) of accepted words; may be repeated.
         #[arg(long)]
         dictionary: Vec<std::path::PathBuf>,
+        /// Under each finding, the context words that make the model expect its suggestion, by
+        /// the `diagnostics.evidence` method (or the one named: occlusion, attention, rollout).
+        #[arg(long, value_name = "METHOD", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+        explain: Option<String>,
         #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
@@ -251,47 +259,107 @@ pub fn mask_groups(text: &str) -> Vec<(Range<usize>, usize)> {
     groups
 }
 
+/// The evidence method a `--explain` names.
+fn explain_method(name: &str) -> anyhow::Result<EvidenceMethod> {
+    EvidenceMethod::parse(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--explain={name:?} is not one of {}",
+            EvidenceMethod::NAMES.join(", ")
+        )
+    })
+}
+
+/// How many evidence words `fill --explain` prints per proposed word.
+const FILL_EVIDENCE_WORDS: usize = 3;
+
 pub fn run_fill(
     text: &str,
     top_k: usize,
     max_pieces: usize,
     format: Format,
+    explain: Option<&str>,
     model: &ModelArgs,
 ) -> anyhow::Result<String> {
     let groups = mask_groups(text);
     if groups.is_empty() {
         bail!("the text has no [MASK] to fill: {text:?}");
     }
-    let loaded = load_model(&model.options(), &stderr_events())?;
+    let explain = explain.map(explain_method).transpose()?;
+    let loaded = load_model(&model.options(), &stderr_events(), &CancelFlag::new())?;
     let mut masks = Vec::new();
     for (slot, n_pieces) in groups {
         let request = crate::analysis::completion::mask_fill_request(
             text.to_string(),
-            slot,
+            slot.clone(),
             n_pieces,
             top_k,
             max_pieces,
         );
         let predictions = loaded.runner.fill(&request)?;
-        masks.push(predictions);
+        let mut evidence = Vec::new();
+        if let Some(method) = explain {
+            let requests: Vec<ExplainRequest> = predictions
+                .iter()
+                .map(|prediction| ExplainRequest {
+                    text: text.to_string(),
+                    slot: slot.clone(),
+                    candidate: prediction.word.clone(),
+                    method,
+                    context_tokens: 0,
+                    // The other masks are no evidence.
+                    skip: mask_groups(text)
+                        .into_iter()
+                        .map(|(range, _)| range)
+                        .collect(),
+                    cancel: None,
+                })
+                .collect();
+            evidence = loaded
+                .runner
+                .explain_batch(&requests)?
+                .answers
+                .into_iter()
+                .map(|explanation| {
+                    let words = explanation
+                        .words
+                        .into_iter()
+                        .filter(|word| word.weight > 0.0);
+                    words.take(FILL_EVIDENCE_WORDS).collect::<Vec<_>>()
+                })
+                .collect();
+        }
+        masks.push((predictions, evidence));
     }
     if format == Format::Json {
         let masks: Vec<serde_json::Value> = masks
             .iter()
-            .map(|predictions| {
-                serde_json::json!({"predictions": predictions.iter().map(|p| serde_json::json!({
-                    "word": p.word, "probability": p.probability, "pieces": p.pieces
-                })).collect::<Vec<_>>()})
+            .map(|(predictions, evidence)| {
+                let predictions: Vec<serde_json::Value> = predictions
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, p)| {
+                        let mut prediction = serde_json::json!({
+                            "word": p.word, "probability": p.probability, "pieces": p.pieces
+                        });
+                        if let Some(words) = evidence.get(idx) {
+                            prediction["evidence"] =
+                                serde_json::to_value(crate::analysis::locate_evidence(text, words))
+                                    .unwrap_or_default();
+                        }
+                        prediction
+                    })
+                    .collect();
+                serde_json::json!({ "predictions": predictions })
             })
             .collect();
         return Ok(format!("{}\n", serde_json::json!({ "masks": masks })));
     }
     let mut out = String::new();
-    for (group_idx, predictions) in masks.iter().enumerate() {
+    for (group_idx, (predictions, evidence)) in masks.iter().enumerate() {
         if masks.len() > 1 {
             out.push_str(&format!("mask {}:\n", group_idx + 1));
         }
-        for prediction in predictions {
+        for (prediction_idx, prediction) in predictions.iter().enumerate() {
             let split = if prediction.pieces.len() > 1 {
                 format!("  ({})", prediction.pieces.join(" · "))
             } else {
@@ -303,6 +371,16 @@ pub fn run_fill(
                 prediction.word,
                 split
             ));
+            if let Some(words) = evidence
+                .get(prediction_idx)
+                .filter(|words| !words.is_empty())
+            {
+                out.push_str(&format!(
+                    "{:>9}  evidence: {}\n",
+                    "",
+                    crate::analysis::wording::evidence_line(words)
+                ));
+            }
         }
     }
     Ok(out)
@@ -310,7 +388,7 @@ pub fn run_fill(
 
 /// The tokenizer of the model the options name, without loading its weights.
 fn tokenizer_for(model: &ModelArgs) -> anyhow::Result<WordTokenizer> {
-    let resolution = resolve(&model.options(), &|_, _, _| {})?;
+    let resolution = resolve(&model.options(), &|_, _, _| {}, &CancelFlag::new())?;
     if let Some(warning) = &resolution.fallback_warning {
         eprintln!("biomed-lsp: warning: {warning}");
     }
@@ -374,7 +452,7 @@ pub fn run_fetch_model(model: &str, revision: &str) -> anyhow::Result<String> {
             total_bytes: total,
         })
     };
-    let snapshot = download(&cache_dir, model, revision, &progress)
+    let snapshot = download(&cache_dir, model, revision, &progress, &CancelFlag::new())
         .with_context(|| format!("fetching {model}"))?;
     Ok(format!(
         "{model} ({revision}) downloaded to {}\n",
@@ -447,6 +525,7 @@ pub fn run_check(
     format: Format,
     fail_on: FailOn,
     dictionaries: &[std::path::PathBuf],
+    explain: Option<&str>,
     model: &ModelArgs,
     config: &ConfigArgs,
 ) -> anyhow::Result<(String, bool)> {
@@ -457,6 +536,15 @@ pub fn run_check(
     }
     let (layered, project_folder) = project_settings(config, &files[0])?;
     let settings = layered.settings;
+    // Evidence is found only when it is shown.
+    let evidence = match explain {
+        None => None,
+        Some("") => settings
+            .check
+            .evidence
+            .or(Some(analysis::terminology::DEFAULT_EVIDENCE)),
+        Some(name) => Some(explain_method(name)?),
+    };
     // The word lists named on the command line must exist; the user's (the one the editor's
     // "Add to user dictionary" writes) and the team's, committed beside the manuscript, count
     // when they do.
@@ -494,10 +582,15 @@ pub fn run_check(
             sentences,
         ));
     }
-    let mut loaded = load_model(&model.options_with(&settings), &stderr_events())?;
+    let mut loaded = load_model(
+        &model.options_with(&settings),
+        &stderr_events(),
+        &CancelFlag::new(),
+    )?;
     // Nothing interactive waits behind this check: larger forward passes cost less per token.
     loaded.runner.max_batch_tokens = crate::model::fill::BATCH_TOKENS_WITHOUT_INTERACTIVE_WORK;
-    let check_settings = settings.check_settings();
+    let mut check_settings = settings.check_settings();
+    check_settings.evidence = evidence;
     let lexicon = analysis::lexicon_for_tokenizer(&loaded.runner.tokenizer, &check_settings)?;
     let total: usize = sources.iter().map(|source| source.4.len()).sum();
     let progress = if std::io::stderr().is_terminal() && total > 20 {
@@ -576,8 +669,9 @@ pub fn main_with_args(cli: Cli) -> i32 {
             top_k,
             max_pieces,
             format,
+            explain,
             model,
-        } => run_fill(&text, top_k, max_pieces, format, &model),
+        } => run_fill(&text, top_k, max_pieces, format, explain.as_deref(), &model),
         Command::Tokenize {
             text,
             format,
@@ -595,9 +689,18 @@ pub fn main_with_args(cli: Cli) -> i32 {
             format,
             fail_on,
             dictionary,
+            explain,
             model,
             config,
-        } => match run_check(&files, format, fail_on, &dictionary, &model, &config) {
+        } => match run_check(
+            &files,
+            format,
+            fail_on,
+            &dictionary,
+            explain.as_deref(),
+            &model,
+            &config,
+        ) {
             Ok((output, failed)) => {
                 let mut stdout = std::io::stdout().lock();
                 if stdout

@@ -77,6 +77,25 @@ impl ProseWindow {
         }
     }
 
+    /// The window's stand-ins (citations, formulas), as window ranges: no evidence comes from
+    /// them.
+    pub fn stand_in_ranges(&self) -> Vec<Range<usize>> {
+        let WindowMap::Chunk { chunk, prose_start } = &self.map else {
+            return Vec::new();
+        };
+        chunk
+            .segments
+            .iter()
+            .filter(|segment| segment.kind == crate::prose::SegmentKind::StandIn)
+            .filter(|segment| segment.prose_range.end > *prose_start)
+            .map(|segment| {
+                segment.prose_range.start.saturating_sub(*prose_start)
+                    ..segment.prose_range.end - prose_start
+            })
+            .filter(|range| range.start < self.text.len())
+            .collect()
+    }
+
     /// Whether a range of the window is real prose: never complete or score a stand-in for a
     /// citation, a formula or other skipped markup.
     pub fn is_checkable(&self, text_range: Range<usize>) -> bool {

@@ -25,6 +25,9 @@ pub struct Settings {
     pub diagnostics_enabled: bool,
     /// `auto` (warning for strong evidence, information otherwise) or a fixed severity.
     pub diagnostics_severity: String,
+    /// How a hovered word that is not flagged is explained (`None`: no evidence line); flagged
+    /// words show their finding's evidence (`check.evidence`).
+    pub hover_evidence: Option<crate::model::EvidenceMethod>,
     /// The check's thresholds (`diagnostics.minMargin` and the other numeric `diagnostics.*`
     /// keys); the severities in it are the defaults, `diagnostics_severity` overrides them.
     pub check: crate::analysis::CheckSettings,
@@ -40,7 +43,7 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 26] = [
+pub const SETTING_KEYS: [&str; 28] = [
     "model",
     "revision",
     "device",
@@ -62,6 +65,8 @@ pub const SETTING_KEYS: [&str; 26] = [
     "diagnostics.unknownTerms",
     "diagnostics.unknownMaxLogProbability",
     "diagnostics.debounceMs",
+    "diagnostics.evidence",
+    "hover.evidence",
     "dictionary.userFile",
     "dictionary.words",
     "latex.proseCommands",
@@ -82,6 +87,7 @@ impl Default for Settings {
             context_sentences: 2,
             diagnostics_enabled: true,
             diagnostics_severity: "auto".to_string(),
+            hover_evidence: Some(DEFAULT_HOVER_EVIDENCE),
             check: crate::analysis::CheckSettings::default(),
             diagnostics_debounce_ms: 400,
             dictionary_user_file: String::new(),
@@ -91,6 +97,31 @@ impl Default for Settings {
             latex_skip_environments: Vec::new(),
         }
     }
+}
+
+/// How a hovered word is explained unless the settings say otherwise (BENCHMARKS.md, "Evidence").
+pub const DEFAULT_HOVER_EVIDENCE: crate::model::EvidenceMethod =
+    crate::model::EvidenceMethod::Occlusion;
+
+fn evidence_name(method: Option<crate::model::EvidenceMethod>) -> &'static str {
+    method.map_or("off", crate::model::EvidenceMethod::as_str)
+}
+
+fn evidence_method(value: &Value) -> Result<Option<crate::model::EvidenceMethod>, String> {
+    let name = value
+        .as_str()
+        .ok_or_else(|| format!("expected a string, got {value}"))?;
+    if name == "off" {
+        return Ok(None);
+    }
+    crate::model::EvidenceMethod::parse(name)
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "{name:?} is not one of off, {}",
+                crate::model::EvidenceMethod::NAMES.join(", ")
+            )
+        })
 }
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -259,6 +290,8 @@ impl Settings {
             "diagnostics.minWordLength" => Value::from(self.check.min_word_length),
             "diagnostics.unknownTerms" => Value::from(self.check.report_unknown),
             "diagnostics.debounceMs" => Value::from(self.diagnostics_debounce_ms),
+            "diagnostics.evidence" => Value::from(evidence_name(self.check.evidence)),
+            "hover.evidence" => Value::from(evidence_name(self.hover_evidence)),
             "dictionary.userFile" => Value::from(self.dictionary_user_file.clone()),
             "dictionary.words" => Value::from(self.dictionary_words.clone()),
             "latex.proseCommands" => Value::from(self.latex_prose_commands.clone()),
@@ -338,6 +371,8 @@ impl Settings {
             "diagnostics.debounceMs" => {
                 self.diagnostics_debounce_ms = integer_in(value, 0, 60_000)? as u64
             }
+            "diagnostics.evidence" => self.check.evidence = evidence_method(value)?,
+            "hover.evidence" => self.hover_evidence = evidence_method(value)?,
             "dictionary.userFile" => {
                 self.dictionary_user_file = value
                     .as_str()

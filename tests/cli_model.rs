@@ -83,6 +83,48 @@ fn fill_reports_one_entry_per_mask_group() {
 }
 
 #[test]
+fn fill_explain_gives_each_proposed_word_its_evidence() {
+    let text = "Type 2 diabetes [MASK] is a risk factor for cardiovascular disease.";
+    let output = biomed_lsp(&[
+        "fill",
+        text,
+        "--model",
+        "bundled",
+        "--format",
+        "json",
+        "--top-k",
+        "3",
+        "--explain",
+    ]);
+    let json = stdout_json(&output);
+    let predictions = json["masks"][0]["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 3);
+    for prediction in predictions {
+        let evidence = prediction["evidence"].as_array().unwrap();
+        assert!(!evidence.is_empty() && evidence.len() <= 3, "{prediction}");
+        for word in evidence {
+            assert_eq!(word["line"], 1);
+            let column = word["column"].as_u64().unwrap() as usize;
+            let name = word["word"].as_str().unwrap();
+            assert_eq!(&text[column - 1..column - 1 + name.len()], name, "{word}");
+            assert!(!["[MASK]", "MASK"].contains(&name));
+        }
+    }
+    // Text: an evidence line under each word.
+    let output = biomed_lsp(&[
+        "fill",
+        text,
+        "--model",
+        "bundled",
+        "--top-k",
+        "2",
+        "--explain=attention",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.matches("evidence: ").count(), 2, "{stdout}");
+}
+
+#[test]
 fn fill_without_a_mask_is_an_error_with_status_2() {
     let output = biomed_lsp(&["fill", "no mask here", "--model", "bundled"]);
     assert_eq!(output.status.code(), Some(2));

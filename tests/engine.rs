@@ -13,9 +13,11 @@ fn engine() -> EngineHandle {
         ..ModelOptions::default()
     };
     let events = std::sync::Mutex::new(Vec::new());
-    let loaded = load_model(&options, &|event: LoadEvent| {
-        events.lock().unwrap().push(event)
-    })
+    let loaded = load_model(
+        &options,
+        &|event: LoadEvent| events.lock().unwrap().push(event),
+        &CancelFlag::new(),
+    )
     .unwrap();
     let events = events.into_inner().unwrap();
     assert!(

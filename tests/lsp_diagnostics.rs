@@ -46,7 +46,8 @@ fn start(workspace: &std::path::Path, config_home: &std::path::Path) -> LspClien
     let response = client.request(
         "initialize",
         json!({"processId": std::process::id(), "rootUri": root, "capabilities": {
-            "workspace": {"configuration": true}, "window": {"workDoneProgress": true}}}),
+            "workspace": {"configuration": true}, "window": {"workDoneProgress": true},
+            "textDocument": {"publishDiagnostics": {"relatedInformation": true}}}}),
     );
     let capabilities = &response["result"]["capabilities"];
     assert_eq!(
@@ -431,6 +432,117 @@ fn the_hover_of_a_flagged_word_says_what_its_diagnostic_says() {
     );
     // The finding itself, with its suggestion, is in the hover.
     assert!(markdown.contains("infarction"), "{markdown}");
+}
+
+/// The character column of the first `word` in `text` (one line of ASCII).
+fn column_of(text: &str, word: &str) -> u64 {
+    text.find(word)
+        .unwrap_or_else(|| panic!("{word} not in {text:?}")) as u64
+}
+
+#[test]
+fn a_findings_evidence_is_related_information_an_evidence_line_and_highlights() {
+    let workspace = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    let mut client = start(workspace.path(), config_home.path());
+    let uri = format!("file://{}/paper.tex", workspace.path().display());
+    let text = "Acute \\emph{myocardial} infraction was confirmed by elevated troponin levels.\n";
+    open(&mut client, &uri, "latex", text);
+    let published = diagnostics_for(&mut client, &uri, |params| infraction(params).is_some());
+    let diagnostic = infraction(&published).unwrap();
+    let suggestion = diagnostic["data"]["suggestions"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let related = diagnostic["relatedInformation"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no relatedInformation: {diagnostic}"))
+        .clone();
+    assert!(!related.is_empty() && related.len() <= 3, "{related:?}");
+    let mut evidence_words = Vec::new();
+    for information in &related {
+        assert_eq!(information["location"]["uri"], uri.as_str());
+        let range = &information["location"]["range"];
+        assert_eq!(range["start"]["line"], 0);
+        let start = range["start"]["character"].as_u64().unwrap() as usize;
+        let end = range["end"]["character"].as_u64().unwrap() as usize;
+        let word = &text[start..end];
+        let message = information["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("\"{word}\" supports \"{suggestion}\" (")),
+            "{message} at {word:?}"
+        );
+        evidence_words.push(word.to_string());
+    }
+    assert!(
+        evidence_words.contains(&"myocardial".to_string()),
+        "{evidence_words:?}"
+    );
+
+    // The hover of the flagged word lists the same words.
+    let hover = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": diagnostic["range"]["start"]}),
+    );
+    let markdown = hover["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    let evidence_line = markdown
+        .lines()
+        .find(|line| line.starts_with(&format!("Evidence for \"{suggestion}\": ")))
+        .unwrap_or_else(|| panic!("no evidence line in:\n{markdown}"));
+    for word in &evidence_words {
+        assert!(
+            evidence_line.contains(&format!("**{word}**")),
+            "{evidence_line}"
+        );
+    }
+
+    // The cursor on the flagged word highlights it and its evidence words.
+    let highlights = client.request(
+        "textDocument/documentHighlight",
+        json!({"textDocument": {"uri": uri}, "position": diagnostic["range"]["start"]}),
+    );
+    let highlights = highlights["result"].as_array().unwrap().clone();
+    assert_eq!(highlights.len(), 1 + related.len(), "{highlights:?}");
+    assert_eq!(highlights[0]["range"], diagnostic["range"]);
+    assert_eq!(highlights[0]["kind"], 1);
+    for (highlight, information) in highlights[1..].iter().zip(&related) {
+        assert_eq!(highlight["range"], information["location"]["range"]);
+        assert_eq!(highlight["kind"], 2, "Read");
+    }
+    // Elsewhere, nothing is highlighted.
+    let elsewhere = client.request(
+        "textDocument/documentHighlight",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": column_of(text, "levels")}}),
+    );
+    assert_eq!(elsewhere["result"], Value::Null, "{elsewhere}");
+
+    // A word that is not flagged: the hover says what supports it here.
+    let hover = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": column_of(text, "troponin")}}),
+    );
+    let markdown = hover["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        markdown.contains("\nEvidence for \"troponin\": **"),
+        "{markdown}"
+    );
+    // With hover evidence off, no such line.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"biomedLsp": {"hover": {"evidence": "off"}}}}),
+    );
+    let hover = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": column_of(text, "troponin")}}),
+    );
+    let markdown = hover["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!markdown.contains("Evidence"), "{markdown}");
 }
 
 #[test]

@@ -137,6 +137,7 @@ fn main_session(offer_utf8: bool) {
                 "textDocumentSync": {"openClose": true, "change": 2},
                 "completionProvider": {},
                 "hoverProvider": true,
+                "documentHighlightProvider": true,
                 "codeActionProvider": {"codeActionKinds": ["quickfix"]},
                 "executeCommandProvider": {"commands": [
                     "biomedLsp.addToDictionary", "biomedLsp.ignoreInDocument", "biomedLsp.checkWorkspace",

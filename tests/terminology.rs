@@ -865,6 +865,8 @@ fn check_prints_json_findings_with_one_based_character_positions() {
         ),
         (Some(3), Some(28))
     );
+    // Evidence is found only with --explain.
+    assert_eq!(infraction["evidence"], serde_json::json!([]));
     assert!(
         infraction["suggestions"]
             .as_array()
@@ -883,6 +885,7 @@ fn check_prints_json_findings_with_one_based_character_positions() {
             "column",
             "end_column",
             "end_line",
+            "evidence",
             "line",
             "message",
             "path",
@@ -891,6 +894,79 @@ fn check_prints_json_findings_with_one_based_character_positions() {
             "suggestions",
             "word"
         ]
+    );
+}
+
+#[test]
+fn check_explain_prints_evidence_at_the_words_it_names() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let path = directory.path().join("draft.tex");
+    let text = "\\section{Results}\n\nAcute \\emph{myocardial} infraction was confirmed by elevated troponin levels.\n";
+    std::fs::write(&path, text).expect("write the draft");
+    let path_text = path.display().to_string();
+    for method in ["", "=attention", "=rollout"] {
+        let explain = format!("--explain{method}");
+        let output = biomed_lsp_check(&[
+            &path_text,
+            "--format",
+            "json",
+            "--fail-on",
+            "none",
+            &explain,
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("one JSON document");
+        let findings = json["findings"].as_array().expect("a findings array");
+        let infraction = findings
+            .iter()
+            .find(|finding| finding["word"] == "infraction")
+            .unwrap_or_else(|| panic!("no finding for \"infraction\": {json}"));
+        let evidence = infraction["evidence"]
+            .as_array()
+            .expect("an evidence array");
+        assert!(
+            !evidence.is_empty() && evidence.len() <= 3,
+            "{explain}: {evidence:?}"
+        );
+        let mut total = 0.0;
+        for word in evidence {
+            let line = word["line"].as_u64().expect("a line") as usize;
+            let column = word["column"].as_u64().expect("a column") as usize;
+            let name = word["word"].as_str().expect("a word");
+            let at: String = text
+                .lines()
+                .nth(line - 1)
+                .expect("the line")
+                .chars()
+                .skip(column - 1)
+                .take(name.chars().count())
+                .collect();
+            assert_eq!(at, name, "{explain}: {word}");
+            total += word["weight"].as_f64().expect("a weight");
+        }
+        assert!(
+            total > 0.0 && total <= 1.0 + 1e-6,
+            "{explain}: {evidence:?}"
+        );
+    }
+    let output = biomed_lsp_check(&[&path_text, "--fail-on", "none", "--explain"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("  evidence for \"infarction\": "),
+        "{stdout}"
+    );
+    let output = biomed_lsp_check(&[&path_text, "--explain=magic"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--explain=\"magic\" is not one of attention, rollout, occlusion"),
+        "{stderr}"
     );
 }
 

@@ -110,11 +110,16 @@ pub fn check_document(
     let mut findings = Vec::new();
     for (sentence, sentence_findings) in sentences.iter().zip(per_sentence) {
         let chunk = &chunks[sentence.chunk_index];
+        let to_source = |range: &Range<usize>| {
+            chunk.source_range_of(
+                sentence.prose_range.start + range.start..sentence.prose_range.start + range.end,
+            )
+        };
         for mut finding in sentence_findings {
-            finding.range = chunk.source_range_of(
-                sentence.prose_range.start + finding.range.start
-                    ..sentence.prose_range.start + finding.range.end,
-            );
+            finding.range = to_source(&finding.range);
+            for evidence in &mut finding.evidence {
+                evidence.range = to_source(&evidence.range);
+            }
             if !suppressions.suppresses(&finding) {
                 findings.push(finding);
             }

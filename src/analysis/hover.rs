@@ -5,8 +5,11 @@
 use std::ops::Range;
 
 use super::terminology::{CheckSettings, Finding};
-use super::wording::format_probability;
-use crate::model::api::{CancelFlag, ScoreRequest, TokenizedWord, WordScore, WordToScore};
+use super::wording::{format_probability, format_share};
+use crate::model::api::{
+    CancelFlag, EvidenceMethod, EvidenceWord, ExplainRequest, ScoreRequest, TokenizedWord,
+    WordScore, WordToScore,
+};
 
 /// The hover reads the word's own sentence: the check scores sentence by sentence.
 pub const HOVER_CONTEXT_SENTENCES: usize = 0;
@@ -32,6 +35,36 @@ pub fn hover_score_request(
         context_tokens: settings.score_context_tokens,
         cancel: Some(cancel),
     }
+}
+
+/// How many evidence words the hover of a word that is not flagged lists.
+pub const HOVER_EVIDENCE_WORDS: usize = 3;
+
+/// The evidence of a hovered word that is not flagged: which context words make the model expect
+/// the word itself here, in the same window as its score.
+pub fn hover_explain_request(
+    sentence: String,
+    unit: Range<usize>,
+    method: EvidenceMethod,
+    settings: &CheckSettings,
+    skip: Vec<Range<usize>>,
+    cancel: CancelFlag,
+) -> ExplainRequest {
+    ExplainRequest {
+        candidate: sentence[unit.clone()].to_string(),
+        text: sentence,
+        slot: unit,
+        method,
+        context_tokens: settings.score_context_tokens,
+        skip,
+        cancel: Some(cancel),
+    }
+}
+
+/// The evidence a hover shows: for which word, and the supporting words, strongest first.
+pub struct HoverEvidence<'a> {
+    pub candidate: &'a str,
+    pub words: &'a [EvidenceWord],
 }
 
 /// What the hover can say about the model.
@@ -73,6 +106,7 @@ pub fn hover_markdown(
     words: &[TokenizedWord],
     status: ModelStatus<'_>,
     finding: Option<&Finding>,
+    evidence: Option<HoverEvidence<'_>>,
 ) -> String {
     let pieces: Vec<String> = words
         .iter()
@@ -123,6 +157,24 @@ pub fn hover_markdown(
             "\n**{}** [{}]\n",
             escape_markdown(&finding.message),
             finding.code.as_str()
+        ));
+    }
+    if let Some(evidence) = evidence.filter(|evidence| !evidence.words.is_empty()) {
+        let words: Vec<String> = evidence
+            .words
+            .iter()
+            .map(|word| {
+                format!(
+                    "**{}** {}",
+                    escape_markdown(&word.word),
+                    format_share(word.weight)
+                )
+            })
+            .collect();
+        markdown.push_str(&format!(
+            "\nEvidence for \"{}\": {}\n",
+            escape_markdown(evidence.candidate),
+            words.join(" · ")
         ));
     }
     markdown

@@ -15,7 +15,9 @@ pub mod terminology;
 pub mod wording;
 
 pub use lexicon::{Dictionary, Lexicon, LexiconError, NearWord};
-pub use report::{format_json, format_text, locate_findings, LocatedFinding};
+pub use report::{
+    format_json, format_text, locate_evidence, locate_findings, LocatedEvidence, LocatedFinding,
+};
 pub use terminology::{
     check_sentence, check_sentences, check_sentences_cached, check_sentences_with,
     lexicon_for_tokenizer, CheckError, CheckSettings, CheckStatistics, Finding, FindingCode,

@@ -2,6 +2,35 @@
 //! compiler's diagnostics or as JSON, for the `check` command.
 
 use super::terminology::Finding;
+use super::wording::format_share;
+use crate::model::EvidenceWord;
+
+/// An evidence word with its place in a file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LocatedEvidence {
+    pub word: String,
+    /// 1-based line and character column of its first character.
+    pub line: usize,
+    pub column: usize,
+    /// Its share of the support (0 to 1).
+    pub weight: f32,
+}
+
+/// Places evidence words (ranges in bytes of `source`).
+pub fn locate_evidence(source: &str, words: &[EvidenceWord]) -> Vec<LocatedEvidence> {
+    words
+        .iter()
+        .map(|word| {
+            let (line, column) = line_and_column(source, word.range.start);
+            LocatedEvidence {
+                word: word.word.clone(),
+                line,
+                column,
+                weight: word.weight,
+            }
+        })
+        .collect()
+}
 
 /// A finding with its place in a file.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +44,8 @@ pub struct LocatedFinding {
     pub end_column: usize,
     /// The finding, its range in bytes of the whole source text.
     pub finding: Finding,
+    /// The finding's evidence, placed.
+    pub evidence: Vec<LocatedEvidence>,
 }
 
 /// 1-based line and character column of a byte offset (clamped to the text, snapped back to a
@@ -44,6 +75,7 @@ pub fn locate_findings(path: &str, source: &str, findings: Vec<Finding>) -> Vec<
                 column,
                 end_line,
                 end_column,
+                evidence: locate_evidence(source, &finding.evidence),
                 finding,
             }
         })
@@ -70,12 +102,33 @@ pub fn format_text(findings: &[LocatedFinding]) -> String {
                 finding.suggestions.join(", ")
             ));
         }
+        if let (Some(suggestion), false) =
+            (finding.suggestions.first(), located.evidence.is_empty())
+        {
+            let words: Vec<String> = located
+                .evidence
+                .iter()
+                .map(|word| {
+                    format!(
+                        "{} ({}:{}) {}",
+                        word.word,
+                        word.line,
+                        word.column,
+                        format_share(word.weight)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "  evidence for \"{suggestion}\": {}\n",
+                words.join(", ")
+            ));
+        }
     }
     out
 }
 
 /// `{"findings":[{path, line, column, end_line, end_column, code, severity, word, message,
-/// suggestions, score}]}` followed by a newline.
+/// suggestions, score, evidence: [{word, line, column, weight}]}]}` followed by a newline.
 pub fn format_json(findings: &[LocatedFinding]) -> String {
     // A struct, not `json!`, so that the keys keep this documented order.
     #[derive(serde::Serialize)]
@@ -91,6 +144,7 @@ pub fn format_json(findings: &[LocatedFinding]) -> String {
         message: &'a str,
         suggestions: &'a [String],
         score: f32,
+        evidence: &'a [LocatedEvidence],
     }
     #[derive(serde::Serialize)]
     struct JsonReport<'a> {
@@ -111,6 +165,7 @@ pub fn format_json(findings: &[LocatedFinding]) -> String {
                 message: &located.finding.message,
                 suggestions: &located.finding.suggestions,
                 score: located.finding.score,
+                evidence: &located.evidence,
             })
             .collect(),
     };

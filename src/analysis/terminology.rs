@@ -29,8 +29,9 @@ use super::wording::{format_probability, match_case};
 use crate::model::engine::EngineHandle;
 use crate::model::fill::ModelRunner;
 use crate::model::{
-    BatchAnswers, CancelFlag, EngineError, ModelError, ScoreRequest, TokenProbability,
-    TokenProbabilityRequest, TokenizedWord, WordScore, WordToScore,
+    BatchAnswers, CancelFlag, EngineError, EvidenceMethod, EvidenceWord, ExplainRequest,
+    Explanation, ModelError, ScoreRequest, TokenProbability, TokenProbabilityRequest,
+    TokenizedWord, WordScore, WordToScore,
 };
 
 /// Every threshold of the check. Log-probabilities are natural logs.
@@ -86,6 +87,11 @@ pub struct CheckSettings {
     pub unknown_severity: Severity,
     /// Most suggestions per finding.
     pub max_suggestions: usize,
+    /// How each finding's evidence is found (the context words that support its first
+    /// suggestion), or `None` for no evidence.
+    pub evidence: Option<EvidenceMethod>,
+    /// Most evidence words per finding.
+    pub evidence_words: usize,
 }
 
 impl Default for CheckSettings {
@@ -119,9 +125,15 @@ impl Default for CheckSettings {
             unknown_requires_suggestion: true,
             unknown_severity: Severity::Information,
             max_suggestions: 3,
+            evidence: Some(DEFAULT_EVIDENCE),
+            evidence_words: 3,
         }
     }
 }
+
+/// The evidence method of findings unless the settings say otherwise (BENCHMARKS.md,
+/// "Evidence").
+pub const DEFAULT_EVIDENCE: EvidenceMethod = EvidenceMethod::Occlusion;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -176,6 +188,9 @@ pub struct Finding {
     /// Evidence strength: the corrected log-probability margin of the best alternative
     /// (improbable-term) or minus the word's log-probability (unknown-term), in nats.
     pub score: f32,
+    /// The context words that make the model expect the first suggestion, strongest first
+    /// (ranges like `range`); empty without suggestions or with evidence off.
+    pub evidence: Vec<EvidenceWord>,
 }
 
 /// A sentence to check and the byte ranges of it that are not prose (citation stand-ins, code).
@@ -203,6 +218,8 @@ pub struct CheckStatistics {
     pub scored_words: usize,
     pub screening_rows: usize,
     pub scoring_rows: usize,
+    /// Rows run to find the evidence of findings.
+    pub evidence_rows: usize,
 }
 
 impl CheckStatistics {
@@ -213,6 +230,7 @@ impl CheckStatistics {
         self.scored_words += other.scored_words;
         self.screening_rows += other.screening_rows;
         self.scoring_rows += other.scoring_rows;
+        self.evidence_rows += other.evidence_rows;
     }
 }
 
@@ -239,6 +257,20 @@ pub trait TermScorer {
         &self,
         requests: Vec<ScoreRequest>,
     ) -> Result<BatchAnswers<Vec<WordScore>>, CheckError>;
+    /// Evidence for findings. A scorer without a model (a test's stand-in) gives none.
+    fn explain(
+        &self,
+        requests: Vec<ExplainRequest>,
+    ) -> Result<BatchAnswers<Explanation>, CheckError> {
+        let answers = requests
+            .iter()
+            .map(|_| Explanation {
+                words: Vec::new(),
+                candidate_log_probability: f32::NAN,
+            })
+            .collect();
+        Ok(BatchAnswers { answers, rows: 0 })
+    }
 }
 
 impl TermScorer for ModelRunner {
@@ -259,6 +291,12 @@ impl TermScorer for ModelRunner {
         requests: Vec<ScoreRequest>,
     ) -> Result<BatchAnswers<Vec<WordScore>>, CheckError> {
         Ok(self.score_batch(&requests)?)
+    }
+    fn explain(
+        &self,
+        requests: Vec<ExplainRequest>,
+    ) -> Result<BatchAnswers<Explanation>, CheckError> {
+        Ok(self.explain_batch(&requests)?)
     }
 }
 
@@ -281,6 +319,12 @@ impl TermScorer for EngineHandle {
         requests: Vec<ScoreRequest>,
     ) -> Result<BatchAnswers<Vec<WordScore>>, CheckError> {
         Ok(self.score_batch_blocking(requests)?)
+    }
+    fn explain(
+        &self,
+        requests: Vec<ExplainRequest>,
+    ) -> Result<BatchAnswers<Explanation>, CheckError> {
+        Ok(self.explain_batch_blocking(requests)?)
     }
 }
 
@@ -384,7 +428,15 @@ pub fn check_sentences_with(
         let group_indices = &missing[group_start..group_end];
         let group: Vec<&SentenceToCheck> =
             group_indices.iter().map(|&idx| sentences[idx]).collect();
-        let findings = check_sentence_group(scorer, &group, inputs, cancel, statistics)?;
+        let mut findings = check_sentence_group(scorer, &group, inputs, cancel, statistics)?;
+        add_evidence(
+            scorer,
+            &group,
+            &mut findings,
+            inputs.settings,
+            cancel,
+            statistics,
+        )?;
         if let Some(cache) = cache {
             cache.insert_all(cache_key, group.iter().copied().zip(&findings));
         }
@@ -396,6 +448,56 @@ pub fn check_sentences_with(
         group_start = group_end;
     }
     Ok(results.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// Adds to each finding with a suggestion the context words that make the model expect that
+/// suggestion (one batch for the group; see `model::evidence`).
+fn add_evidence(
+    scorer: &dyn TermScorer,
+    sentences: &[&SentenceToCheck],
+    findings: &mut [Vec<Finding>],
+    settings: &CheckSettings,
+    cancel: Option<&CancelFlag>,
+    statistics: &mut CheckStatistics,
+) -> Result<(), CheckError> {
+    let Some(method) = settings.evidence else {
+        return Ok(());
+    };
+    let mut requests = Vec::new();
+    let mut owners = Vec::new();
+    for (sentence_idx, (sentence, sentence_findings)) in
+        sentences.iter().zip(&*findings).enumerate()
+    {
+        for (finding_idx, finding) in sentence_findings.iter().enumerate() {
+            let Some(suggestion) = finding.suggestions.first() else {
+                continue;
+            };
+            requests.push(ExplainRequest {
+                text: sentence.text.clone(),
+                slot: finding.range.clone(),
+                candidate: suggestion.clone(),
+                method,
+                context_tokens: settings.score_context_tokens,
+                skip: sentence.skip.clone(),
+                cancel: cancel.cloned(),
+            });
+            owners.push((sentence_idx, finding_idx));
+        }
+    }
+    if requests.is_empty() {
+        return Ok(());
+    }
+    let explained = scorer.explain(requests)?;
+    statistics.evidence_rows += explained.rows;
+    for ((sentence_idx, finding_idx), explanation) in owners.into_iter().zip(explained.answers) {
+        findings[sentence_idx][finding_idx].evidence = explanation
+            .words
+            .into_iter()
+            .filter(|word| word.weight > 0.0)
+            .take(settings.evidence_words)
+            .collect();
+    }
+    Ok(())
 }
 
 /// Findings per sentence, kept across checks so that after an edit only changed sentences are
@@ -1019,6 +1121,7 @@ fn decide(
             ),
             suggestions,
             score: corrected,
+            evidence: Vec::new(),
         });
     }
     if plan.unknown && observed < settings.unknown_max_log_probability {
@@ -1064,6 +1167,7 @@ fn decide(
             message,
             suggestions,
             score: -observed,
+            evidence: Vec::new(),
         });
     }
     None

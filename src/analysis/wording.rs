@@ -55,3 +55,22 @@ mod tests {
         assert_eq!(match_case("", "Inf"), "");
     }
 }
+
+/// A share of the evidence as a whole percentage (`41 %`; under 1 % as `<1 %`).
+pub fn format_share(weight: f32) -> String {
+    let percent = (weight * 100.0).round();
+    if percent < 1.0 {
+        "<1 %".to_string()
+    } else {
+        format!("{percent:.0} %")
+    }
+}
+
+/// The evidence of an expectation on one line: `myocardial 41 %, troponin 22 %`.
+pub fn evidence_line(words: &[crate::model::EvidenceWord]) -> String {
+    words
+        .iter()
+        .map(|word| format!("{} {}", word.word, format_share(word.weight)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

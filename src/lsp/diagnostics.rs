@@ -3,10 +3,14 @@
 
 use std::sync::Arc;
 
-use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, MessageType, NumberOrString, Url};
+use tower_lsp::lsp_types::{
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, MessageType,
+    NumberOrString, Url,
+};
 
 use crate::analysis::document::{check_document, document_sentences, Suppressions};
 use crate::analysis::switches::disabled_ranges;
+use crate::analysis::wording::format_share;
 use crate::analysis::{
     lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, Lexicon, SentenceCheckInputs,
     Severity,
@@ -29,6 +33,37 @@ pub(super) struct CheckSnapshot {
     /// off the lock and off the async runtime.
     chunks: Option<Vec<crate::prose::ProseChunk>>,
     language: crate::prose::Language,
+}
+
+/// The evidence of a finding as related information: where each supporting word is, and for
+/// which suggestion (`supports "infarction" (41 %)`).
+fn evidence_information(
+    uri: &Url,
+    rope: &ropey::Rope,
+    finding: &Finding,
+    encoding: PositionEncoding,
+) -> Option<Vec<DiagnosticRelatedInformation>> {
+    let suggestion = finding.suggestions.first()?;
+    if finding.evidence.is_empty() {
+        return None;
+    }
+    Some(
+        finding
+            .evidence
+            .iter()
+            .map(|word| DiagnosticRelatedInformation {
+                location: Location {
+                    uri: uri.clone(),
+                    range: offsets_to_range(rope, word.range.clone(), encoding),
+                },
+                message: format!(
+                    "\"{}\" supports \"{suggestion}\" ({})",
+                    word.word,
+                    format_share(word.weight)
+                ),
+            })
+            .collect(),
+    )
 }
 
 pub(super) fn lsp_severity(severity: Severity) -> DiagnosticSeverity {
@@ -266,9 +301,17 @@ impl Backend {
         }
         // Positions are computed against the snapshot's text: the version published is the
         // snapshot's, so the client places them on the text they belong to.
+        let related_information = lock(&self.shared.client_support).related_information;
         let diagnostics = findings
             .iter()
-            .map(|finding| self.diagnostic(&snapshot.rope, finding, encoding))
+            .map(|finding| {
+                let mut diagnostic = self.diagnostic(&snapshot.rope, finding, encoding);
+                if related_information {
+                    diagnostic.related_information =
+                        evidence_information(&uri, &snapshot.rope, finding, encoding);
+                }
+                diagnostic
+            })
             .collect();
         lock(&self.shared.checks.published).insert(uri.clone(), (snapshot.version, findings));
         self.client

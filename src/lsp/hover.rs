@@ -5,7 +5,8 @@ use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::{Hover, HoverContents, HoverParams, MarkupContent, MarkupKind};
 
 use crate::analysis::hover::{
-    hover_markdown, hover_score_request, ModelStatus, HOVER_CONTEXT_SENTENCES,
+    hover_explain_request, hover_markdown, hover_score_request, HoverEvidence, ModelStatus,
+    HOVER_CONTEXT_SENTENCES, HOVER_EVIDENCE_WORDS,
 };
 use crate::context::{context_for_position, hover_unit};
 use crate::lsp::position::{offsets_to_range, position_to_offset};
@@ -20,7 +21,8 @@ impl Backend {
         let position = params.text_document_position_params.position;
         let encoding = self.encoding();
         // The document's own check settings: the hover scores as its check does.
-        let check_settings = self.settings_for(&uri).check_settings();
+        let settings = self.settings_for(&uri);
+        let check_settings = settings.check_settings();
         let prepared = {
             let documents = lock(&self.shared.documents);
             let Some(document) = documents.get(&uri) else {
@@ -61,27 +63,79 @@ impl Backend {
             Ok(engine) => engine.tokenize(&unit_text),
             Err(_) => bundled_tokenize(&unit_text),
         };
-        let markdown =
-            |status: ModelStatus<'_>| hover_markdown(&unit_text, &words, status, finding.as_ref());
+        // A flagged word shows its finding's evidence; another word, what supports it here.
+        let finding_evidence = finding.as_ref().and_then(|finding| {
+            let candidate = finding.suggestions.first()?;
+            Some(HoverEvidence {
+                candidate,
+                words: &finding.evidence,
+            })
+        });
+        let markdown = |status: ModelStatus<'_>, evidence: Option<HoverEvidence<'_>>| {
+            hover_markdown(&unit_text, &words, status, finding.as_ref(), evidence)
+        };
         let markdown = match engine {
             Ok(engine) => {
                 let cancel = CancelFlag::new();
                 let _cancel_guard = CancelOnDrop(cancel.clone());
-                let request = hover_score_request(window.text, unit, &check_settings, cancel);
+                let stand_ins = window.stand_in_ranges();
+                let request = hover_score_request(
+                    window.text.clone(),
+                    unit.clone(),
+                    &check_settings,
+                    cancel.clone(),
+                );
                 match engine.score(request).await {
                     Ok(scores) => match scores.first() {
-                        Some(score) => markdown(ModelStatus::Scored {
-                            score,
-                            display_name: &engine.info().display_name,
-                        }),
-                        None => markdown(ModelStatus::Unavailable("no score returned")),
+                        Some(score) => {
+                            let explained = match (&finding, settings.hover_evidence) {
+                                (None, Some(method)) => {
+                                    let request = hover_explain_request(
+                                        window.text,
+                                        unit,
+                                        method,
+                                        &check_settings,
+                                        stand_ins,
+                                        cancel,
+                                    );
+                                    match engine.explain(request).await {
+                                        Ok(mut explanation) => {
+                                            explanation.words.retain(|word| word.weight > 0.0);
+                                            explanation.words.truncate(HOVER_EVIDENCE_WORDS);
+                                            Some(explanation.words)
+                                        }
+                                        Err(EngineError::Cancelled) => return Ok(None),
+                                        Err(error) => {
+                                            tracing::warn!("hover evidence failed: {error}");
+                                            None
+                                        }
+                                    }
+                                }
+                                _ => None,
+                            };
+                            let evidence = match &explained {
+                                Some(words) => Some(HoverEvidence {
+                                    candidate: &unit_text,
+                                    words,
+                                }),
+                                None => finding_evidence,
+                            };
+                            markdown(
+                                ModelStatus::Scored {
+                                    score,
+                                    display_name: &engine.info().display_name,
+                                },
+                                evidence,
+                            )
+                        }
+                        None => markdown(ModelStatus::Unavailable("no score returned"), None),
                     },
                     Err(EngineError::Cancelled) => return Ok(None),
-                    Err(error) => markdown(ModelStatus::Unavailable(&error.to_string())),
+                    Err(error) => markdown(ModelStatus::Unavailable(&error.to_string()), None),
                 }
             }
-            Err(None) => markdown(ModelStatus::Loading),
-            Err(Some(failure)) => markdown(ModelStatus::Unavailable(&failure)),
+            Err(None) => markdown(ModelStatus::Loading, None),
+            Err(Some(failure)) => markdown(ModelStatus::Unavailable(&failure), None),
         };
         Ok(Some(Hover {
             contents: HoverContents::Markup(MarkupContent {

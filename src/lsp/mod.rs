@@ -8,6 +8,7 @@ mod configuration;
 mod diagnostics;
 mod document_sync;
 pub mod framing;
+mod highlights;
 mod hover;
 mod model_loading;
 mod panic_guard;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tower_lsp::lsp_types::MessageType;
 
-use crate::model::{load_engine, LoadEvent, ModelOptions};
+use crate::model::{load_engine, CancelFlag, LoadEvent, ModelOptions};
 
 use super::progress::ProgressReporter;
 use super::state::*;
@@ -26,7 +26,17 @@ impl Backend {
         let supports_progress = lock(&self.shared.client_support).work_done_progress;
         let client = self.client.clone();
         let shared = Arc::clone(&self.shared);
+        // The client's cancel button stops a download; the bundled model then stands in.
+        let download_cancel = CancelFlag::new();
+        let loader_cancel = download_cancel.clone();
         tokio::spawn(async move {
+            // A look at the cache on disk: whether the cancel button can mean anything.
+            let cache_options = options.clone();
+            let may_download = tokio::task::spawn_blocking(move || {
+                crate::model::resolve::may_download(&cache_options)
+            })
+            .await
+            .unwrap_or(false);
             let (event_sender, mut event_receiver) =
                 tokio::sync::mpsc::unbounded_channel::<LoadEvent>();
             let (result_sender, result_receiver) = tokio::sync::oneshot::channel();
@@ -41,24 +51,35 @@ impl Backend {
                     crate::model::priority::lower_current_thread_priority();
                     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                         crate::test_hooks::delay_model_load();
-                        load_engine(&options, &on_event)
+                        load_engine(&options, &on_event, &loader_cancel)
                     }))
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("the model loader panicked")));
                     let _ = result_sender.send(result);
                 });
             // The loader runs while the client is asked for a progress token; its events wait.
             let reporter = ProgressReporter::create(&client, "model-load", supports_progress).await;
-            reporter.begin("loading the model…").await;
+            let cancels = &shared.progress_cancels;
+            if may_download {
+                reporter
+                    .begin_cancellable("loading the model…", download_cancel, cancels)
+                    .await;
+            } else {
+                reporter.begin("loading the model…").await;
+            }
             if let Err(error) = spawned {
                 reporter
-                    .end(&format!("cannot start the model loader: {error}"))
+                    .end_and_forget(&format!("cannot start the model loader: {error}"), cancels)
                     .await;
                 return;
             }
             let mut last_percentage = None;
             while let Some(event) = event_receiver.recv().await {
                 match event {
-                    LoadEvent::Message(message) => reporter.report(&message, None).await,
+                    LoadEvent::Message(message) => {
+                        // Past the download: loading from disk cannot be cancelled.
+                        reporter.stop_being_cancellable();
+                        reporter.report(&message, None).await
+                    }
                     LoadEvent::Download {
                         file,
                         done_bytes,
@@ -82,7 +103,9 @@ impl Backend {
                     }
                     LoadEvent::Warning(warning) => {
                         tracing::warn!("{warning}");
-                        client.show_message(MessageType::WARNING, warning).await;
+                        if lock(&shared.reported_load_warnings).insert(warning.clone()) {
+                            client.show_message(MessageType::WARNING, warning).await;
+                        }
                     }
                 }
             }
@@ -92,7 +115,9 @@ impl Backend {
                 ))
             });
             if shared.load_generation.load(Ordering::SeqCst) != generation {
-                reporter.end("superseded by a newer model setting").await;
+                reporter
+                    .end_and_forget("superseded by a newer model setting", cancels)
+                    .await;
                 return;
             }
             match result {
@@ -106,7 +131,7 @@ impl Backend {
                         slot.failure = None;
                     }
                     // Cached findings and the lexicon are keyed by model: nothing to clear.
-                    reporter.end(&message).await;
+                    reporter.end_and_forget(&message, cancels).await;
                     Backend {
                         client: client.clone(),
                         shared: Arc::clone(&shared),
@@ -117,7 +142,7 @@ impl Backend {
                     let message = format!("model {} failed to load: {error:#}", settings.model);
                     tracing::error!("{message}");
                     lock(&shared.engine).failure = Some(message.clone());
-                    reporter.end(&message).await;
+                    reporter.end_and_forget(&message, cancels).await;
                     client.show_message(MessageType::ERROR, message).await;
                 }
             }

@@ -1,6 +1,6 @@
 //! The tower-lsp language server: capabilities, and the routing of each message to the file that
-//! handles it (`completion`, `hover`, `document_sync`, `configuration`, `diagnostics`,
-//! `code_actions`, `commands`); and the server on stdio.
+//! handles it (`completion`, `hover`, `highlights`, `document_sync`, `configuration`,
+//! `diagnostics`, `code_actions`, `commands`); and the server on stdio.
 
 use std::sync::Arc;
 
@@ -10,10 +10,10 @@ use tower_lsp::lsp_types::{
     CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
     CodeActionProviderCapability, CompletionOptions, CompletionParams, CompletionResponse,
     DidChangeConfigurationParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, ExecuteCommandOptions, ExecuteCommandParams, Hover, HoverParams,
-    HoverProviderCapability, InitializeParams, InitializeResult, InitializedParams, MessageType,
-    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
-    TextDocumentSyncOptions,
+    DidOpenTextDocumentParams, DocumentHighlight, DocumentHighlightParams, ExecuteCommandOptions,
+    ExecuteCommandParams, Hover, HoverParams, HoverProviderCapability, InitializeParams,
+    InitializeResult, InitializedParams, MessageType, OneOf, ServerCapabilities, ServerInfo,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
 };
 use tower_lsp::{LanguageServer, LspService, Server};
 
@@ -53,6 +53,13 @@ impl LanguageServer for Backend {
                     .workspace
                     .as_ref()
                     .and_then(|workspace| workspace.configuration)
+                    .unwrap_or(false),
+                related_information: params
+                    .capabilities
+                    .text_document
+                    .as_ref()
+                    .and_then(|document| document.publish_diagnostics.as_ref())
+                    .and_then(|diagnostics| diagnostics.related_information)
                     .unwrap_or(false),
             };
             if let Some(process_id) = params.process_id {
@@ -104,6 +111,7 @@ impl LanguageServer for Backend {
                     )),
                     completion_provider: Some(CompletionOptions::default()),
                     hover_provider: Some(HoverProviderCapability::Simple(true)),
+                    document_highlight_provider: Some(OneOf::Left(true)),
                     code_action_provider: Some(CodeActionProviderCapability::Options(
                         CodeActionOptions {
                             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
@@ -208,6 +216,17 @@ impl LanguageServer for Backend {
             .map_err(internal_error)?
     }
 
+    async fn document_highlight(
+        &self,
+        params: DocumentHighlightParams,
+    ) -> jsonrpc::Result<Option<Vec<DocumentHighlight>>> {
+        catch_panic("documentHighlight", async {
+            self.document_highlights(&params)
+        })
+        .await
+        .map_err(internal_error)
+    }
+
     async fn code_action(
         &self,
         params: CodeActionParams,
@@ -247,7 +266,13 @@ pub async fn serve_stdio() -> i32 {
     let (server_input_writer, server_input_reader) = tokio::io::duplex(1 << 16);
     let (server_output_writer, server_output_reader) = tokio::io::duplex(1 << 16);
     let client_output = Arc::new(tokio::sync::Mutex::new(tokio::io::stdout()));
-    let (service, socket) = LspService::new(Backend::new);
+    let (service, socket) = LspService::build(Backend::new)
+        // tower-lsp 0.20 does not route this notification itself.
+        .custom_method(
+            "window/workDoneProgress/cancel",
+            Backend::work_done_progress_cancel,
+        )
+        .finish();
     let server = Server::new(server_input_reader, server_output_writer, socket)
         .concurrency_level(HANDLER_CONCURRENCY)
         .serve(service);

@@ -53,6 +53,8 @@ pub(super) struct EngineSlot {
 pub(super) struct ClientSupport {
     pub(super) work_done_progress: bool,
     pub(super) configuration: bool,
+    /// Whether diagnostics may carry `relatedInformation` (the evidence of a finding).
+    pub(super) related_information: bool,
 }
 
 #[derive(Default)]
@@ -79,6 +81,11 @@ pub(super) struct Shared {
     pub(super) editor_settings: Mutex<Value>,
     /// Dictionary errors already shown, so that each is shown once and not at every check.
     pub(super) reported_dictionary_errors: Mutex<std::collections::HashSet<String>>,
+    /// Model-load warnings already shown (the bundled model standing in, offline): said once per
+    /// session, not at every reload.
+    pub(super) reported_load_warnings: Mutex<std::collections::HashSet<String>>,
+    /// What `window/workDoneProgress/cancel` stops, by progress token (the model download).
+    pub(super) progress_cancels: Mutex<HashMap<String, CancelFlag>>,
 }
 
 #[derive(Default)]

@@ -174,3 +174,80 @@ pub struct TokenProbability {
     /// The most probable tokens at this position (pieces with `##` where they continue a word).
     pub top: Vec<(String, f32)>,
 }
+
+/// How evidence is found: which context words make the model expect a word in a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceMethod {
+    /// Attention from the slot's positions in the last third of the layers, averaged over heads
+    /// and layers: read from the one forward pass that scores the slot.
+    Attention,
+    /// Attention rollout (Abnar & Zuidema, 2020): every layer's head-averaged attention, with the
+    /// residual connection as half of each, multiplied through the layers.
+    Rollout,
+    /// Each context word masked in turn (one row each, in one batch): the drop in the
+    /// candidate's log-probability.
+    Occlusion,
+}
+
+impl EvidenceMethod {
+    pub const NAMES: [&'static str; 3] = ["attention", "rollout", "occlusion"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceMethod::Attention => "attention",
+            EvidenceMethod::Rollout => "rollout",
+            EvidenceMethod::Occlusion => "occlusion",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "attention" => Some(EvidenceMethod::Attention),
+            "rollout" => Some(EvidenceMethod::Rollout),
+            "occlusion" => Some(EvidenceMethod::Occlusion),
+            _ => None,
+        }
+    }
+}
+
+/// Which words of the context support `candidate` in the slot `slot` of `text`.
+#[derive(Clone, Debug)]
+pub struct ExplainRequest {
+    pub text: String,
+    /// Byte range of the slot in `text` (the word in question; it is masked).
+    pub slot: Range<usize>,
+    /// The word whose expectation is explained (the flagged word's suggestion, a proposed word,
+    /// or the word itself).
+    pub candidate: String,
+    pub method: EvidenceMethod,
+    /// Tokens of context around the slot (0: the model's default window).
+    pub context_tokens: usize,
+    /// Byte ranges of `text` that are no evidence (stand-ins for citations and formulas).
+    pub skip: Vec<Range<usize>>,
+    pub cancel: Option<CancelFlag>,
+}
+
+/// One context word and how much it supports the candidate.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EvidenceWord {
+    /// Byte range of the word in the request's text.
+    pub range: Range<usize>,
+    pub word: String,
+    /// The word's share of the support, 0 to 1 over the context words (words that lower the
+    /// candidate's probability get 0).
+    pub weight: f32,
+    /// The method's own measure: attention mass, or the drop in log-probability (nats) when the
+    /// word is masked.
+    pub raw: f32,
+}
+
+/// The evidence for a candidate in a slot.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Explanation {
+    /// Every context word the window holds (content words only), the strongest support first.
+    pub words: Vec<EvidenceWord>,
+    /// The candidate's log-probability with nothing masked but the slot (its pieces summed, each
+    /// at its own masked position).
+    pub candidate_log_probability: f32,
+}

@@ -198,6 +198,18 @@ impl BertMaskedLm {
         input_ids: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
+        self.encode_capturing(input_ids, attention_mask, None)
+    }
+
+    /// [`Self::encode`] that also hands each layer's attention probabilities, averaged over the
+    /// heads (`[batch, seq, seq]` f32, row = attending token), to `attention` when given: the
+    /// evidence of a prediction. Without it nothing more is computed or kept.
+    pub fn encode_capturing(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        mut attention: Option<&mut Vec<Tensor>>,
+    ) -> candle_core::Result<Tensor> {
         let (batch, seq_len) = input_ids.dims2()?;
         let hidden = self.config.hidden_size;
         let n_heads = self.config.num_attention_heads;
@@ -240,6 +252,9 @@ impl BertMaskedLm {
             let value = split_heads(2)?;
             let scores = query.matmul(&key.t()?)?.broadcast_add(&additive_mask)?;
             let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+            if let Some(layers) = attention.as_deref_mut() {
+                layers.push(probabilities.mean(1)?.to_dtype(DType::F32)?);
+            }
             let context = probabilities
                 .matmul(&value)?
                 .transpose(1, 2)?
@@ -273,8 +288,20 @@ impl BertMaskedLm {
         attention_mask: &Tensor,
         positions: &[(usize, usize)],
     ) -> candle_core::Result<Tensor> {
+        self.logits_and_attention_at(input_ids, attention_mask, positions, None)
+    }
+
+    /// [`Self::logits_at`], handing the attention of every layer to `attention` when given (see
+    /// [`Self::encode_capturing`]).
+    pub fn logits_and_attention_at(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        positions: &[(usize, usize)],
+        attention: Option<&mut Vec<Tensor>>,
+    ) -> candle_core::Result<Tensor> {
         let (batch, seq_len) = input_ids.dims2()?;
-        let hidden_states = self.encode(input_ids, attention_mask)?;
+        let hidden_states = self.encode_capturing(input_ids, attention_mask, attention)?;
         let flat = hidden_states.reshape((batch * seq_len, self.config.hidden_size))?;
         let indices: Vec<u32> = positions
             .iter()

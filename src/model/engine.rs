@@ -7,8 +7,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use tokio::sync::oneshot;
 
 use super::api::{
-    BatchAnswers, CancelFlag, EngineError, FillRequest, ModelInfo, ScoreRequest, TokenProbability,
-    TokenProbabilityRequest, TokenizedWord, WordPrediction, WordScore,
+    BatchAnswers, CancelFlag, EngineError, ExplainRequest, Explanation, FillRequest, ModelInfo,
+    ScoreRequest, TokenProbability, TokenProbabilityRequest, TokenizedWord, WordPrediction,
+    WordScore,
 };
 use super::bert::BertMaskedLm;
 use super::config::BertConfig;
@@ -103,10 +104,12 @@ pub fn load_bundled(device_choice: DeviceChoice) -> Result<(ModelRunner, String)
     Ok((ModelRunner::new(model, Arc::new(tokenizer))?, selected.name))
 }
 
-/// Finds, downloads if needed, and loads the model the options name. Blocking.
+/// Finds, downloads if needed, and loads the model the options name. Blocking. Setting `cancel`
+/// stops a download (the bundled mini model then stands in, with a warning).
 pub fn load_model(
     options: &ModelOptions,
     on_event: &(dyn Fn(LoadEvent) + Send + Sync),
+    cancel: &CancelFlag,
 ) -> Result<LoadedModel, ModelError> {
     let device_choice: DeviceChoice = options.device.parse()?;
     let selected = select_device(device_choice)?;
@@ -120,7 +123,7 @@ pub fn load_model(
             total_bytes: total,
         })
     };
-    let resolution = resolve(options, &progress)?;
+    let resolution = resolve(options, &progress, cancel)?;
     if let Some(warning) = &resolution.fallback_warning {
         on_event(LoadEvent::Warning(warning.clone()));
     }
@@ -164,8 +167,9 @@ pub fn load_model(
 pub fn load_engine(
     options: &ModelOptions,
     on_event: &(dyn Fn(LoadEvent) + Send + Sync),
+    cancel: &CancelFlag,
 ) -> anyhow::Result<EngineHandle> {
-    let loaded = load_model(options, on_event)?;
+    let loaded = load_model(options, on_event, cancel)?;
     Ok(EngineHandle::start(loaded))
 }
 
@@ -205,6 +209,10 @@ enum Job {
         Vec<TokenProbabilityRequest>,
         oneshot::Sender<Result<BatchAnswers<Vec<TokenProbability>>, EngineError>>,
     ),
+    ExplainBatch(
+        Vec<ExplainRequest>,
+        oneshot::Sender<Result<BatchAnswers<Explanation>, EngineError>>,
+    ),
 }
 
 impl Job {
@@ -221,6 +229,9 @@ impl Job {
             Job::TokenProbabilitiesBatch(requests, _) => {
                 !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
             }
+            Job::ExplainBatch(requests, _) => {
+                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
+            }
         }
     }
 
@@ -230,6 +241,7 @@ impl Job {
             Job::Score(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::ScoreBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::TokenProbabilitiesBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+            Job::ExplainBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
         }
     }
 
@@ -255,6 +267,9 @@ impl Job {
                     .token_probabilities_batch(&requests)
                     .map_err(model_error);
                 drop(reply.send(result));
+            }
+            Job::ExplainBatch(requests, reply) => {
+                drop(reply.send(runner.explain_batch(&requests).map_err(model_error)));
             }
         });
         if std::panic::catch_unwind(run).is_err() {
@@ -408,6 +423,27 @@ impl EngineHandle {
     ) -> Result<BatchAnswers<Vec<WordScore>>, EngineError> {
         let (sender, receiver) = oneshot::channel();
         self.submit(Job::ScoreBatch(requests, sender), false)?;
+        receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Evidence for one slot at interactive priority (hover, fill).
+    pub async fn explain(&self, request: ExplainRequest) -> Result<Explanation, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::ExplainBatch(vec![request], sender), true)?;
+        let mut batch = receiver.await.map_err(|_| EngineError::Stopped)??;
+        batch
+            .answers
+            .pop()
+            .ok_or_else(|| EngineError::Model("no explanation came back".into()))
+    }
+
+    /// Evidence for several slots together, at background priority (the findings of a check).
+    pub fn explain_batch_blocking(
+        &self,
+        requests: Vec<ExplainRequest>,
+    ) -> Result<BatchAnswers<Explanation>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::ExplainBatch(requests, sender), false)?;
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
     }
 

@@ -75,14 +75,17 @@ pub type YieldPoint = Box<dyn Fn(&ModelRunner) + Send + Sync>;
 /// frequencies.
 pub const BUNDLED_CORPUS_WORDS: &str = include_str!("../../data/lexicon/corpus_words.tsv");
 
-fn compute_error(error: candle_core::Error) -> ModelError {
+pub(super) fn compute_error(error: candle_core::Error) -> ModelError {
     ModelError::Compute(error.to_string())
 }
 
 /// The tokens of a text left and right of a byte range; tokens overlapping the range are dropped.
-struct SlotContext {
-    left: Vec<u32>,
-    right: Vec<u32>,
+pub(super) struct SlotContext {
+    pub(super) left: Vec<u32>,
+    pub(super) right: Vec<u32>,
+    /// Where `left` and `right` start among the text's tokens (indices into its encoding).
+    pub(super) left_from: usize,
+    pub(super) right_from: usize,
 }
 
 impl ModelRunner {
@@ -176,7 +179,7 @@ impl ModelRunner {
     }
 
     /// [`Self::slot_context_within`] on a text already encoded.
-    fn slot_context_in(
+    pub(super) fn slot_context_in(
         &self,
         ids: &[u32],
         offsets: &[(usize, usize)],
@@ -205,13 +208,20 @@ impl ModelRunner {
         } else if right.len() < right_budget {
             left_budget += right_budget - right.len();
         }
-        let left = left[left.len().saturating_sub(left_budget)..].to_vec();
+        let left_from = left.len().saturating_sub(left_budget);
+        let right_from = ids.len() - right.len();
+        let left = left[left_from..].to_vec();
         right.truncate(right_budget);
-        SlotContext { left, right }
+        SlotContext {
+            left,
+            right,
+            left_from,
+            right_from,
+        }
     }
 
     /// One row: `[CLS] left middle right [SEP]`; returns the row and the index where `middle` starts.
-    fn row(&self, context: &SlotContext, middle: &[u32]) -> (Vec<u32>, usize) {
+    pub(super) fn row(&self, context: &SlotContext, middle: &[u32]) -> (Vec<u32>, usize) {
         let mut row =
             Vec::with_capacity(context.left.len() + middle.len() + context.right.len() + 2);
         row.push(self.tokenizer.special.cls);
@@ -256,7 +266,7 @@ impl ModelRunner {
 
     /// [`Self::log_probabilities_at`], given up with [`ModelError::Cancelled`] when `stop()` says
     /// so between two forward passes.
-    fn log_probabilities_until(
+    pub(super) fn log_probabilities_until(
         &self,
         rows: &[Vec<u32>],
         positions: &[(usize, usize)],
@@ -401,6 +411,17 @@ impl ModelRunner {
         rows: &[&[u32]],
         positions: &[(usize, usize)],
     ) -> Result<Tensor, ModelError> {
+        self.forward_pass_capturing(rows, positions, None)
+    }
+
+    /// [`Self::forward_pass`], handing each layer's head-averaged attention `[rows, seq, seq]` to
+    /// `attention` when given.
+    pub(super) fn forward_pass_capturing(
+        &self,
+        rows: &[&[u32]],
+        positions: &[(usize, usize)],
+        attention: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor, ModelError> {
         let max_len = rows.iter().map(|row| row.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * max_len);
         let mut mask = Vec::with_capacity(rows.len() * max_len);
@@ -419,7 +440,7 @@ impl ModelRunner {
         let attention_mask =
             Tensor::from_vec(mask, (rows.len(), max_len), device).map_err(compute_error)?;
         self.model
-            .logits_at(&input_ids, &attention_mask, positions)
+            .logits_and_attention_at(&input_ids, &attention_mask, positions, attention)
             .map_err(compute_error)
     }
 

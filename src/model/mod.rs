@@ -6,6 +6,7 @@ pub mod config;
 pub mod device;
 pub mod embedded;
 pub mod engine;
+pub mod evidence;
 pub mod fill;
 pub mod priority;
 pub mod resolve;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use hf_hub::{Cache, Repo, RepoType};
 
+use super::api::CancelFlag;
 use super::ModelError;
 
 pub const DEFAULT_MODEL: &str = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract";
@@ -136,10 +137,14 @@ pub fn find_in_cache(cache_dir: &Path, model: &str, revision: &str) -> Option<Pa
 
 struct ProgressAdapter<'a> {
     report: DownloadProgress<'a>,
+    cancel: &'a CancelFlag,
     file: String,
     total: u64,
     done: u64,
 }
+
+/// The unwinding payload that stops a download the user cancelled (see [`download`]).
+struct DownloadCancelled;
 
 impl hf_hub::api::Progress for ProgressAdapter<'_> {
     fn init(&mut self, size: usize, filename: &str) {
@@ -149,6 +154,12 @@ impl hf_hub::api::Progress for ProgressAdapter<'_> {
         (self.report)(&self.file, 0, self.total);
     }
     fn update(&mut self, size: usize) {
+        // hf-hub's blocking client has no way to stop a transfer but the progress callback,
+        // called after every read: unwinding from here (without the panic hook: nothing is
+        // printed) leaves the partial `.part` file, which the next download resumes.
+        if self.cancel.is_cancelled() {
+            std::panic::resume_unwind(Box::new(DownloadCancelled));
+        }
         self.done += size as u64;
         (self.report)(&self.file, self.done, self.total);
     }
@@ -158,12 +169,14 @@ impl hf_hub::api::Progress for ProgressAdapter<'_> {
 }
 
 /// Downloads the files the model needs into the cache (skipping those already there) and returns
-/// the snapshot directory.
+/// the snapshot directory. Setting `cancel` stops the transfer within one read with
+/// [`ModelError::Cancelled`]; what was received is kept and the next download resumes from there.
 pub fn download(
     cache_dir: &Path,
     model: &str,
     revision: &str,
     progress: DownloadProgress,
+    cancel: &CancelFlag,
 ) -> Result<PathBuf, ModelError> {
     check_repo_id(model)?;
     let failed = |what: &str, error: String| {
@@ -219,19 +232,40 @@ pub fn download(
     }
     let mut snapshot = None;
     for file in files {
+        if cancel.is_cancelled() {
+            return Err(ModelError::Cancelled);
+        }
         let adapter = ProgressAdapter {
             report: progress,
+            cancel,
             file: file.into(),
             total: 0,
             done: 0,
         };
-        let path = match repo.download_with_progress(file, adapter) {
-            Ok(path) => path,
-            Err(error) => return Err(failed(file, error.to_string())),
+        let transfer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            repo.download_with_progress(file, adapter)
+        }));
+        let path = match transfer {
+            Ok(Ok(path)) => path,
+            Ok(Err(error)) => return Err(failed(file, error.to_string())),
+            Err(payload) if payload.is::<DownloadCancelled>() => return Err(ModelError::Cancelled),
+            Err(payload) => std::panic::resume_unwind(payload),
         };
         snapshot = path.parent().map(Path::to_path_buf);
     }
     snapshot.ok_or_else(|| failed("no files", "nothing was downloaded".into()))
+}
+
+/// Whether [`resolve`] would download: a Hub model, not in the cache, with the network allowed.
+/// Only looks at the cache on disk.
+pub fn may_download(options: &ModelOptions) -> bool {
+    let model = options.model.trim();
+    model != BUNDLED_MODEL_NAME
+        && !Path::new(model).exists()
+        && !looks_like_path(model)
+        && check_repo_id(model).is_ok()
+        && !(options.offline || offline_from_environment())
+        && find_in_cache(&hub_cache_directory(), model, &options.revision).is_none()
 }
 
 /// Decides where the model comes from. A local directory must exist (no fallback: the user asked
@@ -240,6 +274,7 @@ pub fn download(
 pub fn resolve(
     options: &ModelOptions,
     progress: DownloadProgress,
+    cancel: &CancelFlag,
 ) -> Result<Resolution, ModelError> {
     let model = options.model.trim();
     if model == BUNDLED_MODEL_NAME {
@@ -283,8 +318,15 @@ pub fn resolve(
             )),
         });
     }
-    match download(&cache_dir, model, &options.revision, progress) {
+    match download(&cache_dir, model, &options.revision, progress, cancel) {
         Ok(snapshot) => Ok(Resolution { location: ModelLocation::Directory(snapshot), fallback_warning: None }),
+        Err(ModelError::Cancelled) => Ok(Resolution {
+            location: ModelLocation::Bundled,
+            fallback_warning: Some(format!(
+                "the download of {model} was cancelled; using the bundled mini model, which is far less accurate. What was downloaded is kept in {} and the next start (or `biomed-lsp fetch-model --model {model}`) resumes the download",
+                cache_dir.display()
+            )),
+        }),
         Err(error) => Ok(Resolution {
             location: ModelLocation::Bundled,
             fallback_warning: Some(format!(
@@ -315,7 +357,9 @@ mod tests {
             model: "/no/such/model/dir".into(),
             ..ModelOptions::default()
         };
-        let error = resolve(&options, &|_, _, _| {}).unwrap_err().to_string();
+        let error = resolve(&options, &|_, _, _| {}, &CancelFlag::new())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("/no/such/model/dir") && error.contains("does not exist"),
             "{error}"
@@ -335,7 +379,7 @@ mod tests {
             offline: true,
             ..ModelOptions::default()
         };
-        let resolution = resolve(&options, &|_, _, _| {}).unwrap();
+        let resolution = resolve(&options, &|_, _, _| {}, &CancelFlag::new()).unwrap();
         std::env::remove_var("HF_HUB_CACHE");
         assert_eq!(resolution.location, ModelLocation::Bundled);
         let warning = resolution.fallback_warning.unwrap();
