@@ -2,7 +2,7 @@
 //! the work counted in rows (sequences through the encoder) per word of prose.
 //!
 //! cargo run --release --example bench_check -- FILE [--model DIR] [--cost-model DIR] [--edits N]
-//!   [--score-context TOKENS] [--batch-tokens TOKENS]
+//!   [--score-context TOKENS] [--batch-tokens TOKENS] [--evidence off|attention|rollout|occlusion]
 //!
 //! The check runs the way the server runs it: prose extraction, sentences, the sentence cache;
 //! after the cold check, each edit changes one word of the source (" the " → " this ", spread
@@ -30,7 +30,8 @@ use biomed_lsp::model::device::DeviceChoice;
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{
-    BatchAnswers, ScoreRequest, TokenProbability, TokenProbabilityRequest, TokenizedWord, WordScore,
+    BatchAnswers, EvidenceMethod, ExplainRequest, Explanation, ScoreRequest, TokenProbability,
+    TokenProbabilityRequest, TokenizedWord, WordScore,
 };
 use biomed_lsp::prose::{extract, Language, ProseOptions};
 
@@ -42,6 +43,8 @@ struct ReplayingScorer<'a> {
     /// The cost model's time on screening requests and on scoring requests.
     cost_screen_time: Cell<Duration>,
     cost_score_time: Cell<Duration>,
+    /// The cost model's time finding the evidence of findings.
+    cost_evidence_time: Cell<Duration>,
 }
 
 impl ReplayingScorer<'_> {
@@ -63,12 +66,14 @@ impl ReplayingScorer<'_> {
         Ok(answer)
     }
 
-    /// Deciding model's time, cost model's screening and scoring times since the last call.
-    fn take_times(&self) -> (Duration, Duration, Duration) {
+    /// Deciding model's time, cost model's screening, scoring and evidence times since the last
+    /// call.
+    fn take_times(&self) -> (Duration, Duration, Duration, Duration) {
         (
             self.deciding_time.take(),
             self.cost_screen_time.take(),
             self.cost_score_time.take(),
+            self.cost_evidence_time.take(),
         )
     }
 }
@@ -102,6 +107,17 @@ impl TermScorer for ReplayingScorer<'_> {
             &self.cost_score_time,
         )
     }
+
+    fn explain(
+        &self,
+        requests: Vec<ExplainRequest>,
+    ) -> Result<BatchAnswers<Explanation>, CheckError> {
+        self.timed(
+            |model| TermScorer::explain(model, requests.clone()),
+            |model| TermScorer::explain(model, requests.clone()),
+            &self.cost_evidence_time,
+        )
+    }
 }
 
 fn load(directory: Option<&str>) -> anyhow::Result<ModelRunner> {
@@ -126,6 +142,7 @@ fn main() -> anyhow::Result<()> {
     let mut edits = 10usize;
     let mut score_context: Option<usize> = None;
     let mut batch_tokens: Option<usize> = None;
+    let mut evidence = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -138,6 +155,15 @@ fn main() -> anyhow::Result<()> {
             }
             "--score-context" => {
                 score_context = Some(value()?.parse().context("--score-context wants a number")?)
+            }
+            "--evidence" => {
+                let name = value()?;
+                evidence = match name.as_str() {
+                    "off" => None,
+                    other => Some(EvidenceMethod::parse(other).with_context(|| {
+                        format!("--evidence {other:?} is not off, attention, rollout or occlusion")
+                    })?),
+                }
             }
             other if !other.starts_with("--") && file.is_none() => file = Some(other.to_string()),
             other => bail!("unknown argument {other:?}"),
@@ -166,7 +192,10 @@ fn main() -> anyhow::Result<()> {
             bail!("the cost model's vocabulary differs from the deciding model's");
         }
     }
-    let mut settings = CheckSettings::default();
+    let mut settings = CheckSettings {
+        evidence,
+        ..CheckSettings::default()
+    };
     if let Some(tokens) = score_context {
         settings.score_context_tokens = tokens;
     }
@@ -184,6 +213,7 @@ fn main() -> anyhow::Result<()> {
         deciding_time: Cell::default(),
         cost_screen_time: Cell::default(),
         cost_score_time: Cell::default(),
+        cost_evidence_time: Cell::default(),
     };
     let cache = SentenceCache::new();
     let options = ProseOptions::default();
@@ -209,16 +239,17 @@ fn main() -> anyhow::Result<()> {
 
     println!("file: {file}");
     println!(
-        "deciding model: {}; cost model: {}",
+        "deciding model: {}; cost model: {}; evidence: {}",
         model.as_deref().unwrap_or("bundled mini model"),
-        cost_model.as_deref().unwrap_or("none")
+        cost_model.as_deref().unwrap_or("none"),
+        evidence.map_or("off", EvidenceMethod::as_str)
     );
     let mut cold = CheckStatistics::default();
     let (findings, wall) = check(&text, &mut cold)?;
-    let (deciding_time, cost_screen, cost_score) = scorer.take_times();
+    let (deciding_time, cost_screen, cost_score, cost_evidence) = scorer.take_times();
     let words = cold.words.max(1) as f64;
     println!(
-        "cold: {} sentences, {} words, {} checked, {} scored; rows: screening {} + scoring {} = {:.3} per word; {} findings",
+        "cold: {} sentences, {} words, {} checked, {} scored; rows: screening {} + scoring {} = {:.3} per word, evidence {}; {} findings",
         cold.sentences,
         cold.words,
         cold.checked_words,
@@ -226,6 +257,7 @@ fn main() -> anyhow::Result<()> {
         cold.screening_rows,
         cold.scoring_rows,
         (cold.screening_rows + cold.scoring_rows) as f64 / words,
+        cold.evidence_rows,
         findings
     );
     println!(
@@ -234,10 +266,11 @@ fn main() -> anyhow::Result<()> {
         deciding_time.as_secs_f64(),
         if cost.is_some() {
             format!(
-                ", cost model on the same requests {:.1} s: screen {:.1} s, scoring {:.1} s",
-                (cost_screen + cost_score).as_secs_f64(),
+                ", cost model on the same requests {:.1} s: screen {:.1} s, scoring {:.1} s, evidence {:.1} s",
+                (cost_screen + cost_score + cost_evidence).as_secs_f64(),
                 cost_screen.as_secs_f64(),
-                cost_score.as_secs_f64()
+                cost_score.as_secs_f64(),
+                cost_evidence.as_secs_f64()
             )
         } else {
             String::new()
@@ -254,9 +287,9 @@ fn main() -> anyhow::Result<()> {
         let edited = format!("{} this {}", &text[..at], &text[at + 5..]);
         let mut statistics = CheckStatistics::default();
         check(&edited, &mut statistics)?;
-        let (deciding_time, cost_screen, cost_score) = scorer.take_times();
+        let (deciding_time, cost_screen, cost_score, cost_evidence) = scorer.take_times();
         deciding_ms.push(deciding_time.as_secs_f64() * 1000.0);
-        cost_ms.push((cost_screen + cost_score).as_secs_f64() * 1000.0);
+        cost_ms.push((cost_screen + cost_score + cost_evidence).as_secs_f64() * 1000.0);
         rows.push(statistics.screening_rows + statistics.scoring_rows);
     }
     let summary = |mut samples: Vec<f64>| {

@@ -136,16 +136,23 @@ fn main() {
         })
         .collect();
     report("completion (3 KB document)", &mut samples);
-    let mut samples: Vec<Duration> = (0..rounds)
-        .map(|round| {
-            timed_request(
-                &mut client,
-                "textDocument/hover",
-                at(uri, 0, columns[round % columns.len()]),
-            )
-        })
-        .collect();
-    report("hover (3 KB document)", &mut samples);
+    // The hover of a word that is not flagged, with each way of finding its evidence.
+    for evidence in ["off", "attention", "rollout", "occlusion"] {
+        client.notify(
+            "workspace/didChangeConfiguration",
+            json!({"settings": {"biomedLsp": {"hover": {"evidence": evidence}}}}),
+        );
+        let mut samples: Vec<Duration> = (0..rounds)
+            .map(|round| {
+                timed_request(
+                    &mut client,
+                    "textDocument/hover",
+                    at(uri, 0, columns[round % columns.len()]),
+                )
+            })
+            .collect();
+        report(&format!("hover, evidence {evidence} (3 KB)"), &mut samples);
+    }
 
     // didChange on a 1 MB document, one line per sentence.
     let big_uri = "file:///bench/big.txt";
