@@ -23,11 +23,23 @@ use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{EvidenceMethod, EvidenceWord, ExplainRequest};
 use biomed_lsp::prose::{sentences, Language, ProseOptions};
 
-const METHODS: [EvidenceMethod; 3] = [
-    EvidenceMethod::Attention,
-    EvidenceMethod::Rollout,
-    EvidenceMethod::Occlusion,
+/// The methods measured: each with the number of nearest content words it may name (None: all).
+/// The first must consider every word: its words are the context the baselines draw from.
+const METHODS: [(EvidenceMethod, Option<usize>); 6] = [
+    (EvidenceMethod::Attention, None),
+    (EvidenceMethod::Rollout, None),
+    (EvidenceMethod::Occlusion, None),
+    (EvidenceMethod::Occlusion, Some(6)),
+    (EvidenceMethod::Occlusion, Some(4)),
+    (EvidenceMethod::Occlusion, Some(2)),
 ];
+
+fn label((method, max_words): (EvidenceMethod, Option<usize>)) -> String {
+    match max_words {
+        None => method.as_str().to_string(),
+        Some(n) => format!("{}, nearest {n}", method.as_str()),
+    }
+}
 /// Random draws per slot and k.
 const RANDOM_DRAWS: usize = 5;
 
@@ -215,23 +227,17 @@ fn mean(values: &[f32]) -> f32 {
     values.iter().sum::<f32>() / values.len().max(1) as f32
 }
 
-/// The ratio of mean drops (method over baseline) and its 95 % bootstrap interval over slots.
-fn ratio_with_interval(method: &[f32], baseline: &[f32], random: &mut Random) -> (f32, f32, f32) {
-    let ratio = mean(method) / mean(baseline);
-    let n = method.len();
-    let mut ratios: Vec<f32> = (0..1000)
-        .map(|_| {
-            let (mut a, mut b) = (0.0, 0.0);
-            for _ in 0..n {
-                let i = random.below(n);
-                a += method[i];
-                b += baseline[i];
-            }
-            a / b
-        })
+/// The mean of the paired differences (method minus baseline, per slot) and its 95 % bootstrap
+/// interval over slots. A difference, not a ratio: a baseline whose mean drop is near zero (masking
+/// random words can raise the candidate as often as it lowers it) makes a ratio's interval useless.
+fn gain_with_interval(method: &[f32], baseline: &[f32], random: &mut Random) -> (f32, f32, f32) {
+    let differences: Vec<f32> = method.iter().zip(baseline).map(|(m, b)| m - b).collect();
+    let n = differences.len();
+    let mut means: Vec<f32> = (0..1000)
+        .map(|_| (0..n).map(|_| differences[random.below(n)]).sum::<f32>() / n.max(1) as f32)
         .collect();
-    ratios.sort_by(f32::total_cmp);
-    (ratio, ratios[25], ratios[974])
+    means.sort_by(f32::total_cmp);
+    (mean(&differences), means[25], means[974])
 }
 
 fn measure(
@@ -243,13 +249,14 @@ fn measure(
     let mut random = Random(0x9e3779b97f4a7c15);
     let mut used = 0;
     for slot in slots {
-        let request = |method| ExplainRequest {
+        let request = |(method, max_words): (EvidenceMethod, Option<usize>)| ExplainRequest {
             text: slot.text.clone(),
             slot: slot.range.clone(),
             candidate: slot.candidate.clone(),
             method,
             context_tokens,
             skip: Vec::new(),
+            max_words,
             cancel: None,
         };
         let mut rankings: Vec<Vec<EvidenceWord>> = Vec::new();
@@ -316,25 +323,29 @@ fn measure(
 fn report(name: &str, tallies: &[Tally], used: usize) {
     let mut random = Random(42);
     println!("\n### {name}: {used} slots\n");
-    println!("| method | k | mean drop (nats) | random k | nearest k | ratio to random [95 % CI] | ratio to nearest [95 % CI] | slots where top > random |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for (method, tally) in METHODS.iter().zip(tallies) {
+    println!("| method | k | mean drop (nats) | random k | nearest k | gain over random [95 % CI] | gain over nearest [95 % CI] | ratio to random | ratio to nearest | slots where top > random |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (&method, tally) in METHODS.iter().zip(tallies) {
         for (k_idx, k) in [1, 3].iter().enumerate() {
-            let (to_random, low_r, high_r) =
-                ratio_with_interval(&tally.top[k_idx], &tally.random[k_idx], &mut random);
-            let (to_nearest, low_n, high_n) =
-                ratio_with_interval(&tally.top[k_idx], &tally.nearest[k_idx], &mut random);
+            let (top, random_drop, nearest) = (
+                mean(&tally.top[k_idx]),
+                mean(&tally.random[k_idx]),
+                mean(&tally.nearest[k_idx]),
+            );
+            let (over_random, low_r, high_r) =
+                gain_with_interval(&tally.top[k_idx], &tally.random[k_idx], &mut random);
+            let (over_nearest, low_n, high_n) =
+                gain_with_interval(&tally.top[k_idx], &tally.nearest[k_idx], &mut random);
             let wins = tally.top[k_idx]
                 .iter()
                 .zip(&tally.random[k_idx])
                 .filter(|(top, random)| top > random)
                 .count();
             println!(
-                "| {} | {k} | {:.2} | {:.2} | {:.2} | {to_random:.2} [{low_r:.2}, {high_r:.2}] | {to_nearest:.2} [{low_n:.2}, {high_n:.2}] | {:.0} % |",
-                method.as_str(),
-                mean(&tally.top[k_idx]),
-                mean(&tally.random[k_idx]),
-                mean(&tally.nearest[k_idx]),
+                "| {} | {k} | {top:.2} | {random_drop:.2} | {nearest:.2} | {over_random:+.2} [{low_r:+.2}, {high_r:+.2}] | {over_nearest:+.2} [{low_n:+.2}, {high_n:+.2}] | {:.1} | {:.1} | {:.0} % |",
+                label(method),
+                top / random_drop,
+                top / nearest,
                 100.0 * wins as f32 / tally.top[k_idx].len().max(1) as f32,
             );
         }
@@ -402,11 +413,11 @@ fn main() -> anyhow::Result<()> {
     println!("\n### Cost per explanation\n");
     println!("| method | rows | ms |");
     println!("|---|---|---|");
-    for (method, tally) in METHODS.iter().zip(&all) {
+    for (&method, tally) in METHODS.iter().zip(&all) {
         let n = tally.explanations.max(1) as f64;
         println!(
             "| {} | {:.1} | {:.1} |",
-            method.as_str(),
+            label(method),
             tally.rows as f64 / n,
             1000.0 * tally.seconds / n
         );

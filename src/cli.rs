@@ -311,6 +311,7 @@ pub fn run_fill(
                         .into_iter()
                         .map(|(range, _)| range)
                         .collect(),
+                    max_words: Some(crate::analysis::terminology::EVIDENCE_NEAREST_WORDS),
                     cancel: None,
                 })
                 .collect();

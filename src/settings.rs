@@ -87,7 +87,9 @@ impl Default for Settings {
             context_sentences: 2,
             diagnostics_enabled: true,
             diagnostics_severity: "auto".to_string(),
-            hover_evidence: Some(DEFAULT_HOVER_EVIDENCE),
+            // Occlusion would take a BERT-base hover past its budget on a CPU (BENCHMARKS.md,
+            // "Evidence"); a flagged word's hover shows its finding's evidence anyway.
+            hover_evidence: None,
             check: crate::analysis::CheckSettings::default(),
             diagnostics_debounce_ms: 400,
             dictionary_user_file: String::new(),
@@ -98,10 +100,6 @@ impl Default for Settings {
         }
     }
 }
-
-/// How a hovered word is explained unless the settings say otherwise (BENCHMARKS.md, "Evidence").
-pub const DEFAULT_HOVER_EVIDENCE: crate::model::EvidenceMethod =
-    crate::model::EvidenceMethod::Occlusion;
 
 fn evidence_name(method: Option<crate::model::EvidenceMethod>) -> &'static str {
     method.map_or("off", crate::model::EvidenceMethod::as_str)

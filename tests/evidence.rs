@@ -25,6 +25,7 @@ fn request(text: &str, word: &str, candidate: &str, method: EvidenceMethod) -> E
         method,
         context_tokens: 0,
         skip: Vec::new(),
+        max_words: None,
         cancel: None,
     }
 }

@@ -518,7 +518,12 @@ fn a_findings_evidence_is_related_information_an_evidence_line_and_highlights() 
     );
     assert_eq!(elsewhere["result"], Value::Null, "{elsewhere}");
 
-    // A word that is not flagged: the hover says what supports it here.
+    // A word that is not flagged: with hover evidence on (off by default), the hover says what
+    // supports it here. Pushed settings apply to the requests that follow them.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"biomedLsp": {"hover": {"evidence": "occlusion"}}}}),
+    );
     let hover = client.request(
         "textDocument/hover",
         json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": column_of(text, "troponin")}}),

@@ -57,6 +57,7 @@ pub fn hover_explain_request(
         method,
         context_tokens: settings.score_context_tokens,
         skip,
+        max_words: Some(super::terminology::EVIDENCE_NEAREST_WORDS),
         cancel: Some(cancel),
     }
 }

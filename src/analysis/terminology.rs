@@ -135,6 +135,12 @@ impl Default for CheckSettings {
 /// "Evidence").
 pub const DEFAULT_EVIDENCE: EvidenceMethod = EvidenceMethod::Occlusion;
 
+/// Evidence is sought among this many content words nearest the slot: occlusion pays a row per
+/// word, and on the deletion test the nearest four keep most of what all words give (BENCHMARKS.md,
+/// "Evidence"). The same for findings, hovers and `fill --explain`, so a word in a place shows one
+/// evidence everywhere.
+pub const EVIDENCE_NEAREST_WORDS: usize = 4;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Error,
@@ -479,6 +485,7 @@ fn add_evidence(
                 method,
                 context_tokens: settings.score_context_tokens,
                 skip: sentence.skip.clone(),
+                max_words: Some(EVIDENCE_NEAREST_WORDS),
                 cancel: cancel.cloned(),
             });
             owners.push((sentence_idx, finding_idx));

@@ -19,18 +19,27 @@ impl Backend {
     /// Applies a settings value, tells the user about invalid keys, and reloads the model if the
     /// model settings changed.
     pub(super) async fn apply_settings(&self, value: &Value, may_reload: bool) {
+        let change = self.merge_settings(value);
+        self.follow_settings_change(change, may_reload).await;
+    }
+
+    /// Merges a settings value into the settings in force. Synchronous, so that a request the
+    /// client sends after a pushed `didChangeConfiguration` already sees the new settings.
+    fn merge_settings(&self, value: &Value) -> SettingsChange {
         merge_settings_json(&mut lock(&self.shared.editor_settings), value);
-        let (warnings, needs_reload, needs_recheck) = {
-            let mut settings = lock(&self.shared.settings);
-            let before = settings.clone();
-            let warnings = settings.merge_json(value);
-            (
-                warnings,
-                before.model_differs(&settings),
-                before.check_differs(&settings),
-            )
-        };
-        if needs_recheck && may_reload {
+        let mut settings = lock(&self.shared.settings);
+        let before = settings.clone();
+        let warnings = settings.merge_json(value);
+        SettingsChange {
+            warnings,
+            needs_reload: before.model_differs(&settings),
+            needs_recheck: before.check_differs(&settings),
+        }
+    }
+
+    /// What a settings change calls for: messages about invalid keys, re-checks, a model reload.
+    async fn follow_settings_change(&self, change: SettingsChange, may_reload: bool) {
+        if change.needs_recheck && may_reload {
             let uris: Vec<_> = lock(&self.shared.documents).keys().cloned().collect();
             for uri in uris {
                 let options = self.settings_for(&uri).prose_options();
@@ -40,12 +49,12 @@ impl Backend {
             }
             self.schedule_all_checks();
         }
-        for warning in warnings {
+        for warning in change.warnings {
             self.client
                 .show_message(MessageType::WARNING, warning.to_string())
                 .await;
         }
-        if needs_reload && may_reload {
+        if change.needs_reload && may_reload {
             self.start_model_load();
         }
     }
@@ -101,26 +110,28 @@ impl Backend {
         }
     }
 
-    /// Settings pushed or announced by the client: applied in a task of their own.
+    /// Settings pushed by the client apply at once; what follows from them (and a pull, for
+    /// clients that only announce a change) runs in a task of its own.
     pub(super) fn did_change_configuration_body(&self, params: DidChangeConfigurationParams) {
+        // Clients using the pull model send null (or an empty object) and expect a request.
+        let pushed_is_empty = params.settings.is_null()
+            || params
+                .settings
+                .as_object()
+                .is_some_and(|map| map.is_empty());
+        let pushed_change = (!pushed_is_empty).then(|| self.merge_settings(&params.settings));
         // Pulling the settings waits for the client: never inside a handler, where the wait
         // would hold one of tower-lsp's handler slots.
         let backend = self.clone_handle();
         tokio::spawn(async move {
             let result = catch_panic("didChangeConfiguration", async {
-                // Clients using the pull model send null (or an empty object) and expect a request.
-                let pushed_is_empty = params.settings.is_null()
-                    || params
-                        .settings
-                        .as_object()
-                        .is_some_and(|map| map.is_empty());
-                let value = if pushed_is_empty {
-                    backend.pull_configuration().await
-                } else {
-                    Some(params.settings)
-                };
-                if let Some(value) = value {
-                    backend.apply_settings(&value, true).await;
+                match pushed_change {
+                    Some(change) => backend.follow_settings_change(change, true).await,
+                    None => {
+                        if let Some(value) = backend.pull_configuration().await {
+                            backend.apply_settings(&value, true).await;
+                        }
+                    }
                 }
             })
             .await;
@@ -129,6 +140,13 @@ impl Backend {
             }
         });
     }
+}
+
+/// What merging a settings value changed.
+struct SettingsChange {
+    warnings: Vec<crate::settings::SettingsWarning>,
+    needs_reload: bool,
+    needs_recheck: bool,
 }
 
 /// Merges a settings value the editor sent (the `biomedLsp` object, or an object holding it) into

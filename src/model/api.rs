@@ -225,6 +225,9 @@ pub struct ExplainRequest {
     pub context_tokens: usize,
     /// Byte ranges of `text` that are no evidence (stand-ins for citations and formulas).
     pub skip: Vec<Range<usize>>,
+    /// Only the this many content words nearest the slot are candidates for evidence (None: every
+    /// content word in the window). Occlusion pays one row per candidate word.
+    pub max_words: Option<usize>,
     pub cancel: Option<CancelFlag>,
 }
 

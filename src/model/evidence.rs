@@ -121,6 +121,23 @@ impl ModelRunner {
                 });
             }
         }
+        if let Some(max_words) = request.max_words.filter(|&max| max < words.len()) {
+            let distance = |word: &ContextWord| {
+                if word.range.start >= request.slot.end {
+                    word.range.start - request.slot.end
+                } else {
+                    request.slot.start.saturating_sub(word.range.end)
+                }
+            };
+            let mut by_distance: Vec<usize> = (0..words.len()).collect();
+            by_distance.sort_by_key(|&idx| distance(&words[idx]));
+            let mut kept = vec![false; words.len()];
+            for &idx in &by_distance[..max_words] {
+                kept[idx] = true;
+            }
+            let mut kept = kept.into_iter();
+            words.retain(|_| kept.next().unwrap_or(false));
+        }
         Ok(PreparedSlot {
             slot_positions: (middle_start..middle_start + pieces.len()).collect(),
             row,
