@@ -189,3 +189,120 @@ fn a_background_batch_cancelled_while_it_runs_stops_between_forward_passes() {
         .fill_blocking(fill_request("Type 2 [MASK] mellitus.", None))
         .is_ok());
 }
+
+/// A completion slot while a word is typed ("…type 2 dia| mellitus…"): the same slot, other prefixes.
+fn typed(prefix: &str) -> FillRequest {
+    let start = "Patients with type 2 ".len();
+    FillRequest {
+        text: format!("Patients with type 2 {prefix} mellitus were enrolled."),
+        slot: start..start + prefix.len(),
+        top_k: 5,
+        prefix: prefix.into(),
+        min_pieces: 1,
+        max_pieces: 2,
+        pll_rescoring: false,
+        context_tokens: 32,
+        cancel: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keystrokes_in_one_word_share_one_forward_pass_and_get_what_a_fresh_fill_gets() {
+    let engine = engine();
+    let reference = {
+        let loaded = load_model(
+            &ModelOptions {
+                model: "bundled".into(),
+                device: "cpu".into(),
+                ..ModelOptions::default()
+            },
+            &|_| {},
+            &CancelFlag::new(),
+        )
+        .unwrap();
+        loaded.runner
+    };
+    let before = engine.counts();
+    for prefix in ["d", "di", "dia", "diab"] {
+        let cached = engine.fill(typed(prefix)).await.unwrap();
+        let fresh = reference.fill(&typed(prefix)).unwrap();
+        assert_eq!(cached, fresh, "prefix {prefix:?}");
+        assert!(
+            cached.iter().all(|p| p.word.starts_with(prefix)),
+            "{cached:?}"
+        );
+    }
+    let after = engine.counts();
+    assert_eq!(after.forward_passes - before.forward_passes, 1, "{after:?}");
+    assert_eq!(
+        after.fills_from_cache - before.fills_from_cache,
+        3,
+        "{after:?}"
+    );
+
+    // Another context is another slot: one more pass.
+    let mut elsewhere = typed("dia");
+    elsewhere.text = elsewhere.text.replace("Patients", "Children");
+    engine.fill(elsewhere).await.unwrap();
+    assert_eq!(engine.counts().forward_passes - before.forward_passes, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefetched_slot_answers_the_first_keystroke_and_a_cancelled_prefetch_never_runs() {
+    let engine = engine();
+    let mut cancelled = typed("");
+    let flag = CancelFlag::new();
+    flag.cancel();
+    cancelled.cancel = Some(flag);
+    cancelled.text = cancelled.text.replace("Patients", "Adults");
+    engine.prefetch_fill(cancelled).unwrap();
+
+    let mut prefetch = typed("");
+    prefetch.cancel = Some(CancelFlag::new());
+    engine.prefetch_fill(prefetch).unwrap();
+    // The keystroke joins the prefetch (or finds it done): one pass in all, for the live prefetch.
+    let predictions = engine.fill(typed("d")).await.unwrap();
+    assert!(predictions.iter().all(|p| p.word.starts_with('d')));
+    let counts = engine.counts();
+    assert_eq!(counts.prefetches, 2);
+    assert_eq!(counts.forward_passes, 1, "{counts:?}");
+    assert_eq!(
+        counts.fills_from_cache + counts.fills_joined,
+        1,
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn a_background_forward_pass_lets_waiting_requests_in_between_its_layers() {
+    let loaded = load_model(
+        &ModelOptions {
+            model: "bundled".into(),
+            device: "cpu".into(),
+            ..ModelOptions::default()
+        },
+        &|_| {},
+        &CancelFlag::new(),
+    )
+    .unwrap();
+    let mut runner = loaded.runner;
+    let layers = runner.model.config().num_hidden_layers;
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    runner.set_yield_point(Box::new(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    runner.allow_yield(true);
+    let requests = long_batch(1, None);
+    runner.token_probabilities_batch(&requests).unwrap();
+    assert_eq!(runner.counters.read().forward_passes, 1);
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        layers - 1,
+        "one chance between each two layers of the one pass"
+    );
+    // An interactive request (the engine does not yield) leaves no chance.
+    runner.allow_yield(false);
+    runner.token_probabilities_batch(&requests).unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), layers - 1);
+}

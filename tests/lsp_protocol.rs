@@ -405,7 +405,12 @@ fn robustness_cases_leave_the_server_answering() {
 #[test]
 fn newer_completion_and_cancel_request_cancel_model_work() {
     let mut client = LspClient::spawn(SERVER, &[("BIOMED_LSP_TEST_ENGINE_DELAY_MS", "400")]);
-    initialize(&mut client, false, Value::Null);
+    // No document checks: only completions run the model.
+    initialize(
+        &mut client,
+        false,
+        json!({"model": "bundled", "diagnostics": {"enabled": false}}),
+    );
     client.wait_for_model_ready(DEFAULT_TIMEOUT);
     open(&mut client, URI, "The pati", 1);
 
@@ -424,11 +429,21 @@ fn newer_completion_and_cancel_request_cancel_model_work() {
         .expect("items")
         .clone();
     expectations::check_items(&items, "pati", &range(0, 4, 0, 8));
+    // Both asked for the same slot: the model ran once, for the newer.
+    let counts = engine_counts(&mut client);
+    assert_eq!(count(&counts, "slotComputations"), 1, "{counts}");
 
-    let cancelled = client.send_request("textDocument/completion", at(URI, 0, 8));
+    // Another slot ("The"), not in the slot cache: cancelled while the engine waits.
+    let cancelled = client.send_request("textDocument/completion", at(URI, 0, 3));
     client.notify("$/cancelRequest", json!({"id": cancelled}));
     let response = client.wait_for_response(cancelled, DEFAULT_TIMEOUT);
     assert_eq!(response["error"]["code"], -32800, "{response}");
+    let counts = engine_counts(&mut client);
+    assert_eq!(
+        count(&counts, "forwardPasses"),
+        1,
+        "the cancelled slot never ran: {counts}"
+    );
     shutdown_and_exit(&mut client);
 }
 
@@ -655,5 +670,104 @@ fn latex_and_markdown_are_read_through_their_prose() {
         Value::Null,
         "a citation key is not prose: {response}"
     );
+    shutdown_and_exit(&mut client);
+}
+
+/// The engine's counts (forward passes, fills from the slot cache) through the debug request.
+fn engine_counts(client: &mut LspClient) -> Value {
+    let response = client.request("biomedLsp/engineCounts", Value::Null);
+    assert!(response["result"].is_object(), "{response}");
+    response["result"].clone()
+}
+
+fn count(counts: &Value, name: &str) -> u64 {
+    counts[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {name} in {counts}"))
+}
+
+/// Types `text` at the end of line 0 of `URI` (whose line is `line` so far), one character at a
+/// time, asking for completion after each character as editors do; returns the last response.
+fn type_and_complete(
+    client: &mut LspClient,
+    line: &mut String,
+    text: &str,
+    version: &mut i32,
+) -> Value {
+    let mut response = Value::Null;
+    for character in text.chars() {
+        let column = line.encode_utf16().count() as u32;
+        *version += 1;
+        client.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": URI, "version": *version},
+                   "contentChanges": [{"range": range(0, column, 0, column), "text": character.to_string()}]}),
+        );
+        line.push(character);
+        response = client.request(
+            "textDocument/completion",
+            at(URI, 0, line.encode_utf16().count() as u32),
+        );
+    }
+    response
+}
+
+#[test]
+fn keystrokes_after_the_first_in_a_word_and_a_prefetched_first_run_no_forward_pass() {
+    let mut client = LspClient::spawn(SERVER, &[]);
+    // No document checks: their forward passes would blur the count.
+    initialize(
+        &mut client,
+        true,
+        json!({"model": "bundled", "diagnostics": {"enabled": false}, "completion": {"minProbability": 0}}),
+    );
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    let mut line = String::from("Acute myocardial");
+    let mut version = 1;
+    open(&mut client, URI, &line, version);
+
+    // A space ends "myocardial": the next word's slot is prefetched, one forward pass. (After the
+    // paragraph's last space there is no prose to complete yet: that request gets nothing.)
+    type_and_complete(&mut client, &mut line, " ", &mut version);
+    let deadline = std::time::Instant::now() + DEFAULT_TIMEOUT;
+    let mut counts = engine_counts(&mut client);
+    while count(&counts, "forwardPasses") == 0 && std::time::Instant::now() < deadline {
+        client.pump(Duration::from_millis(20));
+        counts = engine_counts(&mut client);
+    }
+    assert_eq!(count(&counts, "prefetches"), 1, "{counts}");
+    let passes = count(&counts, "forwardPasses");
+
+    // Every keystroke of the word is answered from that pass.
+    let response = type_and_complete(&mut client, &mut line, "inf", &mut version);
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "inf", &range(0, 17, 0, 20));
+    let counts = engine_counts(&mut client);
+    assert_eq!(count(&counts, "forwardPasses"), passes, "{counts}");
+    assert_eq!(
+        count(&counts, "fillsFromCache") + count(&counts, "fillsJoined"),
+        3,
+        "{counts}"
+    );
+
+    // An edit elsewhere in the window changes the slot: the next keystroke runs the model again.
+    version += 1;
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": version},
+               "contentChanges": [{"range": range(0, 0, 0, 5), "text": "Chronic"}]}),
+    );
+    line.replace_range(0..5, "Chronic");
+    let response = type_and_complete(&mut client, &mut line, "a", &mut version);
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "infa", &range(0, 19, 0, 23));
+    let counts = engine_counts(&mut client);
+    assert_eq!(count(&counts, "forwardPasses"), passes + 1, "{counts}");
     shutdown_and_exit(&mut client);
 }

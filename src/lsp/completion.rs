@@ -1,5 +1,6 @@
 //! `textDocument/completion`: the slot at the cursor, filled by the engine; what to ask and what to
-//! propose is decided in `analysis::completion`.
+//! propose is decided in `analysis::completion`. Also the prefetch of the next word's slot when a
+//! writer ends a word.
 
 use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::{
@@ -7,11 +8,16 @@ use tower_lsp::lsp_types::{
     CompletionTextEdit, TextEdit,
 };
 
+use tower_lsp::lsp_types::Url;
+
 use crate::analysis::completion::{completion_proposals, completion_request};
-use crate::context::{completion_slot, context_for_position};
+use crate::context::{
+    completion_slot, context_for_position, CompletionSlot, ProseWindow, SlotKind,
+};
+use crate::document::Document;
 use crate::lsp::position::{offsets_to_range, position_to_offset};
 use crate::lsp::render::completion_detail;
-use crate::model::api::{CancelFlag, EngineError};
+use crate::model::api::{CancelFlag, EngineCounts, EngineError};
 
 use super::state::*;
 
@@ -34,17 +40,11 @@ impl Backend {
                 return Ok(None);
             };
             let offset = position_to_offset(document.rope(), position, encoding);
-            let Some(window) = context_for_position(document, offset, settings.context_sentences)
+            let Some((window, slot)) =
+                completion_target(document, offset, settings.context_sentences)
             else {
                 return Ok(None);
             };
-            let Some(cursor) = window.to_text(offset) else {
-                return Ok(None);
-            };
-            let slot = completion_slot(&window.text, cursor);
-            if !window.is_checkable(slot.range.clone()) {
-                return Ok(None);
-            }
             let edit_range = offsets_to_range(
                 document.rope(),
                 window.source_range(slot.range.clone()),
@@ -104,4 +104,87 @@ impl Backend {
             items,
         })))
     }
+
+    /// `biomedLsp/engineCounts`: what the engine has done (forward passes, fills from the slot
+    /// cache), for tests and benchmarks to tell whether a request ran the model; null while no
+    /// model is loaded.
+    pub(super) async fn engine_counts(&self) -> jsonrpc::Result<Option<EngineCounts>> {
+        Ok(self.current_engine().ok().map(|engine| engine.counts()))
+    }
+
+    /// After an edit that typed one character ending a word (a space, punctuation), starts the
+    /// fill of the new word's slot at the cursor, so that the first keystroke of the next word
+    /// finds it ready. A newer prefetch in the document cancels this one if it has not started.
+    pub(super) fn prefetch_next_word(&self, uri: &Url, cursor: usize) {
+        let settings = lock(&self.shared.settings).clone();
+        let target = {
+            let documents = lock(&self.shared.documents);
+            let Some(document) = documents.get(uri) else {
+                return;
+            };
+            match completion_target(document, cursor, settings.context_sentences) {
+                Some((window, slot)) => Some((window.text, slot)),
+                None => after_paragraph_end(document, cursor, settings.context_sentences),
+            }
+        };
+        let Some((text, slot)) = target else {
+            return;
+        };
+        if slot.kind != SlotKind::Word || !slot.prefix.is_empty() {
+            return;
+        }
+        let Ok(engine) = self.current_engine() else {
+            return;
+        };
+        let cancel = CancelFlag::new();
+        if let Some(older) = lock(&self.shared.prefetch_cancels).insert(uri.clone(), cancel.clone())
+        {
+            older.cancel();
+        }
+        let request = completion_request(text, &slot, &settings.completion_settings(), cancel);
+        if let Err(error) = engine.prefetch_fill(request) {
+            tracing::debug!("no prefetch: {error}");
+        }
+    }
+}
+
+/// The prose window around a completion at document byte `offset` and the slot there, if the
+/// cursor is in checkable prose.
+fn completion_target(
+    document: &Document,
+    offset: usize,
+    context_sentences: usize,
+) -> Option<(ProseWindow, CompletionSlot)> {
+    let window = context_for_position(document, offset, context_sentences)?;
+    let cursor = window.to_text(offset)?;
+    let slot = completion_slot(&window.text, cursor);
+    window
+        .is_checkable(slot.range.clone())
+        .then_some((window, slot))
+}
+
+/// The text and slot that the first keystroke after a character typed at the end of a paragraph
+/// will fill. Extracted prose leaves out a paragraph's trailing whitespace, so the cursor after it
+/// has no window of its own: the window of the word before, with the typed character put back,
+/// is the one the keystroke will see.
+fn after_paragraph_end(
+    document: &Document,
+    cursor: usize,
+    context_sentences: usize,
+) -> Option<(String, CompletionSlot)> {
+    let typed_at = document.floor_char_boundary(cursor.checked_sub(1)?);
+    let (window, _) = completion_target(document, typed_at, context_sentences)?;
+    let at = window.to_text(typed_at)?;
+    let typed = document.text_in(typed_at..cursor);
+    let mut text = window.text;
+    text.insert_str(at, &typed);
+    let slot_at = at + typed.len();
+    Some((
+        text,
+        CompletionSlot {
+            range: slot_at..slot_at,
+            prefix: String::new(),
+            kind: SlotKind::Word,
+        },
+    ))
 }

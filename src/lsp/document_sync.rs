@@ -10,7 +10,9 @@ use crate::lsp::position::range_to_offsets;
 use super::state::*;
 
 impl Backend {
-    pub(super) fn did_change_body(&self, params: DidChangeTextDocumentParams) {
+    /// Applies a change; returns where the cursor is when the change typed one character that
+    /// ends a word (whitespace or punctuation), for the prefetch of the next word's slot.
+    pub(super) fn did_change_body(&self, params: DidChangeTextDocumentParams) -> Option<usize> {
         let uri = params.text_document.uri;
         let encoding = self.encoding();
         if let Some(flag) = lock(&self.shared.completion_cancels).get(&uri) {
@@ -20,23 +22,31 @@ impl Backend {
         let mut documents = lock(&self.shared.documents);
         let Some(document) = documents.get_mut(&uri) else {
             tracing::warn!("change for unknown document {uri}; ignored");
-            return;
+            return None;
         };
         if let Err(error) = document.advance_version(params.text_document.version) {
             tracing::warn!("change for {uri} ignored: {error}");
-            return;
+            return None;
         }
+        let typed_one_change = params.content_changes.len() == 1;
+        let mut word_ended_at = None;
         for change in params.content_changes {
             match change.range {
                 None => document.replace_all(&change.text),
                 Some(range) => {
                     let offsets = range_to_offsets(document.rope(), range, encoding);
-                    if let Err(error) = document.apply_edit(offsets, &change.text) {
-                        tracing::warn!("edit of {uri} ignored: {error}");
+                    let start = offsets.start;
+                    match document.apply_edit(offsets, &change.text) {
+                        Ok(()) if typed_one_change && ends_a_word(&change.text) => {
+                            word_ended_at = Some(start + change.text.len());
+                        }
+                        Ok(()) => {}
+                        Err(error) => tracing::warn!("edit of {uri} ignored: {error}"),
                     }
                 }
             }
         }
+        word_ended_at
     }
 
     /// A document opened: keep it, with its prose extracted, and check it.
@@ -56,6 +66,9 @@ impl Backend {
         if let Some(flag) = lock(&self.shared.completion_cancels).remove(&uri) {
             flag.cancel();
         }
+        if let Some(flag) = lock(&self.shared.prefetch_cancels).remove(&uri) {
+            flag.cancel();
+        }
         if let Some(flag) = lock(&self.shared.checks.cancels).remove(&uri) {
             flag.cancel();
         }
@@ -64,4 +77,13 @@ impl Backend {
         // A closed document's findings would go stale: clear them.
         self.client.publish_diagnostics(uri, Vec::new(), None).await;
     }
+}
+
+/// Whether an edit's text is one typed character that ends a word: whitespace or punctuation.
+fn ends_a_word(text: &str) -> bool {
+    let mut characters = text.chars();
+    matches!(
+        (characters.next(), characters.next()),
+        (Some(character), None) if !character.is_alphanumeric()
+    )
 }

@@ -185,7 +185,12 @@ impl LanguageServer for Backend {
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let uri = params.text_document.uri.clone();
-        if let Err(error) = catch_panic("didChange", async { self.did_change_body(params) }).await {
+        let changed = catch_panic("didChange", async {
+            if let Some(cursor) = self.did_change_body(params) {
+                self.prefetch_next_word(&uri, cursor);
+            }
+        });
+        if let Err(error) = changed.await {
             tracing::error!("{error}");
         }
         self.schedule_check(uri, true);
@@ -272,6 +277,7 @@ pub async fn serve_stdio() -> i32 {
             "window/workDoneProgress/cancel",
             Backend::work_done_progress_cancel,
         )
+        .custom_method("biomedLsp/engineCounts", Backend::engine_counts)
         .finish();
     let server = Server::new(server_input_reader, server_output_writer, socket)
         .concurrency_level(HANDLER_CONCURRENCY)

@@ -64,6 +64,8 @@ pub(super) struct Shared {
     pub(super) settings: Mutex<Settings>,
     pub(super) engine: Mutex<EngineSlot>,
     pub(super) completion_cancels: Mutex<HashMap<Url, CancelFlag>>,
+    /// The prefetch of each document's next word slot; a newer one cancels it.
+    pub(super) prefetch_cancels: Mutex<HashMap<Url, CancelFlag>>,
     pub(super) client_support: Mutex<ClientSupport>,
     /// Warnings found before the client could be told (the configuration file,
     /// initializationOptions).

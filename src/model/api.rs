@@ -254,3 +254,48 @@ pub struct Explanation {
     /// at its own masked position).
     pub candidate_log_probability: f32,
 }
+
+/// What the engine has done since it started, counted as it happens: tests and benchmarks read it
+/// to know whether a request ran the model (never a timing).
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    /// Forward passes through the encoder.
+    pub forward_passes: std::sync::atomic::AtomicU64,
+    /// Completion fills answered from the slot cache, without the model thread.
+    pub fills_from_cache: std::sync::atomic::AtomicU64,
+    /// Completion fills that joined a computation already under way (a prefetch, an earlier
+    /// keystroke).
+    pub fills_joined: std::sync::atomic::AtomicU64,
+    /// Slot computations started (by a keystroke or a prefetch).
+    pub slot_computations: std::sync::atomic::AtomicU64,
+    /// Prefetches asked for (a space or punctuation typed).
+    pub prefetches: std::sync::atomic::AtomicU64,
+}
+
+/// A reading of [`EngineCounters`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineCounts {
+    pub forward_passes: u64,
+    pub fills_from_cache: u64,
+    pub fills_joined: u64,
+    pub slot_computations: u64,
+    pub prefetches: u64,
+}
+
+impl EngineCounters {
+    pub fn read(&self) -> EngineCounts {
+        let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        EngineCounts {
+            forward_passes: read(&self.forward_passes),
+            fills_from_cache: read(&self.fills_from_cache),
+            fills_joined: read(&self.fills_joined),
+            slot_computations: read(&self.slot_computations),
+            prefetches: read(&self.prefetches),
+        }
+    }
+
+    pub(crate) fn add(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -198,17 +198,19 @@ impl BertMaskedLm {
         input_ids: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
-        self.encode_capturing(input_ids, attention_mask, None)
+        self.encode_capturing(input_ids, attention_mask, None, &|| {})
     }
 
     /// [`Self::encode`] that also hands each layer's attention probabilities, averaged over the
     /// heads (`[batch, seq, seq]` f32, row = attending token), to `attention` when given: the
-    /// evidence of a prediction. Without it nothing more is computed or kept.
+    /// evidence of a prediction. Without it nothing more is computed or kept. `between_layers`
+    /// runs after each layer but the last (the engine serves waiting requests there).
     pub fn encode_capturing(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
         mut attention: Option<&mut Vec<Tensor>>,
+        between_layers: &dyn Fn(),
     ) -> candle_core::Result<Tensor> {
         let (batch, seq_len) = input_ids.dims2()?;
         let hidden = self.config.hidden_size;
@@ -239,7 +241,10 @@ impl BertMaskedLm {
             .reshape((batch, 1, 1, seq_len))?;
         let scale = 1.0 / (head_size as f64).sqrt();
 
-        for layer in &self.layers {
+        for (layer_idx, layer) in self.layers.iter().enumerate() {
+            if layer_idx > 0 {
+                between_layers();
+            }
             let qkv = layer.query_key_value.forward(&xs)?;
             let split_heads = |index: usize| -> candle_core::Result<Tensor> {
                 qkv.narrow(D::Minus1, index * hidden, hidden)?
@@ -288,20 +293,22 @@ impl BertMaskedLm {
         attention_mask: &Tensor,
         positions: &[(usize, usize)],
     ) -> candle_core::Result<Tensor> {
-        self.logits_and_attention_at(input_ids, attention_mask, positions, None)
+        self.logits_and_attention_at(input_ids, attention_mask, positions, None, &|| {})
     }
 
-    /// [`Self::logits_at`], handing the attention of every layer to `attention` when given (see
-    /// [`Self::encode_capturing`]).
+    /// [`Self::logits_at`], handing the attention of every layer to `attention` when given, and
+    /// running `between_layers` between layers (see [`Self::encode_capturing`]).
     pub fn logits_and_attention_at(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
         positions: &[(usize, usize)],
         attention: Option<&mut Vec<Tensor>>,
+        between_layers: &dyn Fn(),
     ) -> candle_core::Result<Tensor> {
         let (batch, seq_len) = input_ids.dims2()?;
-        let hidden_states = self.encode_capturing(input_ids, attention_mask, attention)?;
+        let hidden_states =
+            self.encode_capturing(input_ids, attention_mask, attention, between_layers)?;
         let flat = hidden_states.reshape((batch * seq_len, self.config.hidden_size))?;
         let indices: Vec<u32> = positions
             .iter()

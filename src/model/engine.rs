@@ -7,9 +7,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use tokio::sync::oneshot;
 
 use super::api::{
-    BatchAnswers, CancelFlag, EngineError, ExplainRequest, Explanation, FillRequest, ModelInfo,
-    ScoreRequest, TokenProbability, TokenProbabilityRequest, TokenizedWord, WordPrediction,
-    WordScore,
+    BatchAnswers, CancelFlag, EngineCounters, EngineCounts, EngineError, ExplainRequest,
+    Explanation, FillRequest, ModelInfo, ScoreRequest, TokenProbability, TokenProbabilityRequest,
+    TokenizedWord, WordPrediction, WordScore,
 };
 use super::bert::BertMaskedLm;
 use super::config::BertConfig;
@@ -17,6 +17,9 @@ use super::device::{select_device, DeviceChoice};
 use super::embedded::{bundled_model_directory, embedded_files};
 use super::fill::ModelRunner;
 use super::resolve::{resolve, ModelLocation, ModelOptions, DEFAULT_MODEL};
+use super::slot_fill::{
+    FillVocabulary, Lookup, SlotCache, SlotDistributions, SlotRows, SLOT_CACHE_CAPACITY,
+};
 use super::tokenizer::WordTokenizer;
 use super::weights::WeightFile;
 use super::ModelError;
@@ -213,6 +216,8 @@ enum Job {
         Vec<ExplainRequest>,
         oneshot::Sender<Result<BatchAnswers<Explanation>, EngineError>>,
     ),
+    /// A completion slot's distributions, for everyone waiting on it in the slot cache.
+    SlotFill(SlotRows, Arc<SlotCache>),
 }
 
 impl Job {
@@ -232,6 +237,7 @@ impl Job {
             Job::ExplainBatch(requests, _) => {
                 !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
             }
+            Job::SlotFill(key, cache) => cache.is_abandoned(key),
         }
     }
 
@@ -242,6 +248,7 @@ impl Job {
             Job::ScoreBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::TokenProbabilitiesBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::ExplainBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+            Job::SlotFill(key, cache) => cache.complete(&key, Err(EngineError::Cancelled)),
         }
     }
 
@@ -270,6 +277,14 @@ impl Job {
             }
             Job::ExplainBatch(requests, reply) => {
                 drop(reply.send(runner.explain_batch(&requests).map_err(model_error)));
+            }
+            Job::SlotFill(key, cache) => {
+                // Completed even when the model panics, so that no waiter waits forever.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runner.slot_distributions(&key)
+                }))
+                .unwrap_or_else(|_| Err(super::ModelError::Compute("the model panicked".into())));
+                cache.complete(&key, result.map_err(model_error));
             }
         });
         if std::panic::catch_unwind(run).is_err() {
@@ -302,6 +317,9 @@ pub struct EngineHandle {
     shared: Arc<Shared>,
     info: Arc<ModelInfo>,
     tokenizer: Arc<WordTokenizer>,
+    vocabulary: Arc<FillVocabulary>,
+    slot_cache: Arc<SlotCache>,
+    counters: Arc<EngineCounters>,
     _owner: Arc<StopOnDrop>,
 }
 
@@ -324,12 +342,14 @@ impl EngineHandle {
             ready: Condvar::new(),
         });
         let tokenizer = loaded.runner.tokenizer.clone();
+        let vocabulary = loaded.runner.vocabulary.clone();
+        let counters = loaded.runner.counters.clone();
         let info = Arc::new(loaded.info);
         let thread_shared = shared.clone();
         let mut runner = loaded.runner;
         let model_id = runner.id;
-        // Between the forward passes of a long background request, waiting interactive requests
-        // run first.
+        // Between the layers of a background request's forward passes, waiting interactive
+        // requests run first.
         let yield_shared = shared.clone();
         runner.set_yield_point(Box::new(move |runner| loop {
             let job = match yield_shared.queues.lock() {
@@ -351,8 +371,16 @@ impl EngineHandle {
             shared: shared.clone(),
             info,
             tokenizer,
+            vocabulary,
+            slot_cache: Arc::new(SlotCache::new(SLOT_CACHE_CAPACITY)),
+            counters,
             _owner: Arc::new(StopOnDrop(shared)),
         }
+    }
+
+    /// What the engine has done so far (forward passes, cached fills).
+    pub fn counts(&self) -> EngineCounts {
+        self.counters.read()
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -386,10 +414,69 @@ impl EngineHandle {
         Ok(())
     }
 
+    /// Fills a slot at interactive priority. Without PLL rescoring (completion) the slot's
+    /// distributions come from the slot cache when the same slot was filled or prefetched before,
+    /// whatever prefix was typed: no forward pass, no wait for the model thread.
     pub async fn fill(&self, request: FillRequest) -> Result<Vec<WordPrediction>, EngineError> {
-        let (sender, receiver) = oneshot::channel();
-        self.submit(Job::Fill(request, sender), true)?;
-        receiver.await.map_err(|_| EngineError::Stopped)?
+        if request.pll_rescoring {
+            let (sender, receiver) = oneshot::channel();
+            self.submit(Job::Fill(request, sender), true)?;
+            return receiver.await.map_err(|_| EngineError::Stopped)?;
+        }
+        let key = self
+            .vocabulary
+            .slot_rows(&request)
+            .map_err(|error| EngineError::InvalidRequest(error.to_string()))?;
+        let distributions: SlotDistributions =
+            match self.slot_cache.look_up(&key, request.cancel.clone(), true) {
+                Lookup::Ready(distributions) => {
+                    EngineCounters::add(&self.counters.fills_from_cache);
+                    distributions
+                }
+                Lookup::Joined(receiver) => {
+                    EngineCounters::add(&self.counters.fills_joined);
+                    wait_for_slot(receiver).await?
+                }
+                Lookup::MustCompute(receiver) => {
+                    self.submit_slot_fill(key)?;
+                    wait_for_slot(receiver).await?
+                }
+            };
+        // A request superseded while it waited (a newer keystroke) gets no stale answer.
+        if request
+            .cancel
+            .as_ref()
+            .is_some_and(CancelFlag::is_cancelled)
+        {
+            return Err(EngineError::Cancelled);
+        }
+        let proposals = self.vocabulary.proposals(&distributions, &request);
+        Ok(self.vocabulary.predictions(proposals, request.top_k))
+    }
+
+    /// Starts the fill of a slot ahead of the keystroke that will ask for it (a writer typed a
+    /// space: the next word's slot is known). Runs at interactive priority unless `cancel` is set
+    /// before it starts; its result waits in the slot cache.
+    pub fn prefetch_fill(&self, request: FillRequest) -> Result<(), EngineError> {
+        EngineCounters::add(&self.counters.prefetches);
+        let key = self
+            .vocabulary
+            .slot_rows(&request)
+            .map_err(|error| EngineError::InvalidRequest(error.to_string()))?;
+        if let Lookup::MustCompute(_) = self.slot_cache.look_up(&key, request.cancel, false) {
+            self.submit_slot_fill(key)?;
+        }
+        Ok(())
+    }
+
+    fn submit_slot_fill(&self, key: SlotRows) -> Result<(), EngineError> {
+        EngineCounters::add(&self.counters.slot_computations);
+        let result = self.submit(Job::SlotFill(key.clone(), self.slot_cache.clone()), true);
+        if let Err(error) = &result {
+            self.slot_cache.complete(&key, Err(EngineError::Stopped));
+            tracing::debug!("slot fill not submitted: {error}");
+        }
+        result
     }
 
     /// Scores words at interactive priority (hover).
@@ -461,6 +548,15 @@ impl EngineHandle {
         let (sender, receiver) = oneshot::channel();
         self.submit(Job::TokenProbabilitiesBatch(requests, sender), false)?;
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
+    }
+}
+
+async fn wait_for_slot(
+    receiver: Option<oneshot::Receiver<Result<SlotDistributions, EngineError>>>,
+) -> Result<SlotDistributions, EngineError> {
+    match receiver {
+        Some(receiver) => receiver.await.map_err(|_| EngineError::Stopped)?,
+        None => Err(EngineError::Stopped),
     }
 }
 

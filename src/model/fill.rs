@@ -22,8 +22,9 @@ use super::api::{
     WordPrediction, WordScore, WordToScore,
 };
 use super::bert::BertMaskedLm;
+use super::slot_fill::{is_word_start, piece_text, FillVocabulary, SlotDistributions};
 use super::tokenizer::WordTokenizer;
-use super::ModelError;
+use super::{EngineCounters, ModelError};
 
 /// How many rows one forward pass takes at most (bounds memory on long requests).
 const MAX_BATCH_ROWS: usize = 64;
@@ -35,8 +36,6 @@ const DEFAULT_MAX_BATCH_TOKENS: usize = 256;
 /// [`ModelRunner::max_batch_tokens`] where no interactive request can wait (the `check` command):
 /// ~1.0 ms per token for BERT-base on 2 cores.
 pub const BATCH_TOKENS_WITHOUT_INTERACTIVE_WORK: usize = 512;
-/// How many multi-piece words of each length go on to PLL-word-l2r rescoring.
-const MULTI_PIECE_CANDIDATES: usize = 16;
 
 /// A loaded model with its tokenizer, ready to answer fill and score requests.
 pub struct ModelRunner {
@@ -46,19 +45,17 @@ pub struct ModelRunner {
     pub tokenizer: std::sync::Arc<WordTokenizer>,
     /// Tokens of context kept around the slot (without `[CLS]`/`[SEP]`), at most the model's maximum.
     pub max_context_tokens: usize,
-    /// Word-start tokens that only ever begin longer words (`glyc` of `glycemic`): never proposed
-    /// as a whole word on their own. See [`ModelRunner::learn_fragments`].
-    fragment_ids: std::collections::HashSet<u32>,
-    /// Words of several pieces from the same word list, with their pieces: the multi-piece words
-    /// fill proposes. Combining pieces freely also finds strings like `mellitus ##q` that no one
-    /// writes.
-    known_multi_piece_words: Vec<(String, Vec<u32>)>,
+    /// What choosing whole words from a slot's distributions needs (shared with the engine
+    /// handles, which answer cached slots off the model thread).
+    pub vocabulary: std::sync::Arc<FillVocabulary>,
+    /// Forward passes run and the like, for tests and benchmarks.
+    pub counters: std::sync::Arc<EngineCounters>,
     /// Tokens (rows × padded length) of one forward pass at most; longer batches are split, rows
     /// of similar length together.
     pub max_batch_tokens: usize,
-    /// Called between the forward passes of a split batch while [`Self::allow_yield`] is on: the
+    /// Called between the layers of each forward pass while [`Self::allow_yield`] is on: the
     /// engine runs waiting interactive requests there, so that they do not wait for the whole of
-    /// a long background request.
+    /// a long background request, nor for the whole of one of its passes.
     yield_point: Option<YieldPoint>,
     yield_allowed: std::sync::atomic::AtomicBool,
 }
@@ -88,6 +85,67 @@ pub(super) struct SlotContext {
     pub(super) right_from: usize,
 }
 
+/// The window of a slot among a text's tokens: the tokens left and right of the byte range `slot`
+/// (tokens overlapping it dropped), cut to `context_tokens` (at most `max_context_tokens`) less
+/// the `slot_tokens` the slot will take, split evenly where both sides have enough.
+pub(super) fn slot_window(
+    ids: &[u32],
+    offsets: &[(usize, usize)],
+    slot: &Range<usize>,
+    slot_tokens: usize,
+    context_tokens: usize,
+    max_context_tokens: usize,
+) -> SlotContext {
+    let mut left = Vec::new();
+    let mut right = Vec::new();
+    for (&id, &(start, end)) in ids.iter().zip(offsets) {
+        if end <= slot.start {
+            left.push(id);
+        } else if start >= slot.end {
+            right.push(id);
+        }
+    }
+    // Keep a window around the slot: long texts only lend their neighbourhood.
+    let budget = context_tokens
+        .min(max_context_tokens)
+        .saturating_sub(slot_tokens);
+    let mut left_budget = budget / 2;
+    let mut right_budget = budget - left_budget;
+    if left.len() < left_budget {
+        right_budget += left_budget - left.len();
+        left_budget = left.len();
+    } else if right.len() < right_budget {
+        left_budget += right_budget - right.len();
+    }
+    let left_from = left.len().saturating_sub(left_budget);
+    let right_from = ids.len() - right.len();
+    let left = left[left_from..].to_vec();
+    right.truncate(right_budget);
+    SlotContext {
+        left,
+        right,
+        left_from,
+        right_from,
+    }
+}
+
+/// One row: `[CLS] left middle right [SEP]`; returns the row and the index where `middle` starts.
+pub(super) fn slot_row(
+    context: &SlotContext,
+    middle: &[u32],
+    cls: u32,
+    sep: u32,
+) -> (Vec<u32>, usize) {
+    let mut row = Vec::with_capacity(context.left.len() + middle.len() + context.right.len() + 2);
+    row.push(cls);
+    row.extend_from_slice(&context.left);
+    let middle_start = row.len();
+    row.extend_from_slice(middle);
+    row.extend_from_slice(&context.right);
+    row.push(sep);
+    (row, middle_start)
+}
+
 impl ModelRunner {
     pub fn new(
         model: BertMaskedLm,
@@ -107,46 +165,19 @@ impl ModelRunner {
         // pass on a CPU near 100 ms.
         let max_context_tokens = 64.min(model.config().max_position_embeddings.saturating_sub(2));
         static NEXT_MODEL_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let mut runner = Self {
+        let vocabulary =
+            FillVocabulary::new(tokenizer.clone(), max_context_tokens, BUNDLED_CORPUS_WORDS)?;
+        Ok(Self {
             id: NEXT_MODEL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             model,
             tokenizer,
             max_context_tokens,
-            fragment_ids: Default::default(),
-            known_multi_piece_words: Default::default(),
+            vocabulary: std::sync::Arc::new(vocabulary),
+            counters: Default::default(),
             max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
             yield_point: None,
             yield_allowed: std::sync::atomic::AtomicBool::new(false),
-        };
-        runner.learn_fragments(BUNDLED_CORPUS_WORDS)?;
-        Ok(runner)
-    }
-
-    /// Marks as fragments the word-start tokens that begin words of several pieces in a word list
-    /// but never stand as a word of their own there, and keeps the list's multi-piece words. A vocabulary alone cannot tell `glyc` (only
-    /// ever the start of `glycemic`, `glycolysis`…) from `gly` or `cell`; real text can.
-    pub fn learn_fragments(&mut self, word_list: &str) -> Result<(), ModelError> {
-        let mut whole_words = std::collections::HashSet::new();
-        let mut word_beginnings = std::collections::HashSet::new();
-        for line in word_list.lines().filter(|line| !line.starts_with('#')) {
-            let word = line.split('\t').next().unwrap_or_default().trim();
-            if word.is_empty() {
-                continue;
-            }
-            match self.tokenizer.word_pieces(word)?.as_slice() {
-                [single] => {
-                    whole_words.insert(*single);
-                }
-                pieces @ [first, _, ..] => {
-                    word_beginnings.insert(*first);
-                    self.known_multi_piece_words
-                        .push((word.to_string(), pieces.to_vec()));
-                }
-                [] => {}
-            }
-        }
-        self.fragment_ids = word_beginnings.difference(&whole_words).copied().collect();
-        Ok(())
+        })
     }
 
     fn slot_context(
@@ -187,50 +218,20 @@ impl ModelRunner {
         slot_tokens: usize,
         context_tokens: usize,
     ) -> SlotContext {
-        let mut left = Vec::new();
-        let mut right = Vec::new();
-        for (&id, &(start, end)) in ids.iter().zip(offsets) {
-            if end <= slot.start {
-                left.push(id);
-            } else if start >= slot.end {
-                right.push(id);
-            }
-        }
-        // Keep a window around the slot: long texts only lend their neighbourhood.
-        let budget = context_tokens
-            .min(self.max_context_tokens)
-            .saturating_sub(slot_tokens);
-        let mut left_budget = budget / 2;
-        let mut right_budget = budget - left_budget;
-        if left.len() < left_budget {
-            right_budget += left_budget - left.len();
-            left_budget = left.len();
-        } else if right.len() < right_budget {
-            left_budget += right_budget - right.len();
-        }
-        let left_from = left.len().saturating_sub(left_budget);
-        let right_from = ids.len() - right.len();
-        let left = left[left_from..].to_vec();
-        right.truncate(right_budget);
-        SlotContext {
-            left,
-            right,
-            left_from,
-            right_from,
-        }
+        slot_window(
+            ids,
+            offsets,
+            slot,
+            slot_tokens,
+            context_tokens,
+            self.max_context_tokens,
+        )
     }
 
     /// One row: `[CLS] left middle right [SEP]`; returns the row and the index where `middle` starts.
     pub(super) fn row(&self, context: &SlotContext, middle: &[u32]) -> (Vec<u32>, usize) {
-        let mut row =
-            Vec::with_capacity(context.left.len() + middle.len() + context.right.len() + 2);
-        row.push(self.tokenizer.special.cls);
-        row.extend_from_slice(&context.left);
-        let middle_start = row.len();
-        row.extend_from_slice(middle);
-        row.extend_from_slice(&context.right);
-        row.push(self.tokenizer.special.sep);
-        (row, middle_start)
+        let special = &self.tokenizer.special;
+        slot_row(context, middle, special.cls, special.sep)
     }
 
     /// Sets the function run between the forward passes of a split batch (see
@@ -332,7 +333,7 @@ impl ModelRunner {
     /// Runs `rows` in forward passes of at most [`Self::max_batch_tokens`] tokens (rows sorted by
     /// length) and hands each pass's logits `[held positions, vocab_size]` to `each_pass`, with
     /// the indices into `positions` it holds. Work on the logits is done pass by pass, so memory
-    /// stays bounded by one pass whatever the batch. Between passes the yield point runs, and
+    /// stays bounded by one pass whatever the batch. Between passes
     /// `stop()` ends the work with [`ModelError::Cancelled`].
     fn for_each_pass(
         &self,
@@ -385,11 +386,8 @@ impl ModelRunner {
             if held.is_empty() {
                 continue;
             }
-            if ran_a_pass {
-                self.yield_now();
-                if stop() {
-                    return Err(ModelError::Cancelled);
-                }
+            if ran_a_pass && stop() {
+                return Err(ModelError::Cancelled);
             }
             let pass_rows: Vec<&[u32]> = pass.iter().map(|&row| rows[row].as_slice()).collect();
             let pass_positions: Vec<(usize, usize)> = held
@@ -439,151 +437,52 @@ impl ModelRunner {
             Tensor::from_vec(ids, (rows.len(), max_len), device).map_err(compute_error)?;
         let attention_mask =
             Tensor::from_vec(mask, (rows.len(), max_len), device).map_err(compute_error)?;
+        EngineCounters::add(&self.counters.forward_passes);
+        // Between the layers of a background pass, waiting interactive requests run: a keystroke
+        // waits for one layer of a long pass, not for the whole pass.
         self.model
-            .logits_and_attention_at(&input_ids, &attention_mask, positions, attention)
+            .logits_and_attention_at(&input_ids, &attention_mask, positions, attention, &|| {
+                self.yield_now()
+            })
             .map_err(compute_error)
     }
 
     fn is_word_start(&self, id: u32) -> bool {
-        !self.tokenizer.is_special(id)
-            && self.tokenizer.token(id).is_some_and(|token| {
-                !token.starts_with("##") && token.chars().any(char::is_alphanumeric)
-            })
+        is_word_start(&self.tokenizer, id)
     }
 
     fn piece_text(&self, id: u32) -> &str {
-        let token = self.tokenizer.token(id).unwrap_or("");
-        token.strip_prefix("##").unwrap_or(token)
-    }
-
-    fn join_pieces(&self, ids: &[u32]) -> String {
-        ids.iter().map(|&id| self.piece_text(id)).collect()
+        piece_text(&self.tokenizer, id)
     }
 
     /// Whole words for one slot. See the module documentation for the scoring.
     pub fn fill(&self, request: &FillRequest) -> Result<Vec<WordPrediction>, ModelError> {
-        if request.slot.start > request.slot.end
-            || request.slot.end > request.text.len()
-            || !request.text.is_char_boundary(request.slot.start)
-            || !request.text.is_char_boundary(request.slot.end)
-        {
-            return Err(ModelError::Compute(format!(
-                "slot {:?} is not a range of whole characters in a text of {} bytes",
-                request.slot,
-                request.text.len()
-            )));
-        }
-        let prefix = request.prefix.to_lowercase();
-        let max_pieces = request.max_pieces.clamp(1, 4);
-        let min_pieces = request.min_pieces.clamp(1, max_pieces);
-        let mask = self.tokenizer.special.mask;
-        let contexts: Vec<SlotContext> = (1..=max_pieces)
-            .map(|n_pieces| {
-                let window = if request.context_tokens == 0 {
-                    self.max_context_tokens
-                } else {
-                    request.context_tokens
-                };
-                self.slot_context_within(&request.text, &request.slot, n_pieces, window)
-            })
-            .collect::<Result<_, _>>()?;
-
-        // First pass: the slot as 1..=max_pieces masks, one row each.
-        let mut rows = Vec::new();
-        let mut positions = Vec::new();
-        for (context_idx, context) in contexts.iter().enumerate() {
-            let n_pieces = context_idx + 1;
-            let (row, start) = self.row(context, &vec![mask; n_pieces]);
-            let row_idx = rows.len();
-            rows.push(row);
-            positions.extend((0..n_pieces).map(|piece_idx| (row_idx, start + piece_idx)));
-        }
-        let first = self.log_probabilities_at(&rows, &positions)?;
-
-        let mut predictions: Vec<WordPrediction> = Vec::new();
-        // Single pieces: every word-start token whose text starts with the prefix.
-        let single = &first[0];
-        let mut single_ids: Vec<u32> = (0..single.len() as u32)
-            .filter(|&id| {
-                self.is_word_start(id)
-                    && !self.fragment_ids.contains(&id)
-                    && self.piece_text(id).starts_with(&prefix)
-            })
-            .collect();
-        single_ids.sort_by(|&a, &b| single[b as usize].total_cmp(&single[a as usize]));
-        let singles_wanted = if min_pieces == 1 {
-            request.top_k.max(1) * 2
-        } else {
-            0
-        };
-        for &id in single_ids.iter().take(singles_wanted) {
-            predictions.push(WordPrediction {
-                word: self.piece_text(id).to_string(),
-                probability: single[id as usize].exp(),
-                pieces: vec![self.tokenizer.token(id).unwrap_or("").to_string()],
-            });
-        }
-
-        // Several pieces: known words of k pieces, ranked on the k-mask row with each piece's
-        // probability at its own position, then the best rescored with PLL-word-l2r.
-        // (log-probability on the k-mask row, pieces)
-        let mut proposals: Vec<(f32, Vec<u32>)> = Vec::new();
-        let mut first_position = 1; // index into `first` of the 2-mask row's first position
-        for n_pieces in 2..=max_pieces {
-            let distributions = &first[first_position..first_position + n_pieces];
-            first_position += n_pieces;
-            if n_pieces < min_pieces {
-                continue;
-            }
-            let mut ranked: Vec<(f32, &Vec<u32>)> = self
-                .known_multi_piece_words
-                .iter()
-                .filter(|(word, pieces)| pieces.len() == n_pieces && word.starts_with(&prefix))
-                .map(|(_, pieces)| {
-                    let score = pieces
-                        .iter()
-                        .zip(distributions)
-                        .map(|(&piece, distribution)| {
-                            distribution
-                                .get(piece as usize)
-                                .copied()
-                                .unwrap_or(f32::NEG_INFINITY)
-                        })
-                        .sum();
-                    (score, pieces)
-                })
+        let distributions = self.slot_distributions(&self.vocabulary.slot_rows(request)?)?;
+        let mut proposals = self.vocabulary.proposals(&distributions, request);
+        if request.pll_rescoring {
+            let multi_piece: Vec<usize> = (0..proposals.len())
+                .filter(|&idx| proposals[idx].pieces.len() > 1)
                 .collect();
-            ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-            proposals.extend(
-                ranked
-                    .into_iter()
-                    .take(MULTI_PIECE_CANDIDATES)
-                    .map(|(score, pieces)| (score, pieces.clone())),
-            );
+            let pieces: Vec<Vec<u32>> = multi_piece
+                .iter()
+                .map(|&idx| proposals[idx].pieces.clone())
+                .collect();
+            let scores = self.score_pieces_l2r(&request.text, &request.slot, &pieces)?;
+            for (idx, log_probability) in multi_piece.into_iter().zip(scores) {
+                proposals[idx].log_probability = log_probability;
+            }
         }
-        let scored = if request.pll_rescoring {
-            let pieces: Vec<Vec<u32>> =
-                proposals.iter().map(|(_, pieces)| pieces.clone()).collect();
-            self.score_pieces_l2r(&request.text, &request.slot, &pieces)?
-        } else {
-            proposals.iter().map(|(score, _)| *score).collect()
-        };
-        for ((_, pieces), log_probability) in proposals.iter().zip(scored) {
-            predictions.push(WordPrediction {
-                word: self.join_pieces(pieces),
-                probability: log_probability.exp(),
-                pieces: pieces
-                    .iter()
-                    .map(|&id| self.tokenizer.token(id).unwrap_or("").to_string())
-                    .collect(),
-            });
-        }
+        Ok(self.vocabulary.predictions(proposals, request.top_k))
+    }
 
-        predictions.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-        let mut seen = std::collections::HashSet::new();
-        predictions.retain(|prediction| seen.insert(prediction.word.clone()));
-        predictions.truncate(request.top_k);
-        Ok(predictions)
+    /// The distributions at the masks of a fill's rows (one forward pass).
+    pub fn slot_distributions(
+        &self,
+        rows: &super::slot_fill::SlotRows,
+    ) -> Result<SlotDistributions, ModelError> {
+        Ok(std::sync::Arc::new(
+            self.log_probabilities_at(&rows.rows, &rows.positions)?,
+        ))
     }
 
     /// PLL-word-l2r of each piece sequence placed in the slot, all in one batch.

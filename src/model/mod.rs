@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod fill;
 pub mod priority;
 pub mod resolve;
+pub mod slot_fill;
 pub mod tokenizer;
 pub mod weights;
 
