@@ -26,7 +26,7 @@ use biomed_lsp::analysis::{
     lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, SentenceCache,
     SentenceCheckInputs,
 };
-use biomed_lsp::model::device::DeviceChoice;
+use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{
@@ -122,8 +122,21 @@ impl TermScorer for ReplayingScorer<'_> {
 
 fn load(directory: Option<&str>) -> anyhow::Result<ModelRunner> {
     Ok(match directory {
-        Some(directory) => load_from_directory(Path::new(directory), DeviceChoice::Cpu)?.0,
-        None => load_bundled(DeviceChoice::Cpu)?.0,
+        Some(directory) => {
+            load_from_directory(
+                Path::new(directory),
+                DeviceChoice::Cpu,
+                PrecisionChoice::Exactly(Precision::Float),
+            )?
+            .0
+        }
+        None => {
+            load_bundled(
+                DeviceChoice::Cpu,
+                PrecisionChoice::Exactly(Precision::Float),
+            )?
+            .0
+        }
     })
 }
 

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use biomed_lsp::analysis::wording::match_case;
-use biomed_lsp::model::device::DeviceChoice;
+use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{EvidenceMethod, EvidenceWord, ExplainRequest};
@@ -373,8 +373,15 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let (runner, device) = match &model {
-        Some(directory) => load_from_directory(std::path::Path::new(directory), DeviceChoice::Cpu)?,
-        None => load_bundled(DeviceChoice::Cpu)?,
+        Some(directory) => load_from_directory(
+            std::path::Path::new(directory),
+            DeviceChoice::Cpu,
+            PrecisionChoice::Exactly(Precision::Float),
+        )?,
+        None => load_bundled(
+            DeviceChoice::Cpu,
+            PrecisionChoice::Exactly(Precision::Float),
+        )?,
     };
     println!(
         "model: {} on {device}; context window {context_tokens} tokens; {RANDOM_DRAWS} random draws per slot",

@@ -3,11 +3,12 @@
 //! side-by-side table.
 //!
 //! cargo run --release --example bench_model -- --model DIR --input texts.json --repeats 20
+//!     [--precision f32|q8] [--no-rescoring]
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use biomed_lsp::model::device::DeviceChoice;
+use biomed_lsp::model::device::{DeviceChoice, PrecisionChoice};
 use biomed_lsp::model::engine::load_from_directory;
 use biomed_lsp::model::FillRequest;
 
@@ -43,7 +44,10 @@ fn main() -> anyhow::Result<()> {
     let repeats: usize = value("--repeats").unwrap_or_else(|| "20".into()).parse()?;
     let inputs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&input)?)?;
 
-    let (runner, device) = load_from_directory(&model_dir, DeviceChoice::Cpu)?;
+    let precision: PrecisionChoice = value("--precision")
+        .unwrap_or_else(|| "f32".into())
+        .parse()?;
+    let (runner, device) = load_from_directory(&model_dir, DeviceChoice::Cpu, precision)?;
     eprintln!("bench_model: {} on {device}", model_dir.display());
 
     for case in inputs["latency"].as_array().into_iter().flatten() {
@@ -79,9 +83,13 @@ fn main() -> anyhow::Result<()> {
         let fill_whole_words_ms = time_ms(repeats, || {
             runner.fill(&request(3, false)).expect("fill");
         });
-        let fill_whole_words_rescored_ms = time_ms(repeats.div_ceil(4).max(2), || {
-            runner.fill(&request(3, true)).expect("fill");
-        });
+        let fill_whole_words_rescored_ms = if args.iter().any(|arg| arg == "--no-rescoring") {
+            f64::NAN
+        } else {
+            time_ms(repeats.div_ceil(4).max(2), || {
+                runner.fill(&request(3, true)).expect("fill");
+            })
+        };
         println!(
             "{}",
             serde_json::json!({"kind": "latency", "tokens": ids.len(), "forward_ms": forward_ms,

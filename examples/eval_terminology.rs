@@ -6,7 +6,7 @@
 //!   --corpus ../shared/data/corpus/ncbi_disease/NCBIdevelopset_corpus.txt \
 //!   --confusables ../shared/data/confusables/languagetool_confusion_sets_biomed_subset.txt \
 //!   [--review ../shared/data/manuscripts/deep-review/04.study.md] [--max-sentences N]
-//!   [--set min_margin=3.0 ...] [--show 20] [--model DIR]
+//!   [--set min_margin=3.0 ...] [--show 20] [--model DIR] [--precision f32|q8]
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -18,7 +18,7 @@ use biomed_lsp::analysis::{
     check_sentence, lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, FindingCode,
     SentenceToCheck,
 };
-use biomed_lsp::model::device::DeviceChoice;
+use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
 
 fn set_setting(settings: &mut CheckSettings, assignment: &str) -> anyhow::Result<()> {
@@ -122,6 +122,7 @@ fn main() -> anyhow::Result<()> {
     let mut sweep = false;
     let mut debug_sentences: Vec<String> = Vec::new();
     let mut settings = CheckSettings::default();
+    let mut precision = PrecisionChoice::Exactly(Precision::Float);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -130,6 +131,7 @@ fn main() -> anyhow::Result<()> {
             "--confusables" => confusables = Some(value()?),
             "--review" => review = Some(value()?),
             "--model" => model = Some(value()?),
+            "--precision" => precision = value()?.parse()?,
             "--max-sentences" => max_sentences = value()?.parse()?,
             "--show" => show = value()?.parse()?,
             "--sweep" => sweep = true,
@@ -138,10 +140,15 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown argument {other:?}"),
         }
     }
-    let (runner, _) = match &model {
-        Some(directory) => load_from_directory(std::path::Path::new(directory), DeviceChoice::Cpu)?,
-        None => load_bundled(DeviceChoice::Cpu)?,
+    let (runner, device) = match &model {
+        Some(directory) => load_from_directory(
+            std::path::Path::new(directory),
+            DeviceChoice::Cpu,
+            precision,
+        )?,
+        None => load_bundled(DeviceChoice::Cpu, precision)?,
     };
+    eprintln!("model on {device}");
     let started = Instant::now();
     let lexicon = lexicon_for_tokenizer(&runner.tokenizer, &settings)?;
     eprintln!(

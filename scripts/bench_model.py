@@ -12,6 +12,9 @@ runs); ours on a whole fill request end to end (tokenize, window of 64 tokens ar
 forward, head at the masks only, softmax, top-k words): single-piece words (one row); words of up
 to three pieces as completion asks (1-, 2- and 3-mask rows in one batch); and the same rescored
 with PLL-word-l2r as `biomed-lsp fill` does (k-1 more rows per multi-piece candidate).
+
+Ours runs twice, with f32 weights and with 8-bit weights (`--precision q8`); PyTorch runs fp32 and
+its own dynamic int8 quantization of the linear layers (`torch.ao.quantization.quantize_dynamic`).
 """
 import argparse
 import json
@@ -81,6 +84,7 @@ def bench(name, directory, data, repeats, batch_sizes, binary):
     tokenizer = AutoTokenizer.from_pretrained(directory)
     assert len(tokenizer) == 28895
     model = BertForMaskedLM.from_pretrained(directory, dtype=torch.float32).eval()
+    int8_model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     words = corpus_words(data)
     latency_texts = [text_of_tokens(tokenizer, words, 100 * i, n) for i, n in enumerate((32, 64, 128))]
     throughput = {b: [text_of_tokens(tokenizer, words, 37 * j, 64) for j in range(b)] for b in batch_sizes}
@@ -89,24 +93,30 @@ def bench(name, directory, data, repeats, batch_sizes, binary):
     with open(inputs_path, "w", encoding="utf-8") as f:
         json.dump({"latency": [{"text": t} for t in latency_texts],
                    "throughput": [{"texts": texts} for texts in throughput.values()]}, f)
-    ours = subprocess.run([binary, "--model", directory, "--input", inputs_path, "--repeats", str(repeats)],
-                          check=True, capture_output=True, text=True).stdout
-    ours = [json.loads(line) for line in ours.splitlines() if line.strip()]
+    def run_ours(*extra):
+        out = subprocess.run([binary, "--model", directory, "--input", inputs_path, "--repeats", str(repeats), *extra],
+                             check=True, capture_output=True, text=True).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+    ours = run_ours("--precision", "f32")
+    ours_q8 = run_ours("--precision", "q8", "--no-rescoring")
 
     rows = []
     with torch.inference_mode():
-        for text, result in zip(latency_texts, [r for r in ours if r["kind"] == "latency"]):
+        latency = lambda results: [r for r in results if r["kind"] == "latency"]
+        for text, result, q8 in zip(latency_texts, latency(ours), latency(ours_q8)):
             encoded = tokenizer(text, return_tensors="pt")
             torch_ms = time_ms(repeats, lambda: model(**encoded))
-            rows.append((name, f"1 x {encoded['input_ids'].shape[1]}", torch_ms, result["forward_ms"],
-                         result["fill_one_piece_ms"], result["fill_whole_words_ms"],
-                         result["fill_whole_words_rescored_ms"]))
+            int8_ms = time_ms(repeats, lambda: int8_model(**encoded))
+            rows.append((name, f"1 x {encoded['input_ids'].shape[1]}", torch_ms, int8_ms, result, q8))
         throughput_rows = []
-        for (batch, texts), result in zip(throughput.items(), [r for r in ours if r["kind"] == "throughput"]):
+        throughput_of = lambda results: [r for r in results if r["kind"] == "throughput"]
+        for (batch, texts), result, q8 in zip(throughput.items(), throughput_of(ours), throughput_of(ours_q8)):
             encoded = tokenizer(texts, return_tensors="pt", padding=True)
-            torch_ms = time_ms(max(2, repeats // 4), lambda: model(**encoded))
             n_tokens = int(encoded["attention_mask"].sum())
-            throughput_rows.append((name, batch, n_tokens / (torch_ms / 1000), result["tokens_per_s"]))
+            torch_ms = time_ms(max(2, repeats // 4), lambda: model(**encoded))
+            int8_ms = time_ms(max(2, repeats // 4), lambda: int8_model(**encoded))
+            throughput_rows.append((name, batch, n_tokens / (torch_ms / 1000), n_tokens / (int8_ms / 1000),
+                                    result["tokens_per_s"], q8["tokens_per_s"]))
     return rows, throughput_rows
 
 
@@ -132,19 +142,22 @@ def main():
     print(f"CPU threads: PyTorch {torch.get_num_threads()}, candle {os.environ.get('RAYON_NUM_THREADS', 'all cores')}; "
           f"torch {torch.__version__}; median of {args.repeats} runs")
     print()
-    print("| model | tokens | PyTorch forward (ms) | our forward, whole text (ms) | our fill, 1-piece words (ms) | our fill, words ≤3 pieces (ms) | our fill ≤3 pieces, PLL-rescored (ms) | fill(1-piece) / PyTorch |")
+    print("| model | tokens | PyTorch fp32 forward (ms) | PyTorch int8 forward (ms) | ours f32: forward, whole text / fill, 1-piece words / fill, words ≤3 pieces / fill ≤3 pieces PLL-rescored (ms) | ours q8: forward / fill, 1-piece / fill ≤3 pieces (ms) | f32 fill(1-piece) / PyTorch fp32 | q8 fill(1-piece) / PyTorch fp32 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     all_throughput = []
     for name, directory in models:
         rows, throughput_rows = bench(name, directory, args.data, args.repeats, (8, 32), binary)
-        for model_name, shape, torch_ms, forward_ms, fill1_ms, fill3_ms, fill3r_ms in rows:
-            print(f"| {model_name} | {shape} | {torch_ms:.1f} | {forward_ms:.1f} | {fill1_ms:.1f} | {fill3_ms:.1f} | {fill3r_ms:.1f} | {fill1_ms / torch_ms:.2f} |")
+        for model_name, shape, torch_ms, int8_ms, f32, q8 in rows:
+            print(f"| {model_name} | {shape} | {torch_ms:.1f} | {int8_ms:.1f} "
+                  f"| {f32['forward_ms']:.1f} / {f32['fill_one_piece_ms']:.1f} / {f32['fill_whole_words_ms']:.1f} / {f32['fill_whole_words_rescored_ms']:.1f} "
+                  f"| {q8['forward_ms']:.1f} / {q8['fill_one_piece_ms']:.1f} / {q8['fill_whole_words_ms']:.1f} "
+                  f"| {f32['fill_one_piece_ms'] / torch_ms:.2f} | {q8['fill_one_piece_ms'] / torch_ms:.2f} |")
         all_throughput += throughput_rows
     print()
-    print("| model | batch of 64-token sequences | PyTorch tokens/s | ours tokens/s | ours / PyTorch |")
-    print("| --- | --- | --- | --- | --- |")
-    for model_name, batch, torch_rate, our_rate in all_throughput:
-        print(f"| {model_name} | {batch} | {torch_rate:.0f} | {our_rate:.0f} | {our_rate / torch_rate:.2f} |")
+    print("| model | batch of 64-token sequences | PyTorch fp32 tokens/s | PyTorch int8 tokens/s | ours f32 tokens/s | ours q8 tokens/s | q8 / PyTorch int8 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for model_name, batch, torch_rate, int8_rate, our_rate, q8_rate in all_throughput:
+        print(f"| {model_name} | {batch} | {torch_rate:.0f} | {int8_rate:.0f} | {our_rate:.0f} | {q8_rate:.0f} | {q8_rate / int8_rate:.2f} |")
 
 
 if __name__ == "__main__":

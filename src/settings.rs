@@ -16,6 +16,8 @@ pub struct Settings {
     pub revision: String,
     /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
     pub device: String,
+    /// `auto`, `f32` or `q8` (8-bit weights on the CPU).
+    pub precision: String,
     pub offline: bool,
     pub completion_top_k: usize,
     pub completion_min_probability: f32,
@@ -43,10 +45,11 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 28] = [
+pub const SETTING_KEYS: [&str; 29] = [
     "model",
     "revision",
     "device",
+    "precision",
     "offline",
     "completion.topK",
     "completion.minProbability",
@@ -80,6 +83,7 @@ impl Default for Settings {
             model: crate::model::resolve::DEFAULT_MODEL.to_string(),
             revision: "main".to_string(),
             device: "auto".to_string(),
+            precision: "auto".to_string(),
             offline: false,
             completion_top_k: 10,
             completion_min_probability: 0.001,
@@ -136,6 +140,7 @@ impl Settings {
         self.model != other.model
             || self.revision != other.revision
             || self.device != other.device
+            || self.precision != other.precision
             || self.offline != other.offline
     }
 
@@ -277,6 +282,7 @@ impl Settings {
             "model" => Value::from(self.model.clone()),
             "revision" => Value::from(self.revision.clone()),
             "device" => Value::from(self.device.clone()),
+            "precision" => Value::from(self.precision.clone()),
             "offline" => Value::from(self.offline),
             "completion.topK" => Value::from(self.completion_top_k),
             "completion.minProbability" => Value::from(self.completion_min_probability),
@@ -323,6 +329,13 @@ impl Settings {
                     ));
                 }
                 self.device = device;
+            }
+            "precision" => {
+                let precision = non_empty_string(value)?;
+                precision
+                    .parse::<crate::model::device::PrecisionChoice>()
+                    .map_err(|error| error.to_string())?;
+                self.precision = precision;
             }
             "offline" => {
                 self.offline = value

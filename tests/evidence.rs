@@ -6,14 +6,19 @@ use biomed_lsp::analysis::document::{check_document, document_sentences, Suppres
 use biomed_lsp::analysis::{
     lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, SentenceCheckInputs,
 };
-use biomed_lsp::model::device::DeviceChoice;
+use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
 use biomed_lsp::model::engine::load_bundled;
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{EvidenceMethod, ExplainRequest};
 use biomed_lsp::prose::{extract, Language, ProseOptions};
 
 fn runner() -> ModelRunner {
-    load_bundled(DeviceChoice::Cpu).unwrap().0
+    load_bundled(
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    )
+    .unwrap()
+    .0
 }
 
 fn request(text: &str, word: &str, candidate: &str, method: EvidenceMethod) -> ExplainRequest {

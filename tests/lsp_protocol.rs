@@ -771,3 +771,45 @@ fn keystrokes_after_the_first_in_a_word_and_a_prefetched_first_run_no_forward_pa
     assert_eq!(count(&counts, "forwardPasses"), passes + 1, "{counts}");
     shutdown_and_exit(&mut client);
 }
+
+#[test]
+fn before_the_first_letter_of_a_word_completion_never_waits_unless_asked_for() {
+    // The engine waits before each job: the slot's fill cannot be ready at the first request.
+    let mut client = LspClient::spawn(SERVER, &[("BIOMED_LSP_TEST_ENGINE_DELAY_MS", "300")]);
+    initialize(
+        &mut client,
+        true,
+        json!({"model": "bundled", "diagnostics": {"enabled": false}, "completion": {"minProbability": 0}}),
+    );
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    // Plain text, read as it stands (Markdown's prose would fold the two spaces into one).
+    let uri = "file:///tmp/notes.txt";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1,
+                                "text": "Acute myocardial  was confirmed."}}),
+    );
+    let between_the_spaces = at(uri, 0, 17);
+
+    let response = client.request("textDocument/completion", between_the_spaces.clone());
+    assert_eq!(
+        response["result"],
+        json!({"isIncomplete": true, "items": []}),
+        "{response}"
+    );
+    // Ctrl+Space: the writer asked, the answer waits for the model (the fill already under way).
+    let mut invoked = between_the_spaces.clone();
+    invoked["context"] = json!({"triggerKind": 1});
+    let response = client.request("textDocument/completion", invoked);
+    let items = response["result"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    expectations::check_items(&items, "", &range(0, 17, 0, 17));
+    // Now the slot is cached: the same request answers with the same items at once.
+    let response = client.request("textDocument/completion", between_the_spaces);
+    assert_eq!(response["result"]["items"].as_array(), Some(&items));
+    let counts = engine_counts(&mut client);
+    assert_eq!(count(&counts, "slotComputations"), 1, "{counts}");
+    shutdown_and_exit(&mut client);
+}

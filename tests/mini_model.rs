@@ -1,13 +1,18 @@
 //! What the bundled mini model has learned: sensible whole-word fills on sentences of the kind it
 //! was trained on (PubMedQA and NCBI-disease training abstracts).
 
-use biomed_lsp::model::device::DeviceChoice;
+use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
 use biomed_lsp::model::engine::load_bundled;
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{FillRequest, ScoreRequest, TokenProbabilityRequest, WordToScore};
 
 fn runner() -> ModelRunner {
-    load_bundled(DeviceChoice::Cpu).unwrap().0
+    load_bundled(
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    )
+    .unwrap()
+    .0
 }
 
 fn fill(runner: &ModelRunner, text: &str, top_k: usize) -> Vec<String> {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use biomed_lsp::model::device::DeviceChoice;
+use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
 use biomed_lsp::model::engine::load_from_directory;
 
 fn mini_model() -> PathBuf {
@@ -25,7 +25,11 @@ fn broken_copy(change: impl FnOnce(&Path)) -> tempfile::TempDir {
 }
 
 fn load_error(directory: &Path) -> String {
-    match load_from_directory(directory, DeviceChoice::Cpu) {
+    match load_from_directory(
+        directory,
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    ) {
         Ok(_) => panic!("loading {} should fail", directory.display()),
         Err(error) => error.to_string(),
     }
@@ -78,7 +82,12 @@ fn config_without_eps_and_pad_token_loads_like_biomedberts() {
             object.remove("pad_token_id");
         })
     });
-    load_from_directory(directory.path(), DeviceChoice::Cpu).unwrap();
+    load_from_directory(
+        directory.path(),
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    )
+    .unwrap();
 }
 
 #[test]

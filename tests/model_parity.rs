@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use biomed_lsp::model::device::DeviceChoice;
+use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::tokenizer::WordTokenizer;
@@ -156,8 +156,12 @@ fn check_logits(runner: &ModelRunner, source: &str) {
 
 #[test]
 fn mini_model_logits_match_transformers_from_safetensors() {
-    let (runner, device) =
-        load_from_directory(&repo_path("models/biomed-mini"), DeviceChoice::Cpu).unwrap();
+    let (runner, device) = load_from_directory(
+        &repo_path("models/biomed-mini"),
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    )
+    .unwrap();
     assert_eq!(device, "cpu");
     check_logits(&runner, "model.safetensors");
 }
@@ -170,12 +174,79 @@ fn mini_model_logits_match_transformers_from_pytorch_bin() {
         directory.join("pytorch_model.bin").is_file()
             && !directory.join("model.safetensors").exists()
     );
-    let (runner, _) = load_from_directory(&directory, DeviceChoice::Cpu).unwrap();
+    let (runner, _) = load_from_directory(
+        &directory,
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    )
+    .unwrap();
     check_logits(&runner, "pytorch_model.bin");
 }
 
 #[test]
 fn bundled_model_is_the_committed_mini_model() {
-    let (runner, _) = load_bundled(DeviceChoice::Cpu).unwrap();
+    let (runner, _) = load_bundled(
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    )
+    .unwrap();
     check_logits(&runner, "bundled");
+}
+
+/// Measured on the mini model (0.992 and 0.24 nats when written); the bounds leave room for other
+/// CPUs and kernels.
+const Q8_TOP1_AGREEMENT: f32 = 0.97;
+const Q8_MAX_LOG_PROBABILITY_DIFFERENCE: f32 = 0.5;
+
+/// 8-bit weights against f32 on the goldens' inputs, every position: how often the most probable
+/// token is the same, and how far the log-probabilities of the tokens that matter (log p ≥ −10 in
+/// f32) move.
+#[test]
+fn q8_weights_keep_the_f32_predictions() {
+    let load = |precision| {
+        load_from_directory(
+            &repo_path("models/biomed-mini"),
+            DeviceChoice::Cpu,
+            PrecisionChoice::Exactly(precision),
+        )
+        .unwrap()
+    };
+    let (float, _) = load(Precision::Float);
+    let (quantized, device) = load(Precision::Q8);
+    assert_eq!(device, "cpu (q8)");
+    let golden = golden("logits_parity.json");
+    let (mut positions_seen, mut same_top, mut worst) = (0usize, 0usize, 0f32);
+    for sentence in golden["sentences"].as_array().unwrap() {
+        let ids = ids_of(&sentence["ids"]);
+        let positions: Vec<(usize, usize)> =
+            (0..ids.len()).map(|token_idx| (0, token_idx)).collect();
+        let rows = [ids.clone()];
+        let expected = float.log_probabilities_at(&rows, &positions).unwrap();
+        let actual = quantized.log_probabilities_at(&rows, &positions).unwrap();
+        for (expected, actual) in expected.iter().zip(&actual) {
+            let top = |row: &[f32]| {
+                (0..row.len())
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap()
+            };
+            positions_seen += 1;
+            same_top += usize::from(top(expected) == top(actual));
+            for (e, a) in expected.iter().zip(actual) {
+                assert!(a.is_finite(), "non-finite q8 log-probability");
+                if *e >= -10.0 {
+                    worst = worst.max((e - a).abs());
+                }
+            }
+        }
+    }
+    let agreement = same_top as f32 / positions_seen as f32;
+    eprintln!("q8 against f32: top-1 agreement {agreement:.3} over {positions_seen} positions, largest log-probability difference {worst:.3}");
+    assert!(
+        agreement >= Q8_TOP1_AGREEMENT,
+        "top-1 agreement {agreement}"
+    );
+    assert!(
+        worst <= Q8_MAX_LOG_PROBABILITY_DIFFERENCE,
+        "largest difference {worst}"
+    );
 }

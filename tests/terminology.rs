@@ -11,7 +11,7 @@ use biomed_lsp::analysis::{
     CheckError, CheckSettings, CheckStatistics, Dictionary, Finding, FindingCode, Lexicon,
     SentenceCache, SentenceCheckInputs, SentenceToCheck, Severity, TermScorer,
 };
-use biomed_lsp::model::device::DeviceChoice;
+use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
 use biomed_lsp::model::embedded::bundled_model_directory;
 use biomed_lsp::model::engine::load_bundled;
 use biomed_lsp::model::fill::ModelRunner;
@@ -685,7 +685,11 @@ fn a_check_on_the_previous_model_does_not_fill_the_cache_of_the_new_one() {
 // The bundled mini model
 
 fn mini_model() -> (ModelRunner, Lexicon) {
-    let (runner, _) = load_bundled(DeviceChoice::Cpu).expect("the bundled mini model loads");
+    let (runner, _) = load_bundled(
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    )
+    .expect("the bundled mini model loads");
     let lexicon =
         lexicon_for_tokenizer(&runner.tokenizer, &CheckSettings::default()).expect("lexicon");
     (runner, lexicon)
@@ -774,7 +778,11 @@ fn the_engine_gives_the_same_findings_as_the_runner_and_the_same_screen() {
     assert!(direct_tokens
         .iter()
         .all(|token| token.log_probability <= 0.0 && token.top.len() == 3));
-    let (engine_runner, _) = load_bundled(DeviceChoice::Cpu).expect("the bundled mini model");
+    let (engine_runner, _) = load_bundled(
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    )
+    .expect("the bundled mini model");
     let engine = biomed_lsp::model::EngineHandle::start(biomed_lsp::model::LoadedModel {
         runner: engine_runner,
         info: biomed_lsp::model::ModelInfo {

@@ -5,7 +5,7 @@
 use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::{
     CompletionItem, CompletionItemKind, CompletionList, CompletionParams, CompletionResponse,
-    CompletionTextEdit, TextEdit,
+    CompletionTextEdit, CompletionTriggerKind, TextEdit,
 };
 
 use tower_lsp::lsp_types::Url;
@@ -62,6 +62,37 @@ impl Backend {
             return Ok(Some(empty_incomplete));
         };
 
+        // Before the first letter of a word (a space just typed) the writer has asked for nothing
+        // yet: the slot's proposals come from the slot cache when they are ready, else the answer
+        // is empty and incomplete at once while the fill runs for the keystroke that follows.
+        // Asked for explicitly (Ctrl+Space), the answer waits for the model.
+        let invoked = params
+            .context
+            .as_ref()
+            .is_some_and(|context| context.trigger_kind == CompletionTriggerKind::INVOKED);
+        if slot.kind == SlotKind::Word && slot.prefix.is_empty() && !invoked {
+            let request = completion_request(
+                window.text.clone(),
+                &slot,
+                &completion_settings,
+                self.new_prefetch_cancel(&uri),
+            );
+            match engine.prefetch_fill(request) {
+                Ok(Some(predictions)) => {
+                    return Ok(Some(completion_response(
+                        &predictions,
+                        &window,
+                        &slot,
+                        &completion_settings,
+                        edit_range,
+                        &engine.info().display_name,
+                    )))
+                }
+                Ok(None) => return Ok(Some(empty_incomplete)),
+                Err(error) => tracing::debug!("no prefetch: {error}"),
+            }
+        }
+
         let cancel = CancelFlag::new();
         if let Some(older) =
             lock(&self.shared.completion_cancels).insert(uri.clone(), cancel.clone())
@@ -83,26 +114,25 @@ impl Backend {
                 });
             }
         };
-        let display_name = engine.info().display_name.clone();
-        let items = completion_proposals(&predictions, &window.text, &slot, &completion_settings)
-            .into_iter()
-            .map(|proposal| CompletionItem {
-                label: proposal.word.clone(),
-                kind: Some(CompletionItemKind::TEXT),
-                detail: Some(completion_detail(proposal.probability, &display_name)),
-                sort_text: Some(format!("{:04}", proposal.rank)),
-                filter_text: Some(proposal.filter_text),
-                text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-                    range: edit_range,
-                    new_text: proposal.word,
-                })),
-                ..CompletionItem::default()
-            })
-            .collect();
-        Ok(Some(CompletionResponse::List(CompletionList {
-            is_incomplete: true,
-            items,
-        })))
+        Ok(Some(completion_response(
+            &predictions,
+            &window,
+            &slot,
+            &completion_settings,
+            edit_range,
+            &engine.info().display_name,
+        )))
+    }
+
+    /// A new prefetch flag for a document, cancelling the one before it (a prefetch that has not
+    /// started yet then never runs, unless a keystroke waits for it).
+    fn new_prefetch_cancel(&self, uri: &Url) -> CancelFlag {
+        let cancel = CancelFlag::new();
+        if let Some(older) = lock(&self.shared.prefetch_cancels).insert(uri.clone(), cancel.clone())
+        {
+            older.cancel();
+        }
+        cancel
     }
 
     /// `biomedLsp/engineCounts`: what the engine has done (forward passes, fills from the slot
@@ -136,12 +166,12 @@ impl Backend {
         let Ok(engine) = self.current_engine() else {
             return;
         };
-        let cancel = CancelFlag::new();
-        if let Some(older) = lock(&self.shared.prefetch_cancels).insert(uri.clone(), cancel.clone())
-        {
-            older.cancel();
-        }
-        let request = completion_request(text, &slot, &settings.completion_settings(), cancel);
+        let request = completion_request(
+            text,
+            &slot,
+            &settings.completion_settings(),
+            self.new_prefetch_cancel(uri),
+        );
         if let Err(error) = engine.prefetch_fill(request) {
             tracing::debug!("no prefetch: {error}");
         }
@@ -187,4 +217,35 @@ fn after_paragraph_end(
             kind: SlotKind::Word,
         },
     ))
+}
+
+/// The completion list of a slot's predictions: incomplete, so that the client asks again as the
+/// writer types (each keystroke narrows the prefix).
+fn completion_response(
+    predictions: &[crate::model::WordPrediction],
+    window: &ProseWindow,
+    slot: &CompletionSlot,
+    settings: &crate::analysis::completion::CompletionSettings,
+    edit_range: tower_lsp::lsp_types::Range,
+    display_name: &str,
+) -> CompletionResponse {
+    let items = completion_proposals(predictions, &window.text, slot, settings)
+        .into_iter()
+        .map(|proposal| CompletionItem {
+            label: proposal.word.clone(),
+            kind: Some(CompletionItemKind::TEXT),
+            detail: Some(completion_detail(proposal.probability, display_name)),
+            sort_text: Some(format!("{:04}", proposal.rank)),
+            filter_text: Some(proposal.filter_text),
+            text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                range: edit_range,
+                new_text: proposal.word,
+            })),
+            ..CompletionItem::default()
+        })
+        .collect();
+    CompletionResponse::List(CompletionList {
+        is_incomplete: true,
+        items,
+    })
 }

@@ -21,6 +21,7 @@ impl Backend {
             model: settings.model.clone(),
             revision: settings.revision.clone(),
             device: settings.device.clone(),
+            precision: settings.precision.clone(),
             offline: settings.offline,
         };
         let supports_progress = lock(&self.shared.client_support).work_done_progress;

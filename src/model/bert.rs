@@ -10,8 +10,37 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, Linear};
 
 use super::config::{BertConfig, HiddenActivation};
+use super::device::Precision;
+use super::int8::Int8Linear;
 use super::weights::WeightFile;
 use super::ModelError;
+
+/// A dense layer (`nn.Linear`): weights as loaded, or quantized to 8 bits for the CPU's integer
+/// dot products (see `int8.rs`).
+enum Dense {
+    Float(Linear),
+    Quantized(Int8Linear),
+}
+
+impl Dense {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Dense::Float(linear) => linear.forward(xs),
+            Dense::Quantized(layer) => layer.forward(xs),
+        }
+    }
+
+    fn new(weight: Tensor, bias: Tensor, precision: Precision) -> Result<Self, ModelError> {
+        Ok(match precision {
+            Precision::Float => Dense::Float(Linear::new(weight, Some(bias))),
+            Precision::Q8 => {
+                Dense::Quantized(Int8Linear::quantize(&weight, &bias).map_err(|error| {
+                    ModelError::Compute(format!("quantizing the weights to 8 bits: {error}"))
+                })?)
+            }
+        })
+    }
+}
 
 /// `BertEmbeddings` (modeling_bert.py#L180): word + position + token-type embeddings, then LayerNorm.
 struct Embeddings {
@@ -25,11 +54,11 @@ struct Embeddings {
 /// block, then the feed-forward block (`BertIntermediate` #L441 and `BertOutput` #L456).
 struct Layer {
     /// Query, key and value projections fused into one matrix: one matmul instead of three.
-    query_key_value: Linear,
-    attention_output: Linear,
+    query_key_value: Dense,
+    attention_output: Dense,
     attention_layer_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Dense,
+    output: Dense,
     output_layer_norm: LayerNorm,
 }
 
@@ -39,10 +68,12 @@ pub struct BertMaskedLm {
     config: BertConfig,
     embeddings: Embeddings,
     layers: Vec<Layer>,
-    head_dense: Linear,
+    head_dense: Dense,
     head_layer_norm: LayerNorm,
+    /// Tied to the word embeddings, which stay unquantized: kept as loaded.
     decoder: Linear,
     dtype: DType,
+    precision: Precision,
     device: Device,
 }
 
@@ -51,20 +82,39 @@ fn model_error(error: candle_core::Error) -> ModelError {
 }
 
 impl BertMaskedLm {
+    /// Loads the weights; with [`Precision::Q8`] (CPU only, dimensions multiples of 32) the dense
+    /// layers of the encoder and of the head's transform are quantized as they load.
     pub fn load(
         weights: &WeightFile,
         config: &BertConfig,
         dtype: DType,
         device: &Device,
+        precision: Precision,
     ) -> Result<Self, ModelError> {
         let hidden = config.hidden_size;
+        if precision == Precision::Q8 {
+            if !device.is_cpu() || dtype != DType::F32 {
+                return Err(ModelError::Device(
+                    "8-bit weights (precision q8) run on the CPU only; use precision f32 on a GPU"
+                        .into(),
+                ));
+            }
+            if hidden % 32 != 0 || config.intermediate_size % 32 != 0 {
+                return Err(ModelError::Device(format!(
+                    "8-bit weights (precision q8) need layer sizes that are multiples of 32; \
+                     this model has hidden size {hidden} and intermediate size {}",
+                    config.intermediate_size
+                )));
+            }
+        }
         let load = |name: &str, shape: &[usize]| weights.load(name, shape, dtype, device);
         let linear =
-            |prefix: &str, out_features: usize, in_features: usize| -> Result<Linear, ModelError> {
-                Ok(Linear::new(
+            |prefix: &str, out_features: usize, in_features: usize| -> Result<Dense, ModelError> {
+                Dense::new(
                     load(&format!("{prefix}.weight"), &[out_features, in_features])?,
-                    Some(load(&format!("{prefix}.bias"), &[out_features])?),
-                ))
+                    load(&format!("{prefix}.bias"), &[out_features])?,
+                    precision,
+                )
             };
         let layer_norm = |prefix: &str| -> Result<LayerNorm, ModelError> {
             // transformers' checkpoints name LayerNorm parameters weight/bias; very old TF
@@ -122,7 +172,7 @@ impl BertMaskedLm {
             )
             .map_err(model_error)?;
             layers.push(Layer {
-                query_key_value: Linear::new(qkv_weight, Some(qkv_bias)),
+                query_key_value: Dense::new(qkv_weight, qkv_bias, precision)?,
                 attention_output: linear(
                     &format!("{prefix}.attention.output.dense"),
                     hidden,
@@ -167,6 +217,7 @@ impl BertMaskedLm {
             head_layer_norm: layer_norm("cls.predictions.transform.LayerNorm")?,
             decoder: Linear::new(decoder_weight, Some(decoder_bias)),
             dtype,
+            precision,
             device: device.clone(),
         })
     }
@@ -181,6 +232,10 @@ impl BertMaskedLm {
 
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn activation(&self, xs: &Tensor) -> candle_core::Result<Tensor> {

@@ -42,6 +42,53 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+/// How the weights of the model's dense layers are held (`--precision auto|f32|q8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// As floating point: f32 on the CPU, f16 on GPUs.
+    Float,
+    /// 8-bit (q8_0) weights for the dense layers, on the CPU: embeddings, LayerNorm, softmax and
+    /// the output layer stay f32.
+    Q8,
+}
+
+/// What the user asked for: a precision, or `auto` (the device's default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrecisionChoice {
+    Auto,
+    Exactly(Precision),
+}
+
+impl std::str::FromStr for PrecisionChoice {
+    type Err = ModelError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(Self::Auto),
+            "f32" | "float" => Ok(Self::Exactly(Precision::Float)),
+            "q8" => Ok(Self::Exactly(Precision::Q8)),
+            _ => Err(ModelError::Device(format!(
+                "\"{text}\" is not a precision (auto, f32, q8)"
+            ))),
+        }
+    }
+}
+
+impl PrecisionChoice {
+    /// The precision on a device: `auto` is [`CPU_DEFAULT_PRECISION`] on the CPU, floating
+    /// point (f16) on GPUs.
+    pub fn on(self, device: &Device) -> Precision {
+        match self {
+            Self::Exactly(precision) => precision,
+            Self::Auto if device.is_cpu() => CPU_DEFAULT_PRECISION,
+            Self::Auto => Precision::Float,
+        }
+    }
+}
+
+/// The CPU's precision unless the user says otherwise (BENCHMARKS.md, "8-bit weights").
+pub const CPU_DEFAULT_PRECISION: Precision = Precision::Float;
+
 /// The device picked and a note for stderr when `auto` fell back.
 pub struct SelectedDevice {
     pub device: Device,

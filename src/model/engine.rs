@@ -13,7 +13,7 @@ use super::api::{
 };
 use super::bert::BertMaskedLm;
 use super::config::BertConfig;
-use super::device::{select_device, DeviceChoice};
+use super::device::{select_device, DeviceChoice, PrecisionChoice};
 use super::embedded::{bundled_model_directory, embedded_files};
 use super::fill::ModelRunner;
 use super::resolve::{resolve, ModelLocation, ModelOptions, DEFAULT_MODEL};
@@ -56,9 +56,11 @@ fn display_name(model: &str) -> String {
 }
 
 /// Loads the model and tokenizer from a directory holding `config.json`, a tokenizer and weights.
+/// Returns the runner and where it runs (`cpu`, `cpu (q8)`, `cuda:0`).
 pub fn load_from_directory(
     directory: &Path,
     device_choice: DeviceChoice,
+    precision_choice: PrecisionChoice,
 ) -> Result<(ModelRunner, String), ModelError> {
     if !directory.is_dir() {
         return Err(ModelError::NoSuchDirectory(directory.to_path_buf()));
@@ -74,7 +76,14 @@ pub fn load_from_directory(
     let tokenizer = WordTokenizer::from_directory(directory)?;
     let weights = WeightFile::open_in(directory)?;
     let selected = select_device(device_choice)?;
-    let model = BertMaskedLm::load(&weights, &config, selected.dtype, &selected.device)?;
+    let precision = precision_choice.on(&selected.device);
+    let model = BertMaskedLm::load(
+        &weights,
+        &config,
+        selected.dtype,
+        &selected.device,
+        precision,
+    )?;
     let runner = ModelRunner::new(model, Arc::new(tokenizer)).map_err(|error| match error {
         ModelError::VocabularyMismatch { problem, .. } => ModelError::VocabularyMismatch {
             model: directory.display().to_string(),
@@ -82,13 +91,24 @@ pub fn load_from_directory(
         },
         other => other,
     })?;
-    Ok((runner, selected.name))
+    Ok((runner, device_name(&selected.name, precision)))
+}
+
+/// `cpu`, or `cpu (q8)` with 8-bit weights: what status messages and hovers say.
+fn device_name(device: &str, precision: super::device::Precision) -> String {
+    match precision {
+        super::device::Precision::Float => device.to_string(),
+        super::device::Precision::Q8 => format!("{device} (q8)"),
+    }
 }
 
 /// Loads the bundled mini model (from the binary when embedded, else from the source tree).
-pub fn load_bundled(device_choice: DeviceChoice) -> Result<(ModelRunner, String), ModelError> {
+pub fn load_bundled(
+    device_choice: DeviceChoice,
+    precision_choice: PrecisionChoice,
+) -> Result<(ModelRunner, String), ModelError> {
     let Some(files) = embedded_files() else {
-        return load_from_directory(&bundled_model_directory(), device_choice);
+        return load_from_directory(&bundled_model_directory(), device_choice, precision_choice);
     };
     let name = Path::new("<bundled mini model>");
     let config =
@@ -103,8 +123,18 @@ pub fn load_bundled(device_choice: DeviceChoice) -> Result<(ModelRunner, String)
         files.model_safetensors,
     )?;
     let selected = select_device(device_choice)?;
-    let model = BertMaskedLm::load(&weights, &config, selected.dtype, &selected.device)?;
-    Ok((ModelRunner::new(model, Arc::new(tokenizer))?, selected.name))
+    let precision = precision_choice.on(&selected.device);
+    let model = BertMaskedLm::load(
+        &weights,
+        &config,
+        selected.dtype,
+        &selected.device,
+        precision,
+    )?;
+    Ok((
+        ModelRunner::new(model, Arc::new(tokenizer))?,
+        device_name(&selected.name, precision),
+    ))
 }
 
 /// Finds, downloads if needed, and loads the model the options name. Blocking. Setting `cancel`
@@ -115,6 +145,7 @@ pub fn load_model(
     cancel: &CancelFlag,
 ) -> Result<LoadedModel, ModelError> {
     let device_choice: DeviceChoice = options.device.parse()?;
+    let precision_choice: PrecisionChoice = options.precision.parse()?;
     let selected = select_device(device_choice)?;
     if let Some(note) = &selected.note {
         on_event(LoadEvent::Warning(note.clone()));
@@ -136,7 +167,7 @@ pub fn load_model(
                 "loading {}…",
                 display_name(&options.model)
             )));
-            let (runner, device) = load_from_directory(directory, device_choice)?;
+            let (runner, device) = load_from_directory(directory, device_choice, precision_choice)?;
             (
                 runner,
                 device,
@@ -146,7 +177,7 @@ pub fn load_model(
         }
         ModelLocation::Bundled => {
             on_event(LoadEvent::Message("loading the bundled mini model…".into()));
-            let (runner, device) = load_bundled(device_choice)?;
+            let (runner, device) = load_bundled(device_choice, precision_choice)?;
             (
                 runner,
                 device,
@@ -455,18 +486,27 @@ impl EngineHandle {
     }
 
     /// Starts the fill of a slot ahead of the keystroke that will ask for it (a writer typed a
-    /// space: the next word's slot is known). Runs at interactive priority unless `cancel` is set
-    /// before it starts; its result waits in the slot cache.
-    pub fn prefetch_fill(&self, request: FillRequest) -> Result<(), EngineError> {
+    /// space: the next word's slot is known) unless it is cached or under way; answers it when it
+    /// is cached. The fill runs at interactive priority unless `cancel` is set before it starts;
+    /// its result waits in the slot cache.
+    pub fn prefetch_fill(
+        &self,
+        request: FillRequest,
+    ) -> Result<Option<Vec<WordPrediction>>, EngineError> {
         EngineCounters::add(&self.counters.prefetches);
         let key = self
             .vocabulary
             .slot_rows(&request)
             .map_err(|error| EngineError::InvalidRequest(error.to_string()))?;
-        if let Lookup::MustCompute(_) = self.slot_cache.look_up(&key, request.cancel, false) {
-            self.submit_slot_fill(key)?;
+        match self.slot_cache.look_up(&key, request.cancel.clone(), false) {
+            Lookup::Ready(distributions) => {
+                EngineCounters::add(&self.counters.fills_from_cache);
+                let proposals = self.vocabulary.proposals(&distributions, &request);
+                Ok(Some(self.vocabulary.predictions(proposals, request.top_k)))
+            }
+            Lookup::Joined(_) => Ok(None),
+            Lookup::MustCompute(_) => self.submit_slot_fill(key).map(|()| None),
         }
-        Ok(())
     }
 
     fn submit_slot_fill(&self, key: SlotRows) -> Result<(), EngineError> {

@@ -8,6 +8,7 @@ pub mod embedded;
 pub mod engine;
 pub mod evidence;
 pub mod fill;
+pub mod int8;
 pub mod priority;
 pub mod resolve;
 pub mod slot_fill;

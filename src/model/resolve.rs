@@ -20,6 +20,8 @@ pub struct ModelOptions {
     pub revision: String,
     /// `auto`, `cpu`, `cuda[:N]`, `metal`.
     pub device: String,
+    /// `auto`, `f32`, `q8`.
+    pub precision: String,
     /// Never touch the network (also set by `HF_HUB_OFFLINE=1`).
     pub offline: bool,
 }
@@ -30,6 +32,7 @@ impl Default for ModelOptions {
             model: DEFAULT_MODEL.into(),
             revision: "main".into(),
             device: "auto".into(),
+            precision: "auto".into(),
             offline: false,
         }
     }

@@ -52,9 +52,14 @@ fn read_message(reader: &mut impl BufRead) -> Option<Value> {
 
 impl LspClient {
     pub fn spawn(binary: &str, environment: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(binary);
+        Self::spawn_command(binary, &["serve"], environment)
+    }
+
+    /// Any language server on stdio (a peer, in the benchmarks), with its own arguments.
+    pub fn spawn_command(program: &str, arguments: &[&str], environment: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(program);
         command
-            .arg("serve")
+            .args(arguments)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
