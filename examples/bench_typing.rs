@@ -6,7 +6,7 @@
 //!
 //! cargo build --release --bins --examples
 //! target/release/examples/bench_typing --model DIR [--textlsp PATH/TO/textlsp] [--data ../shared/data]
-//!     [--cps 8] [--background-check]
+//!     [--cps 8] [--precision auto|f32|q8] [--background-check]
 //!
 //! `--background-check` adds a run with the review manuscript open and its check running while
 //! the writer types (diagnostics on).
@@ -254,9 +254,11 @@ fn main() {
     let model = argument("--model").unwrap_or_else(|| "bundled".into());
     let data = PathBuf::from(argument("--data").unwrap_or_else(|| "../shared/data".into()));
     let cps: f64 = argument("--cps").map_or(8.0, |value| value.parse().expect("--cps"));
+    let precision = argument("--precision").unwrap_or_else(|| "auto".into());
     let text = typed_text(&data);
     println!(
-        "typing {} characters at {cps} per second, completion after each; model {model}\n",
+        "typing {} characters at {cps} per second, completion after each; model {model}, \
+         precision {precision}\n",
         text.chars().count()
     );
     println!("| server | keystrokes | n | p50 ms | p95 ms | max ms |");
@@ -267,7 +269,7 @@ fn main() {
     let mut client = LspClient::spawn(&ours, &[("BIOMED_LSP_LOG", "warn")]);
     initialize(
         &mut client,
-        json!({"model": model, "device": "cpu", "diagnostics": {"enabled": false},
+        json!({"model": model, "device": "cpu", "precision": precision, "diagnostics": {"enabled": false},
                "completion": {"minProbability": 0}}),
     );
     client.wait_for_model_ready(Duration::from_secs(600));
@@ -297,7 +299,8 @@ fn main() {
         let mut client = LspClient::spawn(&ours, &[("BIOMED_LSP_LOG", "warn")]);
         initialize(
             &mut client,
-            json!({"model": model, "device": "cpu", "completion": {"minProbability": 0}}),
+            json!({"model": model, "device": "cpu", "precision": precision,
+                   "completion": {"minProbability": 0}}),
         );
         client.wait_for_model_ready(Duration::from_secs(600));
         client.notify(

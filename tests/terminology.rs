@@ -790,6 +790,7 @@ fn the_engine_gives_the_same_findings_as_the_runner_and_the_same_screen() {
             loaded: "bundled mini model".into(),
             is_fallback: false,
             device: "cpu".into(),
+            precision: "f32".into(),
             display_name: "mini model".into(),
         },
     });

@@ -128,7 +128,11 @@ pub fn hover_markdown(
             score,
             display_name,
         } => {
-            let probability = score.log_probability.exp();
+            // A flagged word shows the probability its finding gives: one number for one word in
+            // one place, whatever the batch it was computed in.
+            let probability = finding
+                .map_or(score.log_probability, |finding| finding.log_probability)
+                .exp();
             markdown.push_str(&format!(
                 "p = {} in this context · {}\n",
                 format_probability(probability),

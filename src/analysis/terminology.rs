@@ -194,6 +194,9 @@ pub struct Finding {
     /// Evidence strength: the corrected log-probability margin of the best alternative
     /// (improbable-term) or minus the word's log-probability (unknown-term), in nats.
     pub score: f32,
+    /// The word's own log-probability in its place, as the message gives it: the hover of the
+    /// word shows this one, never a second computation of it.
+    pub log_probability: f32,
     /// The context words that make the model expect the first suggestion, strongest first
     /// (ranges like `range`); empty without suggestions or with evidence off.
     pub evidence: Vec<EvidenceWord>,
@@ -1128,6 +1131,7 @@ fn decide(
             ),
             suggestions,
             score: corrected,
+            log_probability: observed,
             evidence: Vec::new(),
         });
     }
@@ -1174,6 +1178,7 @@ fn decide(
             message,
             suggestions,
             score: -observed,
+            log_probability: observed,
             evidence: Vec::new(),
         });
     }

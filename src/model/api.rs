@@ -127,6 +127,8 @@ pub struct ModelInfo {
     pub is_fallback: bool,
     /// `cpu`, `cuda:0`, `metal:0`.
     pub device: String,
+    /// How the weights are held: `f32`, `f16` (GPUs) or `q8`.
+    pub precision: String,
     /// Short display name, e.g. `BiomedBERT` or `mini model`.
     pub display_name: String,
 }

@@ -238,6 +238,16 @@ impl BertMaskedLm {
         self.precision
     }
 
+    /// `f32`, `f16`, `bf16` or `q8`: how the weights are held, for status reports.
+    pub fn precision_name(&self) -> &'static str {
+        match (self.precision, self.dtype) {
+            (Precision::Q8, _) => "q8",
+            (Precision::Float, DType::F16) => "f16",
+            (Precision::Float, DType::BF16) => "bf16",
+            (Precision::Float, _) => "f32",
+        }
+    }
+
     fn activation(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         match self.config.hidden_activation {
             HiddenActivation::GeluErf => xs.gelu_erf(),

@@ -75,19 +75,30 @@ impl std::str::FromStr for PrecisionChoice {
 }
 
 impl PrecisionChoice {
-    /// The precision on a device: `auto` is [`CPU_DEFAULT_PRECISION`] on the CPU, floating
-    /// point (f16) on GPUs.
+    /// The precision on a device: `auto` is [`cpu_default_precision`] on the CPU, floating point
+    /// (f16) on GPUs.
     pub fn on(self, device: &Device) -> Precision {
         match self {
             Self::Exactly(precision) => precision,
-            Self::Auto if device.is_cpu() => CPU_DEFAULT_PRECISION,
+            Self::Auto if device.is_cpu() => cpu_default_precision(),
             Self::Auto => Precision::Float,
         }
     }
 }
 
-/// The CPU's precision unless the user says otherwise (BENCHMARKS.md, "8-bit weights").
-pub const CPU_DEFAULT_PRECISION: Precision = Precision::Float;
+/// The CPU's precision unless the user says otherwise: 8-bit weights where the integer kernel
+/// runs (x86-64 with AVX2: completion and hover about twice as fast, the check as fast, the same
+/// findings; BENCHMARKS.md, "8-bit weights"), f32 elsewhere, where it would fall back to a plain
+/// loop.
+pub fn cpu_default_precision() -> Precision {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Precision::Q8;
+        }
+    }
+    Precision::Float
+}
 
 /// The device picked and a note for stderr when `auto` fell back.
 pub struct SelectedDevice {

@@ -56,7 +56,7 @@ fn display_name(model: &str) -> String {
 }
 
 /// Loads the model and tokenizer from a directory holding `config.json`, a tokenizer and weights.
-/// Returns the runner and where it runs (`cpu`, `cpu (q8)`, `cuda:0`).
+/// Returns the runner and where it runs (`cpu`, `cuda:0`).
 pub fn load_from_directory(
     directory: &Path,
     device_choice: DeviceChoice,
@@ -91,15 +91,7 @@ pub fn load_from_directory(
         },
         other => other,
     })?;
-    Ok((runner, device_name(&selected.name, precision)))
-}
-
-/// `cpu`, or `cpu (q8)` with 8-bit weights: what status messages and hovers say.
-fn device_name(device: &str, precision: super::device::Precision) -> String {
-    match precision {
-        super::device::Precision::Float => device.to_string(),
-        super::device::Precision::Q8 => format!("{device} (q8)"),
-    }
+    Ok((runner, selected.name))
 }
 
 /// Loads the bundled mini model (from the binary when embedded, else from the source tree).
@@ -131,10 +123,7 @@ pub fn load_bundled(
         &selected.device,
         precision,
     )?;
-    Ok((
-        ModelRunner::new(model, Arc::new(tokenizer))?,
-        device_name(&selected.name, precision),
-    ))
+    Ok((ModelRunner::new(model, Arc::new(tokenizer))?, selected.name))
 }
 
 /// Finds, downloads if needed, and loads the model the options name. Blocking. Setting `cancel`
@@ -192,6 +181,7 @@ pub fn load_model(
         loaded,
         is_fallback: resolution.fallback_warning.is_some(),
         device,
+        precision: runner.model.precision_name().to_string(),
         display_name: display,
     };
     Ok(LoadedModel { runner, info })
