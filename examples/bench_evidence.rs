@@ -9,7 +9,7 @@
 //! cargo run --release --example bench_evidence -- \
 //!   --corpus ../shared/data/corpus/ncbi_disease/NCBIdevelopset_corpus.txt \
 //!   --confusables ../shared/data/confusables/languagetool_confusion_sets_biomed_subset.txt \
-//!   --manuscripts ../shared/data/manuscripts [--model DIR] [--max-slots 150]
+//!   --manuscripts ../shared/data/manuscripts [--model DIR] [--max-slots 150] [--precision auto|f32|q8]
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use biomed_lsp::analysis::wording::match_case;
-use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
+use biomed_lsp::model::device::{DeviceChoice, PrecisionChoice};
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{EvidenceMethod, EvidenceWord, ExplainRequest};
@@ -359,6 +359,7 @@ fn main() -> anyhow::Result<()> {
     let mut model = None;
     let mut max_slots = 150usize;
     let mut context_tokens = 24usize;
+    let mut precision = PrecisionChoice::Auto;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -369,6 +370,7 @@ fn main() -> anyhow::Result<()> {
             "--model" => model = Some(value()?),
             "--max-slots" => max_slots = value()?.parse()?,
             "--context-tokens" => context_tokens = value()?.parse()?,
+            "--precision" => precision = value()?.parse()?,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -376,16 +378,14 @@ fn main() -> anyhow::Result<()> {
         Some(directory) => load_from_directory(
             std::path::Path::new(directory),
             DeviceChoice::Cpu,
-            PrecisionChoice::Exactly(Precision::Float),
+            precision,
         )?,
-        None => load_bundled(
-            DeviceChoice::Cpu,
-            PrecisionChoice::Exactly(Precision::Float),
-        )?,
+        None => load_bundled(DeviceChoice::Cpu, precision)?,
     };
     println!(
-        "model: {} on {device}; context window {context_tokens} tokens; {RANDOM_DRAWS} random draws per slot",
-        model.as_deref().unwrap_or("bundled mini model")
+        "model: {} on {device} ({}); context window {context_tokens} tokens; {RANDOM_DRAWS} random draws per slot",
+        model.as_deref().unwrap_or("bundled mini model"),
+        runner.model.precision_name()
     );
     let mut all: Vec<Tally> = METHODS.iter().map(|_| Tally::default()).collect();
     let mut sets: Vec<(&str, Vec<Slot>)> = Vec::new();

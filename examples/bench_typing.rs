@@ -6,7 +6,9 @@
 //!
 //! cargo build --release --bins --examples
 //! target/release/examples/bench_typing --model DIR [--textlsp PATH/TO/textlsp] [--data ../shared/data]
-//!     [--cps 8] [--precision auto|f32|q8] [--background-check]
+//!     [--cps 8] [--precision auto|f32|q8[,…]] [--background-check]
+//!
+//! Each precision in the list gets its own runs of biomed-lsp, in the same run as textLSP's.
 //!
 //! `--background-check` adds a run with the review manuscript open and its check running while
 //! the writer types (diagnostics on).
@@ -176,9 +178,11 @@ fn type_text(client: &mut LspClient, text: &str, cps: f64, sync: Sync, with_coun
         };
         previous = Some(character);
         let asked = Instant::now();
+        // As an editor that keeps an incomplete list open asks again after each key.
         let response = client.request(
             "textDocument/completion",
-            json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": column}}),
+            json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": column},
+                   "context": {"triggerKind": 3}}),
         );
         let latency = asked.elapsed();
         assert!(response.get("error").is_none(), "completion: {response}");
@@ -250,15 +254,35 @@ fn report_counts(name: &str, trace: &Trace) {
     );
 }
 
+/// The whole review (its chapters in one document), as a thesis in one file.
+fn review_text(data: &std::path::Path) -> String {
+    let review = data.join("manuscripts/deep-review");
+    let mut chapters: Vec<PathBuf> = std::fs::read_dir(&review)
+        .unwrap_or_else(|error| panic!("{}: {error}", review.display()))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with('0') && name.ends_with(".md"))
+        })
+        .collect();
+    chapters.sort();
+    chapters
+        .iter()
+        .map(|path| std::fs::read_to_string(path).expect("a review chapter"))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 fn main() {
     let model = argument("--model").unwrap_or_else(|| "bundled".into());
     let data = PathBuf::from(argument("--data").unwrap_or_else(|| "../shared/data".into()));
     let cps: f64 = argument("--cps").map_or(8.0, |value| value.parse().expect("--cps"));
-    let precision = argument("--precision").unwrap_or_else(|| "auto".into());
+    let precisions = argument("--precision").unwrap_or_else(|| "auto".into());
     let text = typed_text(&data);
     println!(
         "typing {} characters at {cps} per second, completion after each; model {model}, \
-         precision {precision}\n",
+         precision {precisions}\n",
         text.chars().count()
     );
     println!("| server | keystrokes | n | p50 ms | p95 ms | max ms |");
@@ -266,36 +290,24 @@ fn main() {
     let mut notes = Vec::new();
 
     let ours = server_binary();
-    let mut client = LspClient::spawn(&ours, &[("BIOMED_LSP_LOG", "warn")]);
-    initialize(
-        &mut client,
-        json!({"model": model, "device": "cpu", "precision": precision, "diagnostics": {"enabled": false},
-               "completion": {"minProbability": 0}}),
-    );
-    client.wait_for_model_ready(Duration::from_secs(600));
-    let trace = type_text(&mut client, &text, cps, Sync::Incremental, true);
-    report("biomed-lsp", &trace);
-    notes.push(("biomed-lsp", trace));
-    drop(client);
+    let review_text = flag("--background-check").then(|| review_text(&data));
+    for precision in precisions.split(',') {
+        let mut client = LspClient::spawn(&ours, &[("BIOMED_LSP_LOG", "warn")]);
+        initialize(
+            &mut client,
+            json!({"model": model, "device": "cpu", "precision": precision,
+                   "diagnostics": {"enabled": false}, "completion": {"minProbability": 0}}),
+        );
+        client.wait_for_model_ready(Duration::from_secs(600));
+        let trace = type_text(&mut client, &text, cps, Sync::Incremental, true);
+        let name = format!("biomed-lsp {precision}");
+        report(&name, &trace);
+        notes.push((name, trace));
+        drop(client);
 
-    if flag("--background-check") {
-        // The whole review (its chapters in one document), as a thesis in one file.
-        let review = data.join("manuscripts/deep-review");
-        let mut chapters: Vec<PathBuf> = std::fs::read_dir(&review)
-            .unwrap_or_else(|error| panic!("{}: {error}", review.display()))
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| {
-                path.file_name()
-                    .and_then(|name| name.to_str())
-                    .is_some_and(|name| name.starts_with('0') && name.ends_with(".md"))
-            })
-            .collect();
-        chapters.sort();
-        let review_text: String = chapters
-            .iter()
-            .map(|path| std::fs::read_to_string(path).expect("a review chapter"))
-            .collect::<Vec<_>>()
-            .join("\n\n");
+        let Some(review_text) = &review_text else {
+            continue;
+        };
         let mut client = LspClient::spawn(&ours, &[("BIOMED_LSP_LOG", "warn")]);
         initialize(
             &mut client,
@@ -311,8 +323,9 @@ fn main() {
         // The check starts after the debounce: let it be running when the writer starts.
         client.pump(Duration::from_secs(2));
         let trace = type_text(&mut client, &text, cps, Sync::Incremental, true);
-        report("biomed-lsp, review check running", &trace);
-        notes.push(("biomed-lsp, review check running", trace));
+        let name = format!("biomed-lsp {precision}, review check running");
+        report(&name, &trace);
+        notes.push((name, trace));
     }
 
     if let Some(textlsp) = argument("--textlsp") {
@@ -334,7 +347,7 @@ fn main() {
         );
         let trace = type_text(&mut client, &text, cps, Sync::Full, false);
         report("textLSP (hf_completion)", &trace);
-        notes.push(("textLSP", trace));
+        notes.push(("textLSP".to_string(), trace));
     }
     println!();
     for (name, trace) in &notes {

@@ -142,6 +142,11 @@ pub struct ModelArgs {
     /// Never touch the network (also HF_HUB_OFFLINE=1, or the `offline` setting).
     #[arg(long)]
     pub offline: bool,
+    /// Run the model's forward passes on an Open Inference Protocol server (Triton, KServe,
+    /// MLServer), e.g. http://gpu-box:8000/v2/models/biomedbert; `--model` then only gives the
+    /// config and the tokenizer [default: the `inference.url` setting, else the model runs here].
+    #[arg(long, value_name = "URL")]
+    pub inference_url: Option<String>,
 }
 
 impl ModelArgs {
@@ -167,6 +172,11 @@ impl ModelArgs {
                 .clone()
                 .unwrap_or_else(|| settings.precision.clone()),
             offline: self.offline || settings.offline,
+            inference_url: self
+                .inference_url
+                .clone()
+                .unwrap_or_else(|| settings.inference_url.clone()),
+            inference_timeout_ms: settings.inference_timeout_ms,
         }
     }
 }
@@ -447,7 +457,7 @@ pub fn run_tokenize(text: &str, format: Format, model: &ModelArgs) -> anyhow::Re
 
 pub fn run_fetch_model(model: &str, revision: &str) -> anyhow::Result<String> {
     let cache_dir = hub_cache_directory();
-    if let Some(snapshot) = find_in_cache(&cache_dir, model, revision) {
+    if let Some(snapshot) = find_in_cache(&cache_dir, model, revision, true) {
         return Ok(format!(
             "{model} ({revision}) is already in the cache: {}\n",
             snapshot.display()
@@ -461,8 +471,15 @@ pub fn run_fetch_model(model: &str, revision: &str) -> anyhow::Result<String> {
             total_bytes: total,
         })
     };
-    let snapshot = download(&cache_dir, model, revision, &progress, &CancelFlag::new())
-        .with_context(|| format!("fetching {model}"))?;
+    let snapshot = download(
+        &cache_dir,
+        model,
+        revision,
+        true,
+        &progress,
+        &CancelFlag::new(),
+    )
+    .with_context(|| format!("fetching {model}"))?;
     Ok(format!(
         "{model} ({revision}) downloaded to {}\n",
         snapshot.display()

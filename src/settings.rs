@@ -19,6 +19,9 @@ pub struct Settings {
     /// `auto`, `f32` or `q8` (8-bit weights on the CPU).
     pub precision: String,
     pub offline: bool,
+    /// The model's endpoint on an Open Inference Protocol server; empty: the model runs here.
+    pub inference_url: String,
+    pub inference_timeout_ms: u64,
     pub completion_top_k: usize,
     pub completion_min_probability: f32,
     pub completion_max_pieces: usize,
@@ -45,11 +48,13 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 29] = [
+pub const SETTING_KEYS: [&str; 31] = [
     "model",
     "revision",
     "device",
     "precision",
+    "inference.url",
+    "inference.timeoutMs",
     "offline",
     "completion.topK",
     "completion.minProbability",
@@ -85,6 +90,8 @@ impl Default for Settings {
             device: "auto".to_string(),
             precision: "auto".to_string(),
             offline: false,
+            inference_url: String::new(),
+            inference_timeout_ms: crate::model::resolve::DEFAULT_INFERENCE_TIMEOUT_MS,
             completion_top_k: 10,
             completion_min_probability: 0.001,
             completion_max_pieces: 2,
@@ -142,6 +149,8 @@ impl Settings {
             || self.device != other.device
             || self.precision != other.precision
             || self.offline != other.offline
+            || self.inference_url != other.inference_url
+            || self.inference_timeout_ms != other.inference_timeout_ms
     }
 
     /// Applies the keys present in `value` (the `biomedLsp` object, or an object holding it under
@@ -283,6 +292,8 @@ impl Settings {
             "revision" => Value::from(self.revision.clone()),
             "device" => Value::from(self.device.clone()),
             "precision" => Value::from(self.precision.clone()),
+            "inference.url" => Value::from(self.inference_url.clone()),
+            "inference.timeoutMs" => Value::from(self.inference_timeout_ms),
             "offline" => Value::from(self.offline),
             "completion.topK" => Value::from(self.completion_top_k),
             "completion.minProbability" => Value::from(self.completion_min_probability),
@@ -336,6 +347,22 @@ impl Settings {
                     .parse::<crate::model::device::PrecisionChoice>()
                     .map_err(|error| error.to_string())?;
                 self.precision = precision;
+            }
+            "inference.url" => {
+                let url = value
+                    .as_str()
+                    .ok_or_else(|| format!("expected a string, got {value}"))?
+                    .trim()
+                    .to_string();
+                if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
+                    return Err(format!(
+                        "{url:?} is not an http:// or https:// URL (like http://gpu-box:8000/v2/models/biomedbert)"
+                    ));
+                }
+                self.inference_url = url;
+            }
+            "inference.timeoutMs" => {
+                self.inference_timeout_ms = integer_in(value, 100, 600_000)? as u64
             }
             "offline" => {
                 self.offline = value

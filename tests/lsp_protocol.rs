@@ -789,7 +789,9 @@ fn before_the_first_letter_of_a_word_completion_never_waits_unless_asked_for() {
         json!({"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1,
                                 "text": "Acute myocardial  was confirmed."}}),
     );
-    let between_the_spaces = at(uri, 0, 17);
+    // Asked again for an incomplete list, as editors do while the writer types.
+    let mut between_the_spaces = at(uri, 0, 17);
+    between_the_spaces["context"] = json!({"triggerKind": 3});
 
     let response = client.request("textDocument/completion", between_the_spaces.clone());
     assert_eq!(
@@ -798,8 +800,8 @@ fn before_the_first_letter_of_a_word_completion_never_waits_unless_asked_for() {
         "{response}"
     );
     // Ctrl+Space: the writer asked, the answer waits for the model (the fill already under way).
-    let mut invoked = between_the_spaces.clone();
-    invoked["context"] = json!({"triggerKind": 1});
+    // A client that does not say why it asks is answered the same way.
+    let invoked = at(uri, 0, 17);
     let response = client.request("textDocument/completion", invoked);
     let items = response["result"]["items"]
         .as_array()

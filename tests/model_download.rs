@@ -33,9 +33,16 @@ fn a_cancelled_download_stops_and_the_next_one_resumes_it() {
             cancel.cancel();
         }
     };
-    let outcome = download(cache.path(), REPO, "main", &stop_after_a_megabyte, &cancel);
+    let outcome = download(
+        cache.path(),
+        REPO,
+        "main",
+        true,
+        &stop_after_a_megabyte,
+        &cancel,
+    );
     assert!(matches!(outcome, Err(ModelError::Cancelled)), "{outcome:?}");
-    assert_eq!(find_in_cache(cache.path(), REPO, "main"), None);
+    assert_eq!(find_in_cache(cache.path(), REPO, "main", true), None);
 
     let progress = std::sync::Mutex::new(Vec::new());
     let record = |file: &str, done: u64, total: u64| {
@@ -44,11 +51,19 @@ fn a_cancelled_download_stops_and_the_next_one_resumes_it() {
             .unwrap()
             .push((file.to_string(), done, total))
     };
-    let snapshot = download(cache.path(), REPO, "main", &record, &CancelFlag::new()).unwrap();
+    let snapshot = download(
+        cache.path(),
+        REPO,
+        "main",
+        true,
+        &record,
+        &CancelFlag::new(),
+    )
+    .unwrap();
     std::env::remove_var("HF_ENDPOINT");
 
     assert_eq!(
-        find_in_cache(cache.path(), REPO, "main"),
+        find_in_cache(cache.path(), REPO, "main", true),
         Some(snapshot.clone())
     );
     for (name, bytes) in &files {

@@ -62,15 +62,16 @@ impl Backend {
             return Ok(Some(empty_incomplete));
         };
 
-        // Before the first letter of a word (a space just typed) the writer has asked for nothing
-        // yet: the slot's proposals come from the slot cache when they are ready, else the answer
-        // is empty and incomplete at once while the fill runs for the keystroke that follows.
-        // Asked for explicitly (Ctrl+Space), the answer waits for the model.
-        let invoked = params
+        // Before the first letter of a word (a space just typed), an editor that asks again as the
+        // list is incomplete (trigger kind 2 or 3) gets the slot's proposals from the slot cache
+        // when they are ready, else an empty incomplete list at once while the fill runs for the
+        // keystroke that follows. Asked for explicitly (Ctrl+Space), or by a client that does not
+        // say why it asks, the answer waits for the model.
+        let asked_again = params
             .context
             .as_ref()
-            .is_some_and(|context| context.trigger_kind == CompletionTriggerKind::INVOKED);
-        if slot.kind == SlotKind::Word && slot.prefix.is_empty() && !invoked {
+            .is_some_and(|context| context.trigger_kind != CompletionTriggerKind::INVOKED);
+        if slot.kind == SlotKind::Word && slot.prefix.is_empty() && asked_again {
             let request = completion_request(
                 window.text.clone(),
                 &slot,

@@ -18,6 +18,9 @@ use crate::analysis::{
 use crate::dictionary_files::{read_dictionaries, user_dictionary_path, workspace_dictionary_path};
 use crate::lsp::position::{offsets_to_range, PositionEncoding};
 use crate::model::api::{CancelFlag, EngineError};
+
+/// How long after a check failed on the inference server it is tried again.
+const REMOTE_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::model::EngineHandle;
 use crate::settings::Settings;
 
@@ -126,10 +129,57 @@ impl Backend {
             if flag.is_cancelled() {
                 return;
             }
-            if let Err(error) = backend.check_and_publish(uri.clone(), flag, settings).await {
-                tracing::warn!("checking {uri} failed: {error}");
+            match backend.check_and_publish(uri.clone(), flag, settings).await {
+                Ok(()) => backend.report_checks_working().await,
+                Err(error) => {
+                    tracing::warn!("checking {uri} failed: {error}");
+                    let remote = matches!(
+                        error.downcast_ref::<crate::analysis::CheckError>(),
+                        Some(crate::analysis::CheckError::Engine(EngineError::Remote(_)))
+                    );
+                    backend.report_check_failure(&error.to_string()).await;
+                    if remote {
+                        // The inference server may come back: try again, without a keystroke.
+                        let backend = backend.clone_handle();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(REMOTE_RETRY_DELAY).await;
+                            if lock(&backend.shared.documents).contains_key(&uri) {
+                                backend.schedule_check(uri, false);
+                            }
+                        });
+                    }
+                }
             }
         });
+    }
+
+    /// Says once that checks fail (not at every keystroke): the first failure after a success.
+    async fn report_check_failure(&self, error: &str) {
+        if !self
+            .shared
+            .checks_failing
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.client
+                .show_message(
+                    MessageType::WARNING,
+                    format!("biomed-lsp: checks fail: {error}; the other features go on"),
+                )
+                .await;
+        }
+    }
+
+    /// Says once that checks work again after they failed (an inference server that is back).
+    async fn report_checks_working(&self) {
+        if self
+            .shared
+            .checks_failing
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.client
+                .show_message(MessageType::INFO, "biomed-lsp: checks work again")
+                .await;
+        }
     }
 
     /// Re-checks every open document (after a model, dictionary or settings change).

@@ -23,6 +23,8 @@ impl Backend {
             device: settings.device.clone(),
             precision: settings.precision.clone(),
             offline: settings.offline,
+            inference_url: settings.inference_url.clone(),
+            inference_timeout_ms: settings.inference_timeout_ms,
         };
         let supports_progress = lock(&self.shared.client_support).work_done_progress;
         let client = self.client.clone();

@@ -86,6 +86,8 @@ pub(super) struct Shared {
     /// Model-load warnings already shown (the bundled model standing in, offline): said once per
     /// session, not at every reload.
     pub(super) reported_load_warnings: Mutex<std::collections::HashSet<String>>,
+    /// Whether the last document check failed (said once, and once when checks work again).
+    pub(super) checks_failing: std::sync::atomic::AtomicBool,
     /// What `window/workDoneProgress/cancel` stops, by progress token (the model download).
     pub(super) progress_cancels: Mutex<HashMap<String, CancelFlag>>,
 }

@@ -143,6 +143,9 @@ pub enum EngineError {
     InvalidRequest(String),
     #[error("model error: {0}")]
     Model(String),
+    /// The inference server failed the request (unreachable, a bad answer).
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// Judge every token of a text while it stays visible: one unmasked forward pass, the MLM head over

@@ -16,6 +16,7 @@ use super::config::BertConfig;
 use super::device::{select_device, DeviceChoice, PrecisionChoice};
 use super::embedded::{bundled_model_directory, embedded_files};
 use super::fill::ModelRunner;
+use super::remote::{InferenceServer, RemoteEncoder, RemoteError};
 use super::resolve::{resolve, ModelLocation, ModelOptions, DEFAULT_MODEL};
 use super::slot_fill::{
     FillVocabulary, Lookup, SlotCache, SlotDistributions, SlotRows, SLOT_CACHE_CAPACITY,
@@ -126,19 +127,88 @@ pub fn load_bundled(
     Ok((ModelRunner::new(model, Arc::new(tokenizer))?, selected.name))
 }
 
+/// The config and tokenizer of a model found by [`resolve`], without its weights.
+fn config_and_tokenizer(
+    location: &ModelLocation,
+) -> Result<(BertConfig, WordTokenizer), ModelError> {
+    let directory = match location {
+        ModelLocation::Directory(directory) => directory.clone(),
+        ModelLocation::Bundled => match embedded_files() {
+            Some(files) => {
+                let name = Path::new("<bundled mini model>");
+                let config = BertConfig::from_json(files.config_json).map_err(|problem| {
+                    ModelError::BadFile {
+                        path: name.join("config.json"),
+                        problem,
+                    }
+                })?;
+                let tokenizer = WordTokenizer::from_vocab_and_config(
+                    files.vocab_txt,
+                    files.tokenizer_config_json,
+                    name,
+                )?;
+                return Ok((config, tokenizer));
+            }
+            None => bundled_model_directory(),
+        },
+    };
+    let config_path = directory.join("config.json");
+    if !config_path.is_file() {
+        return Err(ModelError::MissingFile {
+            path: directory,
+            what: "config.json".into(),
+        });
+    }
+    Ok((
+        BertConfig::from_file(&config_path)?,
+        WordTokenizer::from_directory(&directory)?,
+    ))
+}
+
+/// The model of `options` on its inference server: the local config and tokenizer, the served
+/// weights.
+fn load_remote(
+    options: &ModelOptions,
+    resolution: &super::resolve::Resolution,
+    on_event: &(dyn Fn(LoadEvent) + Send + Sync),
+) -> Result<LoadedModel, ModelError> {
+    let (config, tokenizer) = config_and_tokenizer(&resolution.location)?;
+    let server = InferenceServer {
+        url: options.inference_url.trim().to_string(),
+        timeout: std::time::Duration::from_millis(options.inference_timeout_ms),
+    };
+    on_event(LoadEvent::Message(format!(
+        "connecting to the inference server at {}…",
+        server.url
+    )));
+    let remote = RemoteEncoder::connect(server, &config)?;
+    let display = match resolution.location {
+        ModelLocation::Bundled => "mini model".to_string(),
+        ModelLocation::Directory(_) => display_name(&options.model),
+    };
+    let device = remote.url().to_string();
+    let runner = ModelRunner::new(remote, Arc::new(tokenizer))?;
+    on_event(LoadEvent::Message(format!("{display} ready on {device}")));
+    let info = ModelInfo {
+        requested: options.model.clone(),
+        loaded: format!("{} (served at {device})", options.model),
+        is_fallback: resolution.fallback_warning.is_some(),
+        device,
+        precision: runner.model.precision_name().to_string(),
+        display_name: display,
+    };
+    Ok(LoadedModel { runner, info })
+}
+
 /// Finds, downloads if needed, and loads the model the options name. Blocking. Setting `cancel`
-/// stops a download (the bundled mini model then stands in, with a warning).
+/// stops a download (the bundled mini model then stands in, with a warning). With an inference
+/// URL the forward passes run on that server; a server that cannot be reached leaves the model
+/// to run here (with a warning), one that serves another model is an error naming both.
 pub fn load_model(
     options: &ModelOptions,
     on_event: &(dyn Fn(LoadEvent) + Send + Sync),
     cancel: &CancelFlag,
 ) -> Result<LoadedModel, ModelError> {
-    let device_choice: DeviceChoice = options.device.parse()?;
-    let precision_choice: PrecisionChoice = options.precision.parse()?;
-    let selected = select_device(device_choice)?;
-    if let Some(note) = &selected.note {
-        on_event(LoadEvent::Warning(note.clone()));
-    }
     let progress = |file: &str, done: u64, total: u64| {
         on_event(LoadEvent::Download {
             file: file.to_string(),
@@ -146,6 +216,32 @@ pub fn load_model(
             total_bytes: total,
         })
     };
+    if !options.inference_url.trim().is_empty() {
+        let resolution = resolve(options, &progress, cancel)?;
+        if let Some(warning) = &resolution.fallback_warning {
+            on_event(LoadEvent::Warning(warning.clone()));
+        }
+        match load_remote(options, &resolution, on_event) {
+            Err(ModelError::Remote(error @ RemoteError::Unreachable { .. })) => {
+                on_event(LoadEvent::Warning(format!(
+                    "{error}; the model runs in this process instead (restart or change a \
+                     setting to try the server again)"
+                )));
+                let local = ModelOptions {
+                    inference_url: String::new(),
+                    ..options.clone()
+                };
+                return load_model(&local, on_event, cancel);
+            }
+            other => return other,
+        }
+    }
+    let device_choice: DeviceChoice = options.device.parse()?;
+    let precision_choice: PrecisionChoice = options.precision.parse()?;
+    let selected = select_device(device_choice)?;
+    if let Some(note) = &selected.note {
+        on_event(LoadEvent::Warning(note.clone()));
+    }
     let resolution = resolve(options, &progress, cancel)?;
     if let Some(warning) = &resolution.fallback_warning {
         on_event(LoadEvent::Warning(warning.clone()));
@@ -278,6 +374,7 @@ impl Job {
     fn run(self, runner: &ModelRunner) {
         let model_error = |error: super::ModelError| match error {
             super::ModelError::Cancelled => EngineError::Cancelled,
+            super::ModelError::Remote(error) => EngineError::Remote(error.to_string()),
             other => EngineError::Model(other.to_string()),
         };
         let run = std::panic::AssertUnwindSafe(|| match self {

@@ -21,7 +21,7 @@ use super::api::{
     BatchAnswers, FillRequest, ScoreRequest, TokenProbability, TokenProbabilityRequest,
     WordPrediction, WordScore, WordToScore,
 };
-use super::bert::BertMaskedLm;
+use super::encoder::Encoder;
 use super::slot_fill::{is_word_start, piece_text, FillVocabulary, SlotDistributions};
 use super::tokenizer::WordTokenizer;
 use super::{EngineCounters, ModelError};
@@ -41,7 +41,7 @@ pub const BATCH_TOKENS_WITHOUT_INTERACTIVE_WORK: usize = 512;
 pub struct ModelRunner {
     /// Unique in the process: tells results of this model from those of a model loaded later.
     pub id: u64,
-    pub model: BertMaskedLm,
+    pub model: Encoder,
     pub tokenizer: std::sync::Arc<WordTokenizer>,
     /// Tokens of context kept around the slot (without `[CLS]`/`[SEP]`), at most the model's maximum.
     pub max_context_tokens: usize,
@@ -148,9 +148,10 @@ pub(super) fn slot_row(
 
 impl ModelRunner {
     pub fn new(
-        model: BertMaskedLm,
+        model: impl Into<Encoder>,
         tokenizer: std::sync::Arc<WordTokenizer>,
     ) -> Result<Self, ModelError> {
+        let model = model.into();
         let embedding_rows = model.config().vocab_size;
         if tokenizer.vocab_len() > embedding_rows {
             return Err(ModelError::VocabularyMismatch {
@@ -420,6 +421,26 @@ impl ModelRunner {
         positions: &[(usize, usize)],
         attention: Option<&mut Vec<Tensor>>,
     ) -> Result<Tensor, ModelError> {
+        let model = match &self.model {
+            Encoder::Local(model) => model,
+            Encoder::Remote(server) => {
+                if attention.is_some() {
+                    return Err(super::remote::RemoteError::NoAttention(server.url().into()).into());
+                }
+                // Waiting interactive requests go first: a pass on the server cannot be split.
+                self.yield_now();
+                EngineCounters::add(&self.counters.forward_passes);
+                let values =
+                    server.log_probabilities(rows, positions, self.tokenizer.special.pad)?;
+                let vocab_size = server.config().vocab_size;
+                return Tensor::from_vec(
+                    values,
+                    (positions.len(), vocab_size),
+                    &candle_core::Device::Cpu,
+                )
+                .map_err(compute_error);
+            }
+        };
         let max_len = rows.iter().map(|row| row.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * max_len);
         let mut mask = Vec::with_capacity(rows.len() * max_len);
@@ -432,7 +453,7 @@ impl ModelRunner {
             mask.extend(std::iter::repeat_n(1u32, row.len()));
             mask.extend(std::iter::repeat_n(0u32, max_len - row.len()));
         }
-        let device = self.model.device();
+        let device = model.device();
         let input_ids =
             Tensor::from_vec(ids, (rows.len(), max_len), device).map_err(compute_error)?;
         let attention_mask =
@@ -440,7 +461,7 @@ impl ModelRunner {
         EngineCounters::add(&self.counters.forward_passes);
         // Between the layers of a background pass, waiting interactive requests run: a keystroke
         // waits for one layer of a long pass, not for the whole pass.
-        self.model
+        model
             .logits_and_attention_at(&input_ids, &attention_mask, positions, attention, &|| {
                 self.yield_now()
             })

@@ -5,11 +5,13 @@ pub mod bert;
 pub mod config;
 pub mod device;
 pub mod embedded;
+pub mod encoder;
 pub mod engine;
 pub mod evidence;
 pub mod fill;
 pub mod int8;
 pub mod priority;
+pub mod remote;
 pub mod resolve;
 pub mod slot_fill;
 pub mod tokenizer;
@@ -45,6 +47,9 @@ pub enum ModelError {
     Compute(String),
     #[error("{model} and its vocabulary do not match: {problem}")]
     VocabularyMismatch { model: String, problem: String },
+    /// The inference server: unreachable, a bad answer, or a model that does not match.
+    #[error("{0}")]
+    Remote(#[from] remote::RemoteError),
     /// Every request of a batch was cancelled while it ran (seen between forward passes).
     #[error("the request was cancelled")]
     Cancelled,

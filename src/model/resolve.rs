@@ -11,6 +11,8 @@ use super::ModelError;
 pub const DEFAULT_MODEL: &str = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract";
 /// The name that selects the bundled mini model explicitly.
 pub const BUNDLED_MODEL_NAME: &str = "bundled";
+/// Long enough for a check's batch on a busy server, short enough that a dead one is noticed.
+pub const DEFAULT_INFERENCE_TIMEOUT_MS: u64 = 30_000;
 
 /// What the user asked for (command-line flags or editor settings).
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +26,11 @@ pub struct ModelOptions {
     pub precision: String,
     /// Never touch the network (also set by `HF_HUB_OFFLINE=1`).
     pub offline: bool,
+    /// The model's endpoint on an Open Inference Protocol server (empty: run the model here).
+    /// Then only the config and the tokenizer come from `model`, never the weights.
+    pub inference_url: String,
+    /// How long a request to the inference server may take, connecting included.
+    pub inference_timeout_ms: u64,
 }
 
 impl Default for ModelOptions {
@@ -34,6 +41,8 @@ impl Default for ModelOptions {
             device: "auto".into(),
             precision: "auto".into(),
             offline: false,
+            inference_url: String::new(),
+            inference_timeout_ms: DEFAULT_INFERENCE_TIMEOUT_MS,
         }
     }
 }
@@ -121,8 +130,13 @@ fn check_repo_id(model: &str) -> Result<(), ModelError> {
 const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
 /// Looks the model up in the cache without touching the network; the snapshot directory when
-/// `config.json`, a tokenizer and weights are all there.
-pub fn find_in_cache(cache_dir: &Path, model: &str, revision: &str) -> Option<PathBuf> {
+/// `config.json`, a tokenizer and (when `with_weights`) weights are all there.
+pub fn find_in_cache(
+    cache_dir: &Path,
+    model: &str,
+    revision: &str,
+    with_weights: bool,
+) -> Option<PathBuf> {
     let repo = Cache::new(cache_dir.to_path_buf()).repo(Repo::with_revision(
         model.into(),
         RepoType::Model,
@@ -135,7 +149,7 @@ pub fn find_in_cache(cache_dir: &Path, model: &str, revision: &str) -> Option<Pa
     let has_weights = WEIGHT_FILES
         .iter()
         .any(|name| snapshot.join(name).is_file());
-    (has_tokenizer && has_weights).then_some(snapshot)
+    (has_tokenizer && (has_weights || !with_weights)).then_some(snapshot)
 }
 
 struct ProgressAdapter<'a> {
@@ -178,6 +192,7 @@ pub fn download(
     cache_dir: &Path,
     model: &str,
     revision: &str,
+    with_weights: bool,
     progress: DownloadProgress,
     cancel: &CancelFlag,
 ) -> Result<PathBuf, ModelError> {
@@ -225,6 +240,7 @@ pub fn download(
         files.push("tokenizer_config.json");
     }
     match WEIGHT_FILES.iter().find(|name| has(name)) {
+        _ if !with_weights => {}
         Some(name) => files.push(name),
         None => {
             return Err(failed(
@@ -268,7 +284,13 @@ pub fn may_download(options: &ModelOptions) -> bool {
         && !looks_like_path(model)
         && check_repo_id(model).is_ok()
         && !(options.offline || offline_from_environment())
-        && find_in_cache(&hub_cache_directory(), model, &options.revision).is_none()
+        && find_in_cache(
+            &hub_cache_directory(),
+            model,
+            &options.revision,
+            options.inference_url.is_empty(),
+        )
+        .is_none()
 }
 
 /// Decides where the model comes from. A local directory must exist (no fallback: the user asked
@@ -301,7 +323,9 @@ pub fn resolve(
     }
     check_repo_id(model)?;
     let cache_dir = hub_cache_directory();
-    if let Some(snapshot) = find_in_cache(&cache_dir, model, &options.revision) {
+    // With an inference server the weights are the server's business.
+    let with_weights = options.inference_url.is_empty();
+    if let Some(snapshot) = find_in_cache(&cache_dir, model, &options.revision, with_weights) {
         return Ok(Resolution {
             location: ModelLocation::Directory(snapshot),
             fallback_warning: None,
@@ -321,7 +345,14 @@ pub fn resolve(
             )),
         });
     }
-    match download(&cache_dir, model, &options.revision, progress, cancel) {
+    match download(
+        &cache_dir,
+        model,
+        &options.revision,
+        with_weights,
+        progress,
+        cancel,
+    ) {
         Ok(snapshot) => Ok(Resolution { location: ModelLocation::Directory(snapshot), fallback_warning: None }),
         Err(ModelError::Cancelled) => Ok(Resolution {
             location: ModelLocation::Bundled,
@@ -373,7 +404,7 @@ mod tests {
     fn offline_and_not_cached_falls_back_with_a_warning_naming_the_model() {
         let empty_cache = tempfile::tempdir().unwrap();
         assert_eq!(
-            find_in_cache(empty_cache.path(), DEFAULT_MODEL, "main"),
+            find_in_cache(empty_cache.path(), DEFAULT_MODEL, "main", true),
             None
         );
         // The cache directory comes from the environment; point it at the empty one.
@@ -406,12 +437,12 @@ mod tests {
             std::fs::write(snapshot.join(name), "x").unwrap();
         }
         assert_eq!(
-            find_in_cache(cache.path(), "org/name", "main"),
+            find_in_cache(cache.path(), "org/name", "main", true),
             Some(snapshot.clone())
         );
         std::fs::remove_file(snapshot.join("pytorch_model.bin")).unwrap();
         assert_eq!(
-            find_in_cache(cache.path(), "org/name", "main"),
+            find_in_cache(cache.path(), "org/name", "main", true),
             None,
             "weights are required"
         );

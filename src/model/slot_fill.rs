@@ -374,6 +374,7 @@ impl SlotCache {
             let answer = match &result {
                 Ok(distributions) => Ok(distributions.clone()),
                 Err(EngineError::Cancelled) => Err(EngineError::Cancelled),
+                Err(EngineError::Remote(error)) => Err(EngineError::Remote(error.clone())),
                 Err(error) => Err(EngineError::Model(error.to_string())),
             };
             drop(reply.send(answer));

@@ -1,0 +1,40 @@
+//! What runs the forward passes: the model in this process, or a model on an inference server
+//! (`remote.rs`). Everything else (tokenizing, windows, scoring) is the same for both.
+
+use super::bert::BertMaskedLm;
+use super::config::BertConfig;
+use super::remote::RemoteEncoder;
+
+pub enum Encoder {
+    Local(BertMaskedLm),
+    Remote(RemoteEncoder),
+}
+
+impl From<BertMaskedLm> for Encoder {
+    fn from(model: BertMaskedLm) -> Self {
+        Encoder::Local(model)
+    }
+}
+
+impl From<RemoteEncoder> for Encoder {
+    fn from(model: RemoteEncoder) -> Self {
+        Encoder::Remote(model)
+    }
+}
+
+impl Encoder {
+    pub fn config(&self) -> &BertConfig {
+        match self {
+            Encoder::Local(model) => model.config(),
+            Encoder::Remote(model) => model.config(),
+        }
+    }
+
+    /// `f32`, `f16`, `bf16`, `q8`, or `remote` (whatever the server runs).
+    pub fn precision_name(&self) -> &'static str {
+        match self {
+            Encoder::Local(model) => model.precision_name(),
+            Encoder::Remote(_) => "remote",
+        }
+    }
+}
