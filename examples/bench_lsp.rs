@@ -114,13 +114,23 @@ fn main() {
     println!("server: {}", ready["message"]);
 
     let uri = "file:///bench/abstract.txt";
-    let text = ABSTRACT.repeat(10);
+    // Ten copies of the abstract, every sentence numbered: no two words share a model input, so
+    // completion's slot cache never answers a request here (the typing benchmark measures it).
+    let mut sentence_number = 0;
+    let text: String = (0..10)
+        .flat_map(|_| ABSTRACT.split_inclusive(". "))
+        .map(|sentence| {
+            sentence_number += 1;
+            format!("({sentence_number}) {sentence}")
+        })
+        .collect();
     client.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1, "text": text}}));
+    // Where each word starts (ASCII text: byte offsets are UTF-16 columns up to the first α).
     let columns: Vec<u32> = text
         .char_indices()
-        .filter(|(_, c)| c.is_alphabetic())
-        .map(|(index, _)| index as u32)
-        .step_by(7)
+        .zip(std::iter::once(' ').chain(text.chars()))
+        .filter(|((_, c), before)| c.is_alphabetic() && !before.is_alphanumeric())
+        .map(|((index, _), _)| text[..index].encode_utf16().count() as u32)
         .collect();
     let rounds: usize = argument("--rounds")
         .and_then(|n| n.parse().ok())
@@ -158,7 +168,10 @@ fn main() {
     let big_uri = "file:///bench/big.txt";
     let line = ABSTRACT.trim_end();
     let line_count = 1_000_000 / (line.len() + 1);
-    let big_text: String = (0..line_count).map(|_| format!("{line}\n")).collect();
+    // Numbered lines: each completion below is a new slot.
+    let big_text: String = (0..line_count)
+        .map(|index| format!("Sample {index}: {line}\n"))
+        .collect();
     client.notify("textDocument/didOpen", json!({"textDocument": {"uri": big_uri, "languageId": "plaintext", "version": 1, "text": big_text}}));
     let cheap = || at("file:///bench/not-open.txt", 0, 0);
     let mut baseline: Vec<Duration> = (0..rounds)
@@ -241,7 +254,8 @@ fn main() {
         samples.push(timed_request(
             &mut client,
             "textDocument/completion",
-            at(uri, 0, columns[round % columns.len()] + 1),
+            // Words the first completion rows did not reach: new slots.
+            at(uri, 0, columns[(rounds + round) % columns.len()] + 1),
         ));
     }
     report("completion during a background check", &mut samples);

@@ -105,6 +105,19 @@ fn every_method_gives_shares_that_add_up_and_ranges_of_the_text() {
 }
 
 #[test]
+fn evidence_limited_to_the_nearest_words_considers_only_those() {
+    let runner = runner();
+    let text = "Acute myocardial infraction was confirmed by elevated troponin levels.";
+    let mut limited = request(text, "infraction", "infarction", EvidenceMethod::Occlusion);
+    limited.max_words = Some(2);
+    let explanation = runner.explain(&limited).unwrap();
+    let mut words: Vec<&str> = explanation.words.iter().map(|w| w.word.as_str()).collect();
+    words.sort_unstable();
+    // The content words on either side ("was" is too common to be evidence).
+    assert_eq!(words, ["confirmed", "myocardial"], "{explanation:?}");
+}
+
+#[test]
 fn a_bad_slot_or_candidate_is_an_error_that_names_it() {
     let runner = runner();
     let text = "Acute myocardial infarction.";

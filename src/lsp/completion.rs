@@ -5,10 +5,8 @@
 use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::{
     CompletionItem, CompletionItemKind, CompletionList, CompletionParams, CompletionResponse,
-    CompletionTextEdit, CompletionTriggerKind, TextEdit,
+    CompletionTextEdit, CompletionTriggerKind, TextEdit, Url,
 };
-
-use tower_lsp::lsp_types::Url;
 
 use crate::analysis::completion::{completion_proposals, completion_request};
 use crate::context::{

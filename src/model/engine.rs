@@ -66,33 +66,18 @@ pub fn load_from_directory(
     if !directory.is_dir() {
         return Err(ModelError::NoSuchDirectory(directory.to_path_buf()));
     }
-    let config_path = directory.join("config.json");
-    if !config_path.is_file() {
-        return Err(ModelError::MissingFile {
-            path: directory.to_path_buf(),
-            what: "config.json".into(),
-        });
-    }
-    let config = BertConfig::from_file(&config_path)?;
-    let tokenizer = WordTokenizer::from_directory(directory)?;
+    let (config, tokenizer) =
+        config_and_tokenizer(&ModelLocation::Directory(directory.to_path_buf()))?;
     let weights = WeightFile::open_in(directory)?;
-    let selected = select_device(device_choice)?;
-    let precision = precision_choice.on(&selected.device);
-    let model = BertMaskedLm::load(
-        &weights,
-        &config,
-        selected.dtype,
-        &selected.device,
-        precision,
-    )?;
-    let runner = ModelRunner::new(model, Arc::new(tokenizer)).map_err(|error| match error {
-        ModelError::VocabularyMismatch { problem, .. } => ModelError::VocabularyMismatch {
-            model: directory.display().to_string(),
-            problem,
+    runner_on_device(&weights, &config, tokenizer, device_choice, precision_choice).map_err(
+        |error| match error {
+            ModelError::VocabularyMismatch { problem, .. } => ModelError::VocabularyMismatch {
+                model: directory.display().to_string(),
+                problem,
+            },
+            other => other,
         },
-        other => other,
-    })?;
-    Ok((runner, selected.name))
+    )
 }
 
 /// Loads the bundled mini model (from the binary when embedded, else from the source tree).
@@ -103,31 +88,30 @@ pub fn load_bundled(
     let Some(files) = embedded_files() else {
         return load_from_directory(&bundled_model_directory(), device_choice, precision_choice);
     };
-    let name = Path::new("<bundled mini model>");
-    let config =
-        BertConfig::from_json(files.config_json).map_err(|problem| ModelError::BadFile {
-            path: name.join("config.json"),
-            problem,
-        })?;
-    let tokenizer =
-        WordTokenizer::from_vocab_and_config(files.vocab_txt, files.tokenizer_config_json, name)?;
+    let (config, tokenizer) = config_and_tokenizer(&ModelLocation::Bundled)?;
     let weights = WeightFile::open_safetensors_bytes(
         "<bundled mini model>/model.safetensors",
         files.model_safetensors,
     )?;
+    runner_on_device(&weights, &config, tokenizer, device_choice, precision_choice)
+}
+
+/// The model on the device and in the precision asked for, with its tokenizer.
+fn runner_on_device(
+    weights: &WeightFile,
+    config: &BertConfig,
+    tokenizer: WordTokenizer,
+    device_choice: DeviceChoice,
+    precision_choice: PrecisionChoice,
+) -> Result<(ModelRunner, String), ModelError> {
     let selected = select_device(device_choice)?;
     let precision = precision_choice.on(&selected.device);
-    let model = BertMaskedLm::load(
-        &weights,
-        &config,
-        selected.dtype,
-        &selected.device,
-        precision,
-    )?;
+    let model = BertMaskedLm::load(weights, config, selected.dtype, &selected.device, precision)?;
     Ok((ModelRunner::new(model, Arc::new(tokenizer))?, selected.name))
 }
 
-/// The config and tokenizer of a model found by [`resolve`], without its weights.
+/// The config and tokenizer of a model found by [`resolve`], without its weights (which an
+/// inference server holds, or which are loaded next).
 fn config_and_tokenizer(
     location: &ModelLocation,
 ) -> Result<(BertConfig, WordTokenizer), ModelError> {
