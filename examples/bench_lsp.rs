@@ -7,9 +7,12 @@
 //! Diagnostics are off while completion and hover are timed alone; a last row times completion
 //! while the document's check runs in the background.
 
+#[path = "support/bench_support.rs"]
+mod bench_support;
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
 
+use bench_support::{argument, milliseconds, percentile, server_binary};
 use std::time::{Duration, Instant};
 
 use biomed_lsp::document::Document;
@@ -20,43 +23,12 @@ use tower_lsp::lsp_types::{Position, Range};
 
 const ABSTRACT: &str = "Background: Interleukin-6 (IL-6) is a pleiotropic cytokine. Serum IL-6 levels were measured in 120 patients with sepsis. Methods: We used an enzyme-linked immunosorbent assay. Results: Levels of TNF-α and IL-6 were higher in non-survivors, and 5-fluorouracil exposure was associated with N-acetyltransferase activity. ";
 
-fn argument(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|arg| arg == name)
-        .and_then(|index| args.get(index + 1))
-        .cloned()
-}
-
-fn server_binary() -> String {
-    if let Some(path) = argument("--server") {
-        return path;
-    }
-    let executable = std::env::current_exe().expect("current executable");
-    let build_directory = executable
-        .parent()
-        .and_then(|examples| examples.parent())
-        .expect("build directory");
-    build_directory
-        .join("biomed-lsp")
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
-    samples[index]
-}
-
-fn report(name: &str, samples: &mut [Duration]) {
-    let p50 = percentile(samples, 0.50);
-    let p95 = percentile(samples, 0.95);
+fn report(name: &str, samples: &[Duration]) {
     println!(
         "{name:<44} n={:<5} p50={:>9.3} ms  p95={:>9.3} ms",
         samples.len(),
-        p50.as_secs_f64() * 1e3,
-        p95.as_secs_f64() * 1e3
+        milliseconds(percentile(samples, 0.50)),
+        milliseconds(percentile(samples, 0.95))
     );
 }
 
@@ -136,7 +108,7 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(300);
 
-    let mut samples: Vec<Duration> = (0..rounds)
+    let samples: Vec<Duration> = (0..rounds)
         .map(|round| {
             timed_request(
                 &mut client,
@@ -145,14 +117,14 @@ fn main() {
             )
         })
         .collect();
-    report("completion (3 KB document)", &mut samples);
+    report("completion (3 KB document)", &samples);
     // The hover of a word that is not flagged, with each way of finding its evidence.
     for evidence in ["off", "attention", "rollout", "occlusion"] {
         client.notify(
             "workspace/didChangeConfiguration",
             json!({"settings": {"biomedLsp": {"hover": {"evidence": evidence}}}}),
         );
-        let mut samples: Vec<Duration> = (0..rounds)
+        let samples: Vec<Duration> = (0..rounds)
             .map(|round| {
                 timed_request(
                     &mut client,
@@ -161,7 +133,7 @@ fn main() {
                 )
             })
             .collect();
-        report(&format!("hover, evidence {evidence} (3 KB)"), &mut samples);
+        report(&format!("hover, evidence {evidence} (3 KB)"), &samples);
     }
 
     // didChange on a 1 MB document, one line per sentence.
@@ -174,14 +146,11 @@ fn main() {
         .collect();
     client.notify("textDocument/didOpen", json!({"textDocument": {"uri": big_uri, "languageId": "plaintext", "version": 1, "text": big_text}}));
     let cheap = || at("file:///bench/not-open.txt", 0, 0);
-    let mut baseline: Vec<Duration> = (0..rounds)
+    let baseline: Vec<Duration> = (0..rounds)
         .map(|_| timed_request(&mut client, "textDocument/hover", cheap()))
         .collect();
-    report(
-        "cheap request alone (unknown document hover)",
-        &mut baseline,
-    );
-    let baseline_p50 = percentile(&mut baseline, 0.5);
+    report("cheap request alone (unknown document hover)", &baseline);
+    let baseline_p50 = percentile(&baseline, 0.5);
     let mut with_change = Vec::new();
     for round in 0..rounds {
         let target_line = (round * 7919 % line_count) as u32;
@@ -194,15 +163,15 @@ fn main() {
         with_change.push(started.elapsed());
         assert!(response.get("error").is_none());
     }
-    report("didChange (1 MB) + cheap request", &mut with_change);
-    let change_p50 = percentile(&mut with_change, 0.5).saturating_sub(baseline_p50);
+    report("didChange (1 MB) + cheap request", &with_change);
+    let change_p50 = percentile(&with_change, 0.5).saturating_sub(baseline_p50);
     println!(
         "{:<44} ≈ {:.3} ms (p50 difference)",
         "didChange on 1 MB through the protocol",
         change_p50.as_secs_f64() * 1e3
     );
 
-    let mut samples: Vec<Duration> = (0..rounds)
+    let samples: Vec<Duration> = (0..rounds)
         .map(|round| {
             timed_request(
                 &mut client,
@@ -211,12 +180,12 @@ fn main() {
             )
         })
         .collect();
-    report("completion (1 MB document)", &mut samples);
+    report("completion (1 MB document)", &samples);
 
     // The same edits applied in process, without the protocol; a Markdown document also keeps its
     // extracted prose in step with each edit.
-    let mut direct = time_edits(Document::new(&big_text, 1, "plaintext"), line_count, 10_000);
-    report("Document conversion + apply_edit (1 MB)", &mut direct);
+    let direct = time_edits(Document::new(&big_text, 1, "plaintext"), line_count, 10_000);
+    report("Document conversion + apply_edit (1 MB)", &direct);
     let markdown_text: String = (0..line_count)
         .map(|index| {
             if index % 5 == 4 {
@@ -226,12 +195,12 @@ fn main() {
             }
         })
         .collect();
-    let mut direct = time_edits(
+    let direct = time_edits(
         Document::new(&markdown_text, 1, "markdown"),
         line_count,
         2_000,
     );
-    report("Markdown apply_edit + prose update (1 MB)", &mut direct);
+    report("Markdown apply_edit + prose update (1 MB)", &direct);
 
     // Completion while the document's terminology check runs in the background.
     client.notify(
@@ -258,7 +227,7 @@ fn main() {
             at(uri, 0, columns[(rounds + round) % columns.len()] + 1),
         ));
     }
-    report("completion during a background check", &mut samples);
+    report("completion during a background check", &samples);
 
     client.request("shutdown", Value::Null);
     client.notify("exit", Value::Null);

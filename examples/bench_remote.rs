@@ -12,32 +12,18 @@
 //! `--onnx` is the served export of `--model` (`scripts/export_onnx.py`; default: the mini model's,
 //! models/biomed-mini-onnx).
 
+#[path = "support/bench_support.rs"]
+mod bench_support;
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
 
+use bench_support::{argument, build_directory, milliseconds, percentile};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lsp_client::LspClient;
 use serde_json::json;
-
-fn argument(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|arg| arg == name)
-        .and_then(|index| args.get(index + 1))
-        .cloned()
-}
-
-fn build_directory() -> PathBuf {
-    std::env::current_exe()
-        .expect("current executable")
-        .parent()
-        .and_then(Path::parent)
-        .expect("build directory")
-        .to_path_buf()
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -187,12 +173,6 @@ fn completion_latencies(model: &str, url: Option<&str>) -> Vec<Duration> {
         .collect()
 }
 
-fn percentile(samples: &[Duration], fraction: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize].as_secs_f64() * 1e3
-}
-
 fn main() {
     let document = argument("--document").expect("--document FILE");
     let model = argument("--model").unwrap_or_else(|| "bundled".into());
@@ -238,12 +218,12 @@ fn main() {
     println!("\n| completion (30 slots, a new one each) | p50 ms | p95 ms |\n|---|---|---|");
     println!(
         "| model in the server process | {:.1} | {:.1} |",
-        percentile(&here, 0.5),
-        percentile(&here, 0.95)
+        milliseconds(percentile(&here, 0.5)),
+        milliseconds(percentile(&here, 0.95))
     );
     println!(
         "| served model | {:.1} | {:.1} |",
-        percentile(&served, 0.5),
-        percentile(&served, 0.95)
+        milliseconds(percentile(&served, 0.5)),
+        milliseconds(percentile(&served, 0.95))
     );
 }

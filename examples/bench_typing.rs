@@ -13,9 +13,12 @@
 //! `--background-check` adds a run with the review manuscript open and its check running while
 //! the writer types (diagnostics on).
 
+#[path = "support/bench_support.rs"]
+mod bench_support;
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
 
+use bench_support::{argument, flag, milliseconds, percentile, server_binary};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -24,30 +27,6 @@ use lsp_client::LspClient;
 use serde_json::{json, Value};
 
 const URI: &str = "file:///tmp/typing.txt";
-
-fn argument(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|arg| arg == name)
-        .and_then(|index| args.get(index + 1))
-        .cloned()
-}
-
-fn flag(name: &str) -> bool {
-    std::env::args().any(|arg| arg == name)
-}
-
-fn server_binary() -> String {
-    let executable = std::env::current_exe().expect("current executable");
-    let build_directory = executable
-        .parent()
-        .and_then(|examples| examples.parent())
-        .expect("build directory");
-    build_directory
-        .join("biomed-lsp")
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// The first three sentences of the first abstract of the PubMedQA file.
 fn typed_text(data: &std::path::Path) -> String {
@@ -82,19 +61,6 @@ struct Trace {
     answered: usize,
     /// The server's counts before and after the trace (biomed-lsp only).
     counts: Option<(Value, Value)>,
-}
-
-fn percentile(samples: &[Duration], fraction: f64) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * fraction).round() as usize]
-}
-
-fn milliseconds(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e3
 }
 
 fn engine_counts(client: &mut LspClient) -> Value {

@@ -10,9 +10,12 @@
 //!
 //! Exit status 1 when a request failed or a document diverged.
 
+#[path = "support/bench_support.rs"]
+mod bench_support;
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
 
+use bench_support::{argument, milliseconds, percentile, server_binary};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,37 +31,11 @@ const TYPING_RATE: f64 = 8.0;
 /// How late the slow editor answers the server's requests.
 const LATE_ANSWER: Duration = Duration::from_secs(6);
 
-fn argument(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|arg| arg == name)
-        .and_then(|index| args.get(index + 1))
-        .cloned()
-}
-
 fn number_argument(name: &str, default: u64) -> u64 {
     argument(name).map_or(default, |value| {
         value
             .parse()
             .unwrap_or_else(|_| panic!("{name} {value:?} is not a whole number"))
-    })
-}
-
-fn build_directory() -> PathBuf {
-    let executable = std::env::current_exe().expect("current executable");
-    executable
-        .parent()
-        .and_then(|examples| examples.parent())
-        .expect("build directory")
-        .to_path_buf()
-}
-
-fn server_binary() -> String {
-    argument("--server").unwrap_or_else(|| {
-        build_directory()
-            .join("biomed-lsp")
-            .to_string_lossy()
-            .into_owned()
     })
 }
 
@@ -368,15 +345,6 @@ fn checked_findings(report: &Value, text: &str) -> Vec<String> {
         .collect();
     findings.sort();
     findings
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
-    sorted[index]
-}
-
-fn milliseconds(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e3
 }
 
 /// The first paragraphs of the review's chapters, about `bytes` each.

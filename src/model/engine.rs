@@ -69,15 +69,20 @@ pub fn load_from_directory(
     let (config, tokenizer) =
         config_and_tokenizer(&ModelLocation::Directory(directory.to_path_buf()))?;
     let weights = WeightFile::open_in(directory)?;
-    runner_on_device(&weights, &config, tokenizer, device_choice, precision_choice).map_err(
-        |error| match error {
-            ModelError::VocabularyMismatch { problem, .. } => ModelError::VocabularyMismatch {
-                model: directory.display().to_string(),
-                problem,
-            },
-            other => other,
-        },
+    runner_on_device(
+        &weights,
+        &config,
+        tokenizer,
+        device_choice,
+        precision_choice,
     )
+    .map_err(|error| match error {
+        ModelError::VocabularyMismatch { problem, .. } => ModelError::VocabularyMismatch {
+            model: directory.display().to_string(),
+            problem,
+        },
+        other => other,
+    })
 }
 
 /// Loads the bundled mini model (from the binary when embedded, else from the source tree).
@@ -93,7 +98,13 @@ pub fn load_bundled(
         "<bundled mini model>/model.safetensors",
         files.model_safetensors,
     )?;
-    runner_on_device(&weights, &config, tokenizer, device_choice, precision_choice)
+    runner_on_device(
+        &weights,
+        &config,
+        tokenizer,
+        device_choice,
+        precision_choice,
+    )
 }
 
 /// The model on the device and in the precision asked for, with its tokenizer.

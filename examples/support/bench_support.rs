@@ -1,0 +1,55 @@
+//! What the benchmark programs share: their command-line arguments, the server binary beside
+//! them, and percentiles of latencies.
+
+#![allow(dead_code)] // each benchmark uses its own part of this
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The value after `name` on the command line.
+pub fn argument(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|arg| arg == name)
+        .and_then(|index| args.get(index + 1))
+        .cloned()
+}
+
+/// Whether `name` is on the command line.
+pub fn flag(name: &str) -> bool {
+    std::env::args().any(|arg| arg == name)
+}
+
+/// The build directory (`target/release`) the running benchmark was built into.
+pub fn build_directory() -> PathBuf {
+    std::env::current_exe()
+        .expect("current executable")
+        .parent()
+        .and_then(Path::parent)
+        .expect("build directory")
+        .to_path_buf()
+}
+
+/// The server to measure: `--server PATH`, else the `biomed-lsp` built beside this benchmark.
+pub fn server_binary() -> String {
+    argument("--server").unwrap_or_else(|| {
+        build_directory()
+            .join("biomed-lsp")
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+/// The `fraction` percentile (nearest rank) of `samples`; zero when there are none.
+pub fn percentile(samples: &[Duration], fraction: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * fraction).round() as usize]
+}
+
+pub fn milliseconds(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
