@@ -8,7 +8,9 @@
 //! bytes with `vpmaddubsw` on |a| and w·sign(a) (as llama.cpp does), so no pair of products can
 //! saturate its 16-bit lanes: |a|, |w| ≤ 127 and 2·127·127 < 32767.
 
-use candle_core::{Device, Tensor};
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, Device, Storage, Tensor};
 
 /// Inputs are read in blocks of this many bytes (one AVX2 register).
 pub const BLOCK: usize = 32;
@@ -68,8 +70,20 @@ impl Int8Linear {
             );
         }
         let rows = leading.iter().product::<usize>();
-        let input = x.flatten_all()?.to_vec1::<f32>()?;
-        let output = self.forward_rows(&input, rows);
+        // The input as it lies in memory when it is contiguous f32 on the CPU (a copy otherwise).
+        let output = {
+            let (storage, layout) = x.storage_and_layout();
+            match (&*storage, layout.contiguous_offsets()) {
+                (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) => {
+                    self.forward_rows(&values[start..end], rows)
+                }
+                _ => {
+                    drop(storage);
+                    let input = x.flatten_all()?.to_vec1::<f32>()?;
+                    self.forward_rows(&input, rows)
+                }
+            }
+        };
         let mut shape = leading.to_vec();
         shape.push(self.out_features);
         Tensor::from_vec(output, shape, &Device::Cpu)
@@ -83,50 +97,64 @@ impl Int8Linear {
             .chunks_exact(k)
             .map(|row| quantize_row(row, &mut quantized))
             .collect();
-        let mut output = vec![0f32; rows * n];
-        // Output features are split among the threads: each reads every input row (small) and
-        // its own share of the weights (large) once.
-        let threads = rayon::current_num_threads().max(1);
-        let chunk = n
-            .div_ceil(threads * 4)
+        // Output features are split into strips: a thread reads every input row (small) and
+        // its strips of the weights (large) once. The strips run on candle's own thread pool,
+        // which runs the rest of the model: a second pool would spin beside it for the cores.
+        let pool = candle_core::utils::barrier_pool();
+        let strip_width = n
+            .div_ceil((pool.n_workers() + 1) * 4)
             .next_multiple_of(OUTPUTS_PER_TILE)
             .max(OUTPUTS_PER_TILE);
-        let strips: Vec<(usize, Vec<f32>)> = {
-            use rayon::prelude::*;
-            (0..n.div_ceil(chunk))
-                .into_par_iter()
-                .map(|strip| {
-                    let first = strip * chunk;
-                    let count = chunk.min(n - first);
-                    let mut sums = vec![0i32; rows * count];
-                    dot_products(
-                        &quantized,
-                        rows,
-                        &self.weights[first * k..(first + count) * k],
-                        count,
-                        k,
-                        &mut sums,
-                    );
-                    let mut values = vec![0f32; rows * count];
-                    for row in 0..rows {
-                        for column in 0..count {
-                            values[row * count + column] = sums[row * count + column] as f32
-                                * input_scales[row]
-                                * self.scales[first + column]
-                                + self.bias[first + column];
-                        }
-                    }
-                    (first, values)
-                })
-                .collect()
-        };
-        for (first, values) in strips {
-            let count = values.len() / rows.max(1);
-            for row in 0..rows {
-                output[row * n + first..row * n + first + count]
-                    .copy_from_slice(&values[row * count..(row + 1) * count]);
+        let mut output = vec![0f32; rows * n];
+        // Each strip writes its part of every output row, in place.
+        let mut segments: Vec<Vec<&mut [f32]>> = (0..n.div_ceil(strip_width))
+            .map(|_| Vec::with_capacity(rows))
+            .collect();
+        for mut rest in output.chunks_exact_mut(n) {
+            for strip_segments in &mut segments {
+                let (segment, tail) = rest.split_at_mut(strip_width.min(rest.len()));
+                strip_segments.push(segment);
+                rest = tail;
             }
         }
+        let segments: Vec<Mutex<Vec<&mut [f32]>>> = segments.into_iter().map(Mutex::new).collect();
+        pool.execute_chunked(segments.len(), |range| {
+            for strip in range {
+                let first = strip * strip_width;
+                let width = strip_width.min(n - first);
+                let weights = &self.weights[first * k..(first + width) * k];
+                let scales = &self.scales[first..first + width];
+                let bias = &self.bias[first..first + width];
+                let mut strip_segments = segments[strip].lock().unwrap_or_else(|e| e.into_inner());
+                // A block of rows at a time, so that its sums stay in the cache.
+                let mut sums = vec![0i32; ROWS_PER_BLOCK * width];
+                for block_start in (0..rows).step_by(ROWS_PER_BLOCK) {
+                    let block_rows = ROWS_PER_BLOCK.min(rows - block_start);
+                    let sums = &mut sums[..block_rows * width];
+                    dot_products(
+                        &quantized[block_start * k..(block_start + block_rows) * k],
+                        block_rows,
+                        weights,
+                        width,
+                        k,
+                        sums,
+                    );
+                    for ((segment, row_sums), &input_scale) in strip_segments
+                        [block_start..block_start + block_rows]
+                        .iter_mut()
+                        .zip(sums.chunks_exact(width))
+                        .zip(&input_scales[block_start..])
+                    {
+                        for (((value, &sum), &scale), &bias) in
+                            segment.iter_mut().zip(row_sums).zip(scales).zip(bias)
+                        {
+                            *value = sum as f32 * input_scale * scale + bias;
+                        }
+                    }
+                }
+            }
+        });
+        drop(segments);
         output
     }
 
@@ -173,6 +201,8 @@ fn quantize_row_scalar(row: &[f32], into: &mut Vec<i8>) -> f32 {
 /// Output features of one tile of the AVX2 kernel (and rows of input: [`ROWS_PER_TILE`]).
 const OUTPUTS_PER_TILE: usize = 4;
 const ROWS_PER_TILE: usize = 2;
+/// Input rows whose sums one strip computes at a time (a multiple of [`ROWS_PER_TILE`]).
+const ROWS_PER_BLOCK: usize = 32;
 
 /// `sums[row][column] = Σ_k a[row][k] · w[column][k]` for `rows` input rows and `columns` weight
 /// rows of `k` bytes each.
@@ -409,7 +439,13 @@ mod tests {
 
     #[test]
     fn a_quantized_layer_stays_within_a_percent_of_the_float_layer() {
-        let (n, k, rows) = (48, 96, 5);
+        // Rows past one block of rows, output features past whole tiles and strips.
+        for (n, k, rows) in [(48, 96, 5), (53, 64, 2 * ROWS_PER_BLOCK + 7)] {
+            quantized_layer_within_a_percent(n, k, rows);
+        }
+    }
+
+    fn quantized_layer_within_a_percent(n: usize, k: usize, rows: usize) {
         let weight = Tensor::from_vec(pseudo_random(n * k, 3), (n, k), &Device::Cpu).unwrap();
         let bias = Tensor::from_vec(pseudo_random(n, 4), n, &Device::Cpu).unwrap();
         let x = Tensor::from_vec(pseudo_random(rows * k, 5), (1, rows, k), &Device::Cpu).unwrap();
@@ -427,6 +463,10 @@ mod tests {
         for (e, a) in exact.iter().zip(&approximate) {
             assert!((e - a).abs() <= 0.01 * largest, "{e} vs {a}");
         }
+    }
+
+    #[test]
+    fn a_layer_whose_input_size_is_not_whole_blocks_is_refused() {
         assert!(matches!(
             Int8Linear::quantize(
                 &Tensor::zeros((2, 33), candle_core::DType::F32, &Device::Cpu).unwrap(),
@@ -434,5 +474,35 @@ mod tests {
             ),
             Err(Int8Error::InputSize(33))
         ));
+    }
+
+    #[test]
+    fn an_input_with_an_offset_or_a_stride_gives_what_its_copy_gives() {
+        let (n, k) = (8, 64);
+        let weight = Tensor::from_vec(pseudo_random(n * k, 6), (n, k), &Device::Cpu).unwrap();
+        let bias = Tensor::from_vec(pseudo_random(n, 7), n, &Device::Cpu).unwrap();
+        let layer = Int8Linear::quantize(&weight, &bias).unwrap();
+        let whole = Tensor::from_vec(pseudo_random(6 * k, 8), (6, k), &Device::Cpu).unwrap();
+        let inputs = [
+            // Rows 2..5 of the storage: contiguous, starting past its first value.
+            whole.narrow(0, 2, 3).unwrap(),
+            // Every other row: not contiguous.
+            whole.reshape((3, 2, k)).unwrap().narrow(1, 1, 1).unwrap(),
+        ];
+        for input in inputs {
+            let copy = Tensor::from_vec(
+                input.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                input.dims(),
+                &Device::Cpu,
+            )
+            .unwrap();
+            let got = layer.forward(&input).unwrap();
+            let expected = layer.forward(&copy).unwrap();
+            assert_eq!(got.dims(), expected.dims());
+            assert_eq!(
+                got.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                expected.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            );
+        }
     }
 }
