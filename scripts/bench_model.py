@@ -80,7 +80,7 @@ def time_ms(repeats, run):
     return statistics.median(samples)
 
 
-def bench(name, directory, data, repeats, batch_sizes, binary):
+def bench(name, directory, data, repeats, batch_sizes, binary, rounds):
     tokenizer = AutoTokenizer.from_pretrained(directory)
     assert len(tokenizer) == 28895
     model = BertForMaskedLM.from_pretrained(directory, dtype=torch.float32).eval()
@@ -89,34 +89,45 @@ def bench(name, directory, data, repeats, batch_sizes, binary):
     latency_texts = [text_of_tokens(tokenizer, words, 100 * i, n) for i, n in enumerate((32, 64, 128))]
     throughput = {b: [text_of_tokens(tokenizer, words, 37 * j, 64) for j in range(b)] for b in batch_sizes}
 
-    inputs_path = os.path.join(ROOT, "target", f"bench-inputs-{name}.json")
-    with open(inputs_path, "w", encoding="utf-8") as f:
-        json.dump({"latency": [{"text": t} for t in latency_texts],
-                   "throughput": [{"texts": texts} for texts in throughput.values()]}, f)
-    def run_ours(*extra):
+    def inputs_file(kind, cases):
+        path = os.path.join(ROOT, "target", f"bench-inputs-{name}-{kind}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"latency": [], "throughput": [], kind: cases}, f)
+        return path
+    latency_path = inputs_file("latency", [{"text": t} for t in latency_texts])
+    throughput_path = inputs_file("throughput", [{"texts": texts} for texts in throughput.values()])
+    def run_ours(inputs_path, *extra):
         out = subprocess.run([binary, "--model", directory, "--input", inputs_path, "--repeats", str(repeats), *extra],
                              check=True, capture_output=True, text=True).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
-    ours = run_ours("--precision", "f32")
-    ours_q8 = run_ours("--precision", "q8", "--no-rescoring")
+    ours = run_ours(latency_path, "--precision", "f32")
+    ours_q8 = run_ours(latency_path, "--precision", "q8", "--no-rescoring")
 
     rows = []
     with torch.inference_mode():
-        latency = lambda results: [r for r in results if r["kind"] == "latency"]
-        for text, result, q8 in zip(latency_texts, latency(ours), latency(ours_q8)):
+        for text, result, q8 in zip(latency_texts, ours, ours_q8):
             encoded = tokenizer(text, return_tensors="pt")
             torch_ms = time_ms(repeats, lambda: model(**encoded))
             int8_ms = time_ms(repeats, lambda: int8_model(**encoded))
             rows.append((name, f"1 x {encoded['input_ids'].shape[1]}", torch_ms, int8_ms, result, q8))
+        # Throughput in rounds that alternate ours and PyTorch, so that a machine whose speed
+        # drifts (a shared one) does not favour whichever ran first; the median of the rounds.
+        rates = {batch: {"fp32": [], "int8": [], "f32": [], "q8": []} for batch in throughput}
+        for _ in range(rounds):
+            for precision, extra in (("f32", ()), ("q8", ("--no-rescoring",))):
+                for batch, result in zip(throughput, run_ours(throughput_path, "--precision", precision, *extra)):
+                    rates[batch][precision].append(result["tokens_per_s"])
+            for batch, texts in throughput.items():
+                encoded = tokenizer(texts, return_tensors="pt", padding=True)
+                n_tokens = int(encoded["attention_mask"].sum())
+                for label, torch_model in (("fp32", model), ("int8", int8_model)):
+                    ms = time_ms(max(2, repeats // 4), lambda: torch_model(**encoded))
+                    rates[batch][label].append(n_tokens / (ms / 1000))
         throughput_rows = []
-        throughput_of = lambda results: [r for r in results if r["kind"] == "throughput"]
-        for (batch, texts), result, q8 in zip(throughput.items(), throughput_of(ours), throughput_of(ours_q8)):
-            encoded = tokenizer(texts, return_tensors="pt", padding=True)
-            n_tokens = int(encoded["attention_mask"].sum())
-            torch_ms = time_ms(max(2, repeats // 4), lambda: model(**encoded))
-            int8_ms = time_ms(max(2, repeats // 4), lambda: int8_model(**encoded))
-            throughput_rows.append((name, batch, n_tokens / (torch_ms / 1000), n_tokens / (int8_ms / 1000),
-                                    result["tokens_per_s"], q8["tokens_per_s"]))
+        for batch, rate in rates.items():
+            ratios = [q8 / int8 for q8, int8 in zip(rate["q8"], rate["int8"])]
+            throughput_rows.append((name, batch, *(statistics.median(rate[label]) for label in ("fp32", "int8", "f32", "q8")),
+                                    min(ratios), max(ratios)))
     return rows, throughput_rows
 
 
@@ -126,6 +137,7 @@ def main():
     parser.add_argument("--only", choices=["mini", "base"])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the throughput comparison")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -146,7 +158,7 @@ def main():
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     all_throughput = []
     for name, directory in models:
-        rows, throughput_rows = bench(name, directory, args.data, args.repeats, (8, 32), binary)
+        rows, throughput_rows = bench(name, directory, args.data, args.repeats, (8, 32), binary, args.rounds)
         for model_name, shape, torch_ms, int8_ms, f32, q8 in rows:
             print(f"| {model_name} | {shape} | {torch_ms:.1f} | {int8_ms:.1f} "
                   f"| {f32['forward_ms']:.1f} / {f32['fill_one_piece_ms']:.1f} / {f32['fill_whole_words_ms']:.1f} / {f32['fill_whole_words_rescored_ms']:.1f} "
@@ -154,10 +166,12 @@ def main():
                   f"| {f32['fill_one_piece_ms'] / torch_ms:.2f} | {q8['fill_one_piece_ms'] / torch_ms:.2f} |")
         all_throughput += throughput_rows
     print()
-    print("| model | batch of 64-token sequences | PyTorch fp32 tokens/s | PyTorch int8 tokens/s | ours f32 tokens/s | ours q8 tokens/s | q8 / PyTorch int8 |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for model_name, batch, torch_rate, int8_rate, our_rate, q8_rate in all_throughput:
-        print(f"| {model_name} | {batch} | {torch_rate:.0f} | {int8_rate:.0f} | {our_rate:.0f} | {q8_rate:.0f} | {q8_rate / int8_rate:.2f} |")
+    print(f"Throughput: median of {args.rounds} rounds alternating ours and PyTorch; the ratio's range over the rounds.")
+    print()
+    print("| model | batch of 64-token sequences | PyTorch fp32 tokens/s | PyTorch int8 tokens/s | ours f32 tokens/s | ours q8 tokens/s | q8 / PyTorch int8 | per round |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for model_name, batch, torch_rate, int8_rate, our_rate, q8_rate, low, high in all_throughput:
+        print(f"| {model_name} | {batch} | {torch_rate:.0f} | {int8_rate:.0f} | {our_rate:.0f} | {q8_rate:.0f} | {q8_rate / int8_rate:.2f} | {low:.2f}–{high:.2f} |")
 
 
 if __name__ == "__main__":
