@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// See Cargo.toml: musl's allocator is slow with the model's threads.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
