@@ -1,6 +1,7 @@
 //! The engine thread: async and blocking requests, cancellation before the model runs, bad requests.
 
 use biomed_lsp::model::engine::{load_model, EngineHandle, LoadEvent};
+use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{
     CancelFlag, EngineError, FillRequest, ModelOptions, ScoreRequest, TokenProbabilityRequest,
     WordToScore,
@@ -29,6 +30,21 @@ fn engine() -> EngineHandle {
     assert!(!loaded.info.is_fallback);
     assert_eq!(loaded.info.device, "cpu");
     EngineHandle::start(loaded)
+}
+
+/// The bundled mini model on the CPU, outside any engine.
+fn bundled_runner() -> ModelRunner {
+    load_model(
+        &ModelOptions {
+            model: "bundled".into(),
+            device: "cpu".into(),
+            ..ModelOptions::default()
+        },
+        &|_| {},
+        &CancelFlag::new(),
+    )
+    .unwrap()
+    .runner
 }
 
 fn fill_request(text: &str, cancel: Option<CancelFlag>) -> FillRequest {
@@ -209,19 +225,7 @@ fn typed(prefix: &str) -> FillRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keystrokes_in_one_word_share_one_forward_pass_and_get_what_a_fresh_fill_gets() {
     let engine = engine();
-    let reference = {
-        let loaded = load_model(
-            &ModelOptions {
-                model: "bundled".into(),
-                device: "cpu".into(),
-                ..ModelOptions::default()
-            },
-            &|_| {},
-            &CancelFlag::new(),
-        )
-        .unwrap();
-        loaded.runner
-    };
+    let reference = bundled_runner();
     let before = engine.counts();
     for prefix in ["d", "di", "dia", "diab"] {
         let cached = engine.fill(typed(prefix)).await.unwrap();
@@ -275,17 +279,7 @@ async fn a_prefetched_slot_answers_the_first_keystroke_and_a_cancelled_prefetch_
 
 #[test]
 fn a_background_forward_pass_lets_waiting_requests_in_between_its_layers() {
-    let loaded = load_model(
-        &ModelOptions {
-            model: "bundled".into(),
-            device: "cpu".into(),
-            ..ModelOptions::default()
-        },
-        &|_| {},
-        &CancelFlag::new(),
-    )
-    .unwrap();
-    let mut runner = loaded.runner;
+    let mut runner = bundled_runner();
     let layers = runner.model.config().num_hidden_layers;
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = calls.clone();
