@@ -25,12 +25,13 @@ use biomed_lsp::prose::{sentences, Language, ProseOptions};
 
 /// The methods measured: each with the number of nearest content words it may name (None: all).
 /// The first must consider every word: its words are the context the baselines draw from.
-const METHODS: [(EvidenceMethod, Option<usize>); 6] = [
+const METHODS: [(EvidenceMethod, Option<usize>); 7] = [
     (EvidenceMethod::Attention, None),
     (EvidenceMethod::Rollout, None),
     (EvidenceMethod::Occlusion, None),
     (EvidenceMethod::Occlusion, Some(6)),
     (EvidenceMethod::Occlusion, Some(4)),
+    (EvidenceMethod::Occlusion, Some(3)),
     (EvidenceMethod::Occlusion, Some(2)),
 ];
 
