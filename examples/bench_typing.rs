@@ -208,9 +208,9 @@ fn report_counts(name: &str, trace: &Trace) {
     };
     let delta = |key: &str| after[key].as_u64().unwrap_or(0) - before[key].as_u64().unwrap_or(0);
     println!(
-        "{name}: {} keystrokes; {} forward passes in all ({} slot fills computed, {} of them \
-         prefetched after a space or punctuation); keystrokes answered from the slot cache: {}, \
-         joined a fill under way: {}",
+        "{name}: {} keystrokes; {} forward passes in all ({} slot fills computed; {} prefetch \
+         requests: a separator typed, and an empty slot asked about again); keystrokes answered \
+         from the slot cache: {}, joined a fill under way: {}",
         trace.latencies.len(),
         delta("forwardPasses"),
         delta("slotComputations"),

@@ -18,11 +18,11 @@ use crate::analysis::{
 use crate::dictionary_files::{read_dictionaries, user_dictionary_path, workspace_dictionary_path};
 use crate::lsp::position::{offsets_to_range, PositionEncoding};
 use crate::model::api::{CancelFlag, EngineError};
+use crate::model::EngineHandle;
+use crate::settings::Settings;
 
 /// How long after a check failed on the inference server it is tried again.
 const REMOTE_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
-use crate::model::EngineHandle;
-use crate::settings::Settings;
 
 use super::progress::ProgressReporter;
 use super::state::*;

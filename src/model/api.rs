@@ -273,7 +273,7 @@ pub struct EngineCounters {
     pub fills_joined: std::sync::atomic::AtomicU64,
     /// Slot computations started (by a keystroke or a prefetch).
     pub slot_computations: std::sync::atomic::AtomicU64,
-    /// Prefetches asked for (a space or punctuation typed).
+    /// Prefetches asked for (a space or punctuation typed, or an empty slot asked about again).
     pub prefetches: std::sync::atomic::AtomicU64,
 }
 

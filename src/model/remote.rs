@@ -371,17 +371,24 @@ impl RemoteEncoder {
             if other["name"] == OUTPUT_NAME {
                 break;
             }
-            offset += other["parameters"]["binary_data_size"]
+            let size = other["parameters"]["binary_data_size"]
                 .as_u64()
-                .unwrap_or(0) as usize;
+                .unwrap_or(0);
+            offset = offset.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
         }
-        let count: usize = shape.iter().product();
-        let data = bytes.get(offset..offset + count * 4).ok_or_else(|| {
-            bad(format!(
-                "with {} bytes of data for {count} floats",
-                bytes.len() - offset
-            ))
-        })?;
+        // The sizes come from the server: checked, so that a wrong one is an error, not a panic.
+        let count = element_count(&shape)
+            .ok_or_else(|| bad(format!("{OUTPUT_NAME} of shape {shape:?}, too large")))?;
+        let data = count
+            .checked_mul(4)
+            .and_then(|length| offset.checked_add(length))
+            .and_then(|end| bytes.get(offset..end))
+            .ok_or_else(|| {
+                bad(format!(
+                    "with {} bytes of data for {count} floats",
+                    bytes.len().saturating_sub(offset)
+                ))
+            })?;
         let values = data
             .chunks_exact(4)
             .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
@@ -429,7 +436,7 @@ impl RemoteEncoder {
             .map(|value| value.as_f64().map(|value| value as f32))
             .collect::<Option<_>>()
             .ok_or_else(|| bad(format!("with data of {OUTPUT_NAME} that are not numbers")))?;
-        if values.len() != shape.iter().product::<usize>() {
+        if Some(values.len()) != element_count(&shape) {
             return Err(bad(format!(
                 "with {} values for the shape {shape:?}",
                 values.len()
@@ -444,6 +451,13 @@ fn find_output(answer: &Value) -> Option<&Value> {
         .as_array()?
         .iter()
         .find(|output| output["name"] == OUTPUT_NAME)
+}
+
+/// How many values a tensor of `shape` holds; None when that overflows (a server's wrong shape).
+fn element_count(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |count, &dimension| count.checked_mul(dimension))
 }
 
 fn shape_of(output: &Value) -> Option<Vec<usize>> {
@@ -483,5 +497,13 @@ mod tests {
             let error = server(bad).base().unwrap_err().to_string();
             assert!(error.contains(bad), "{error}");
         }
+    }
+
+    #[test]
+    fn a_shape_whose_size_overflows_has_no_count() {
+        assert_eq!(element_count(&[2, 3, 28895]), Some(2 * 3 * 28895));
+        assert_eq!(element_count(&[]), Some(1));
+        assert_eq!(element_count(&[usize::MAX, 2]), None);
+        assert_eq!(element_count(&[1 << 40, 1 << 40]), None);
     }
 }
