@@ -76,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             pll_rescoring,
             context_tokens: 0,
             cancel: None,
+            extra_words: Vec::new(),
         };
         let fill_one_piece_ms = time_ms(repeats, || {
             runner.fill(&request(1, false)).expect("fill");

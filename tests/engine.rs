@@ -59,6 +59,7 @@ fn fill_request(text: &str, cancel: Option<CancelFlag>) -> FillRequest {
         context_tokens: 0,
         max_pieces: 2,
         cancel,
+        extra_words: Vec::new(),
     }
 }
 
@@ -219,6 +220,7 @@ fn typed(prefix: &str) -> FillRequest {
         pll_rescoring: false,
         context_tokens: 32,
         cancel: None,
+        extra_words: Vec::new(),
     }
 }
 

@@ -25,12 +25,14 @@ mod expectations {
     /// A typed prefix that makes the completion handler panic (a debug-build test hook).
     pub const PANIC_PREFIX: &str = "panicnow";
 
-    /// The probability in an item's `detail` (`p = 0.42 · mini model`).
+    /// The probability in an item's `detail` (`p = 0.42 · mini model`, or
+    /// `p = 0.42 · used 3× here · mini model`).
     pub fn probability(item: &Value) -> f64 {
         let detail = item["detail"].as_str().unwrap_or_default();
         let number = detail
             .strip_prefix("p = ")
-            .and_then(|rest| rest.strip_suffix(" · mini model"))
+            .filter(|rest| rest.ends_with(" · mini model"))
+            .and_then(|rest| rest.split(" · ").next())
             .unwrap_or_else(|| panic!("detail {detail:?} is not `p = … · mini model`"));
         number
             .parse()
@@ -726,8 +728,8 @@ fn keystrokes_after_the_first_in_a_word_and_a_prefetched_first_run_no_forward_pa
     let mut version = 1;
     open(&mut client, URI, &line, version);
 
-    // A space ends "myocardial": the next word's slot is prefetched, one forward pass. (After the
-    // paragraph's last space there is no prose to complete yet: that request gets nothing.)
+    // A space ends "myocardial": the next word's slot is prefetched, one forward pass, which the
+    // request after the space joins.
     type_and_complete(&mut client, &mut line, " ", &mut version);
     let deadline = std::time::Instant::now() + DEFAULT_TIMEOUT;
     let mut counts = engine_counts(&mut client);
@@ -739,6 +741,7 @@ fn keystrokes_after_the_first_in_a_word_and_a_prefetched_first_run_no_forward_pa
     let passes = count(&counts, "forwardPasses");
 
     // Every keystroke of the word is answered from that pass.
+    let before = engine_counts(&mut client);
     let response = type_and_complete(&mut client, &mut line, "inf", &mut version);
     let items = response["result"]["items"]
         .as_array()
@@ -748,7 +751,9 @@ fn keystrokes_after_the_first_in_a_word_and_a_prefetched_first_run_no_forward_pa
     let counts = engine_counts(&mut client);
     assert_eq!(count(&counts, "forwardPasses"), passes, "{counts}");
     assert_eq!(
-        count(&counts, "fillsFromCache") + count(&counts, "fillsJoined"),
+        count(&counts, "fillsFromCache") + count(&counts, "fillsJoined")
+            - count(&before, "fillsFromCache")
+            - count(&before, "fillsJoined"),
         3,
         "{counts}"
     );
@@ -813,5 +818,127 @@ fn before_the_first_letter_of_a_word_completion_never_waits_unless_asked_for() {
     assert_eq!(response["result"]["items"].as_array(), Some(&items));
     let counts = engine_counts(&mut client);
     assert_eq!(count(&counts, "slotComputations"), 1, "{counts}");
+    shutdown_and_exit(&mut client);
+}
+
+/// The labels of a completion response, in order.
+fn labels(response: &Value) -> Vec<String> {
+    response["result"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {response}"))
+        .iter()
+        .map(|item| item["label"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A server on the bundled model with the default settings, a Markdown document open at `text`.
+fn server_with_document(text: &str) -> LspClient {
+    let mut client = LspClient::spawn(SERVER, &[]);
+    initialize(&mut client, true, json!({"model": "bundled"}));
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    open(&mut client, URI, text, 1);
+    client
+}
+
+#[test]
+fn typing_serum_trop_offers_troponin_among_the_first_three_with_default_settings() {
+    let mut line = String::from("Patients with chest pain were admitted.");
+    let mut client = server_with_document(&line);
+    let mut version = 1;
+    let response = type_and_complete(&mut client, &mut line, " Serum trop", &mut version);
+    let offered = labels(&response);
+    assert!(
+        offered.iter().take(3).any(|label| label == "troponin"),
+        "{offered:?}"
+    );
+    // The probabilities shown are among the words that start with "trop": they cannot all be tiny.
+    let items = response["result"]["items"].as_array().unwrap();
+    assert!(expectations::probability(&items[0]) >= 0.1, "{items:?}");
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
+fn a_term_written_earlier_in_the_document_is_offered_after_three_letters() {
+    let mut line = String::from(
+        "Patients received angiotensin-converting enzyme inhibitors for hypertension.",
+    );
+    let mut client = server_with_document(&line);
+    let mut version = 1;
+    let response = type_and_complete(&mut client, &mut line, " Those on ang", &mut version);
+    let offered = labels(&response);
+    assert!(
+        offered
+            .iter()
+            .take(3)
+            .any(|label| label == "angiotensin-converting"),
+        "{offered:?}"
+    );
+    let item = response["result"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["label"] == "angiotensin-converting")
+        .unwrap()
+        .clone();
+    // It replaces the typed letters and says that the document uses it.
+    let typed_from = line.encode_utf16().count() as u32 - 3;
+    assert_eq!(
+        item["textEdit"]["range"],
+        range(0, typed_from, 0, typed_from + 3)
+    );
+    assert!(
+        item["detail"].as_str().unwrap().contains("used once here"),
+        "{item}"
+    );
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
+fn completion_answers_after_a_trailing_space_at_a_paragraphs_end_and_at_a_sentence_start() {
+    let mut line = String::from("Acute myocardial infarction was confirmed by troponin.");
+    let mut client = server_with_document(&line);
+    let mut version = 1;
+    // After the paragraph's last word and a space: the next word's slot.
+    let response = type_and_complete(&mut client, &mut line, " ", &mut version);
+    let offered = labels(&response);
+    assert!(!offered.is_empty(), "{response}");
+    // A new sentence starts here: the words are capitalised.
+    assert!(
+        offered.iter().all(|label| label
+            .chars()
+            .next()
+            .is_some_and(|first| !first.is_lowercase())),
+        "{offered:?}"
+    );
+    let column = line.encode_utf16().count() as u32;
+    assert_eq!(
+        response["result"]["items"][0]["textEdit"]["range"],
+        range(0, column, 0, column)
+    );
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
+fn completion_inside_a_latex_argument_offers_words() {
+    let mut client = LspClient::spawn(SERVER, &[]);
+    initialize(&mut client, true, json!({"model": "bundled"}));
+    client.wait_for_model_ready(DEFAULT_TIMEOUT);
+    let uri = "file:///tmp/paper.tex";
+    let text = "\\section{Results}\nSerum troponin rose in \\textit{pat} with chest pain.\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "latex", "version": 1, "text": text}}),
+    );
+    let column = "Serum troponin rose in \\textit{pat".len() as u32;
+    let response = client.request("textDocument/completion", at(uri, 1, column));
+    let offered = labels(&response);
+    assert!(
+        !offered.is_empty() && offered.iter().all(|label| label.starts_with("pat")),
+        "{offered:?}"
+    );
+    assert_eq!(
+        response["result"]["items"][0]["textEdit"]["range"],
+        range(1, column - 3, 1, column)
+    );
     shutdown_and_exit(&mut client);
 }

@@ -27,6 +27,7 @@ fn fill(runner: &ModelRunner, text: &str, top_k: usize) -> Vec<String> {
         context_tokens: 0,
         max_pieces: 3,
         cancel: None,
+        extra_words: Vec::new(),
     };
     runner
         .fill(&request)
@@ -89,6 +90,7 @@ fn a_typed_prefix_restricts_fills_to_words_starting_with_it() {
         context_tokens: 0,
         max_pieces: 3,
         cancel: None,
+        extra_words: Vec::new(),
     };
     let predictions = runner.fill(&request).unwrap();
     assert!(!predictions.is_empty());

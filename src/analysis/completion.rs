@@ -1,11 +1,16 @@
 //! Completion and fill, decided here for the server and the command line: what the model is asked
 //! to fill in a slot, and how its answers become the words proposed.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::OnceLock;
 
+pub use super::completion_weights::FITTED_WEIGHTS;
+use super::manuscript_words::{starts_sentence, ManuscriptWords};
 use super::wording::match_case;
 use crate::context::{CompletionSlot, SlotKind};
 use crate::model::api::{CancelFlag, FillRequest, WordPrediction};
+use crate::model::fill::BUNDLED_CORPUS_WORDS;
 
 /// Tokens of context around a completion slot: half the engine's window, so that a keystroke's
 /// forward pass stays near 100 ms on a CPU with BERT-base.
@@ -16,70 +21,349 @@ pub const COMPLETION_CONTEXT_TOKENS: usize = 32;
 pub struct CompletionSettings {
     pub top_k: usize,
     pub max_pieces: usize,
-    /// Proposals less probable than this are left out.
+    /// Proposals whose probability among the words starting with the typed prefix is below this
+    /// are left out.
     pub min_probability: f32,
 }
+
+/// Words of the vocabulary the model proposes for the ranking (more than are shown: the
+/// manuscript and the lexicon may lift one of them above the model's first choices).
+pub const MODEL_CANDIDATES: usize = 32;
+
+/// Manuscript words scored in one slot at most (before any letter is typed, the most used).
+pub const MANUSCRIPT_CANDIDATES: usize = 64;
 
 /// A word proposed at the slot, in the order of `rank`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompletionProposal {
-    /// The word, capitalised like the prefix typed.
+    /// The word, capitalised like the prefix typed (or as the manuscript writes it).
     pub word: String,
+    /// Its probability among the candidates that start with the typed prefix.
     pub probability: f32,
     pub rank: usize,
     /// What clients filter on: the text between the slot's start and the cursor, followed by
     /// the word (for a placeholder, the placeholder itself must not hide every item).
     pub filter_text: String,
+    /// Uses of the word in this document (other than at the slot itself).
+    pub uses_in_document: u32,
+}
+
+/// What the manuscript says about a slot: the words of its document and where the slot is, and
+/// the words of the other open documents and the dictionaries.
+pub struct ManuscriptContext<'a> {
+    pub this_document: &'a ManuscriptWords,
+    pub others: Vec<&'a ManuscriptWords>,
+    /// Where the slot starts in this document's source (its own word is not evidence for itself).
+    pub slot_source_start: usize,
+}
+
+impl ManuscriptContext<'_> {
+    /// No manuscript: the model and the lexicon alone.
+    pub fn none() -> ManuscriptContext<'static> {
+        static EMPTY: ManuscriptWords = ManuscriptWords::empty();
+        ManuscriptContext {
+            this_document: &EMPTY,
+            others: Vec::new(),
+            slot_source_start: 0,
+        }
+    }
+
+    /// The manuscript's words that start with the prefix, for the model to score in the slot:
+    /// the most used first, at most [`MANUSCRIPT_CANDIDATES`].
+    pub fn candidates(&self, prefix: &str) -> Vec<String> {
+        let prefix = prefix.to_lowercase();
+        let mut found: Vec<(&str, u32)> = Vec::new();
+        for words in std::iter::once(self.this_document).chain(self.others.iter().copied()) {
+            for word in words.with_prefix(&prefix) {
+                if word.key == prefix || word.count == 0 {
+                    continue;
+                }
+                found.push((word.written.as_str(), word.count));
+            }
+        }
+        found.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let mut seen = std::collections::HashSet::new();
+        let mut candidates: Vec<String> = found
+            .into_iter()
+            .filter(|(written, _)| seen.insert(written.to_lowercase()))
+            .take(MANUSCRIPT_CANDIDATES)
+            .map(|(written, _)| written.to_string())
+            .collect();
+        // Once a letter is typed, the corpus's frequent words that start with it are candidates
+        // too, whatever their number of pieces (the vocabulary's own proposals stop at the
+        // longest row).
+        if !prefix.is_empty() {
+            candidates.extend(
+                lexicon_words_with_prefix(&prefix)
+                    .filter(|word| seen.insert(word.to_string()))
+                    .take(LEXICON_CANDIDATES)
+                    .map(str::to_string),
+            );
+        }
+        candidates
+    }
 }
 
 /// The fill of a completion slot: whole words of up to `max_pieces` pieces starting with the typed
-/// prefix, ranked in one forward pass (a keystroke cannot wait for PLL rescoring's k−1 more rows
-/// per candidate on a CPU), in a narrow window.
+/// prefix, and the manuscript's own words that do, scored in one forward pass (a keystroke cannot
+/// wait for PLL rescoring's k−1 more rows per candidate on a CPU), in a narrow window.
 pub fn completion_request(
     text: String,
     slot: &CompletionSlot,
     settings: &CompletionSettings,
     cancel: CancelFlag,
+    manuscript_words: Vec<String>,
 ) -> FillRequest {
     FillRequest {
         text,
         slot: slot.range.clone(),
-        top_k: settings.top_k,
+        top_k: settings.top_k.max(MODEL_CANDIDATES),
         prefix: slot.prefix.clone(),
         min_pieces: 1,
         max_pieces: settings.max_pieces,
         pll_rescoring: false,
         context_tokens: COMPLETION_CONTEXT_TOKENS,
         cancel: Some(cancel),
+        extra_words: manuscript_words,
     }
 }
 
-/// The proposals of a completion, from the model's predictions for the slot of `window_text`.
+/// What the ranking knows of a candidate besides the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RankingFeatures {
+    /// The model's log-probability of the word in the slot.
+    pub model: f32,
+    /// ln(1 + uses in this document).
+    pub this_document: f32,
+    /// ln(1 + uses in the other open documents and the dictionaries).
+    pub other_documents: f32,
+    /// exp(−bytes to its nearest use in this document / [`RECENCY_SCALE_BYTES`]); 0 if unused.
+    pub recency: f32,
+    /// ln(1 + count in the bundled corpus word list).
+    pub lexicon: f32,
+    /// How many WordPiece pieces the word has: the model's log-probability sums one term a piece
+    /// (and stops at the longest row), which the ranking may make up for.
+    pub pieces: f32,
+}
+
+/// How far (in bytes of text) the recency of a word's last use fades to 1/e: a paragraph or two.
+pub const RECENCY_SCALE_BYTES: f32 = 2000.0;
+
+/// The lowest model log-probability a feature takes (a word the model rules out entirely).
+const MODEL_FLOOR: f32 = -40.0;
+
+/// Weights of the features in a candidate's score (a conditional logit: the probability of a
+/// candidate is the softmax of the scores of the candidates that start with the prefix).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RankingWeights {
+    pub model: f32,
+    pub this_document: f32,
+    pub other_documents: f32,
+    pub recency: f32,
+    pub lexicon: f32,
+    pub pieces: f32,
+}
+
+impl RankingWeights {
+    pub fn score(&self, features: &RankingFeatures) -> f32 {
+        self.model * features.model
+            + self.this_document * features.this_document
+            + self.other_documents * features.other_documents
+            + self.recency * features.recency
+            + self.lexicon * features.lexicon
+            + self.pieces * features.pieces
+    }
+}
+
+/// One candidate of a slot, with what the ranking knows of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankedCandidate {
+    /// The lowercase form: candidates are one per lowercase form.
+    pub key: String,
+    /// How the manuscript writes it, else the vocabulary's form.
+    pub written: String,
+    pub features: RankingFeatures,
+    pub uses_in_document: u32,
+    pub score: f32,
+    /// The softmax of the scores over all candidates.
+    pub probability: f32,
+}
+
+/// Words of the bundled corpus list scored in one slot at most, the most frequent first.
+pub const LEXICON_CANDIDATES: usize = 32;
+
+/// The words of the bundled corpus list that start with a lowercase prefix, most frequent first.
+fn lexicon_words_with_prefix(prefix: &str) -> impl Iterator<Item = &'static str> {
+    static SORTED: OnceLock<Vec<(&'static str, u64)>> = OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let mut words: Vec<(&'static str, u64)> = BUNDLED_CORPUS_WORDS
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (word, count) = line.split_once('\t')?;
+                Some((word, count.trim().parse().ok()?))
+            })
+            .collect();
+        words.sort_unstable();
+        words
+    });
+    let start = sorted.partition_point(|(word, _)| *word < prefix);
+    let end = start + sorted[start..].partition_point(|(word, _)| word.starts_with(prefix));
+    let mut matching: Vec<(&'static str, u64)> = sorted[start..end].to_vec();
+    matching.sort_by(|a, b| b.1.cmp(&a.1));
+    matching.into_iter().map(|(word, _)| word)
+}
+
+/// The corpus counts of the bundled word list, by lowercase word.
+fn lexicon_counts() -> &'static HashMap<String, u64> {
+    static COUNTS: OnceLock<HashMap<String, u64>> = OnceLock::new();
+    COUNTS.get_or_init(|| {
+        BUNDLED_CORPUS_WORDS
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (word, count) = line.split_once('\t')?;
+                Some((word.to_string(), count.trim().parse().ok()?))
+            })
+            .collect()
+    })
+}
+
+/// The candidates of a slot (the model's predictions, manuscript words among them), one per
+/// lowercase form, with their features, scored by `weights`, most probable first.
+pub fn ranked_candidates(
+    predictions: &[WordPrediction],
+    manuscript: &ManuscriptContext,
+    weights: &RankingWeights,
+) -> Vec<RankedCandidate> {
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    let mut candidates: Vec<RankedCandidate> = Vec::new();
+    for prediction in predictions {
+        let key = prediction.word.to_lowercase();
+        let model = prediction.probability.ln().max(MODEL_FLOOR);
+        if let Some(&idx) = by_key.get(&key) {
+            let known = &mut candidates[idx];
+            known.features.model = known.features.model.max(model);
+            continue;
+        }
+        by_key.insert(key.clone(), candidates.len());
+        let mut features = RankingFeatures {
+            model,
+            lexicon: (lexicon_counts().get(&key).copied().unwrap_or(0) as f32).ln_1p(),
+            pieces: prediction.pieces.len() as f32,
+            ..RankingFeatures::default()
+        };
+        let mut written = prediction.word.clone();
+        let mut uses_in_document = 0;
+        if let Some(word) = manuscript.this_document.get(&key) {
+            let elsewhere: Vec<usize> = word
+                .offsets
+                .iter()
+                .copied()
+                .filter(|&offset| offset != manuscript.slot_source_start)
+                .collect();
+            uses_in_document = elsewhere.len() as u32;
+            if let Some(distance) = elsewhere
+                .iter()
+                .map(|&offset| offset.abs_diff(manuscript.slot_source_start))
+                .min()
+            {
+                features.recency = (-(distance as f32) / RECENCY_SCALE_BYTES).exp();
+                written = word.written.clone();
+            }
+            features.this_document = (uses_in_document as f32).ln_1p();
+        }
+        let other_uses: u32 = manuscript
+            .others
+            .iter()
+            .filter_map(|words| words.get(&key))
+            .map(|word| {
+                if uses_in_document == 0 {
+                    written = word.written.clone();
+                }
+                word.count.max(1)
+            })
+            .sum();
+        features.other_documents = (other_uses as f32).ln_1p();
+        candidates.push(RankedCandidate {
+            key,
+            written,
+            features,
+            uses_in_document,
+            score: 0.0,
+            probability: 0.0,
+        });
+    }
+    for candidate in &mut candidates {
+        candidate.score = weights.score(&candidate.features);
+    }
+    let max_score = candidates
+        .iter()
+        .map(|candidate| candidate.score)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = candidates
+        .iter()
+        .map(|candidate| (candidate.score - max_score).exp())
+        .sum();
+    for candidate in &mut candidates {
+        candidate.probability = (candidate.score - max_score).exp() / total;
+    }
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
+    candidates
+}
+
+/// The proposals of a completion, from the model's predictions for the slot of `window_text` and
+/// what the manuscript says: ranked by the fitted weights, with their probability among the
+/// candidates that start with the prefix, the improbable ones left out.
 pub fn completion_proposals(
     predictions: &[WordPrediction],
     window_text: &str,
     slot: &CompletionSlot,
     settings: &CompletionSettings,
+    manuscript: &ManuscriptContext,
 ) -> Vec<CompletionProposal> {
     let placeholder_text = window_text.get(slot.range.clone()).unwrap_or_default();
-    predictions
-        .iter()
-        .filter(|prediction| prediction.probability >= settings.min_probability)
+    let capitalise = slot.prefix.is_empty() && starts_sentence(window_text, slot.range.start);
+    ranked_candidates(predictions, manuscript, &FITTED_WEIGHTS)
+        .into_iter()
+        .filter(|candidate| candidate.probability >= settings.min_probability)
+        .take(settings.top_k)
         .enumerate()
-        .map(|(rank, prediction)| {
-            let word = match_case(&prediction.word, &slot.prefix);
+        .map(|(rank, candidate)| {
+            let word = written_like_the_prefix(&candidate.written, &slot.prefix, capitalise);
             let filter_text = match slot.kind {
                 SlotKind::Placeholder => format!("{placeholder_text}{word}"),
                 SlotKind::Word => word.clone(),
             };
             CompletionProposal {
                 word,
-                probability: prediction.probability,
+                probability: candidate.probability,
                 rank,
                 filter_text,
+                uses_in_document: candidate.uses_in_document,
             }
         })
         .collect()
+}
+
+/// A candidate written for the slot: a lowercase word takes the typed prefix's case (`Trop` →
+/// `Troponin`, `IL` → `IL-6`), a word the manuscript writes with capitals keeps them (`SARS-CoV-2`
+/// after `sars`), and a word starting a sentence before any letter is typed is capitalised.
+fn written_like_the_prefix(written: &str, prefix: &str, capitalise: bool) -> String {
+    let has_capitals = written.chars().any(char::is_uppercase);
+    let word = if has_capitals {
+        match prefix.chars().next() {
+            Some(first) if first.is_uppercase() => match_case(written, "X"),
+            _ => written.to_string(),
+        }
+    } else {
+        match_case(written, prefix)
+    };
+    if capitalise {
+        match_case(&word, "X")
+    } else {
+        word
+    }
 }
 
 /// The fill of a `[MASK]` group for the `fill` command, where exactness beats speed: a single mask
@@ -102,12 +386,14 @@ pub fn mask_fill_request(
         pll_rescoring: true,
         context_tokens: 0,
         cancel: None,
+        extra_words: Vec::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::manuscript_words::ManuscriptWordsBuilder;
 
     fn prediction(word: &str, probability: f32) -> WordPrediction {
         WordPrediction {
@@ -127,14 +413,15 @@ mod tests {
         let predictions = [
             prediction("infarction", 0.7),
             prediction("infection", 0.2),
-            prediction("infusion", 0.001),
+            prediction("infusion", 1e-9),
         ];
         let typed = CompletionSlot {
             range: 6..9,
             prefix: "Inf".to_string(),
             kind: SlotKind::Word,
         };
-        let proposals = completion_proposals(&predictions, "Acute Inf", &typed, &settings);
+        let none = ManuscriptContext::none();
+        let proposals = completion_proposals(&predictions, "Acute Inf", &typed, &settings, &none);
         let words: Vec<(&str, usize, &str)> = proposals
             .iter()
             .map(|proposal| {
@@ -152,26 +439,104 @@ mod tests {
                 ("Infection", 1, "Infection")
             ]
         );
+        // Probabilities are among the candidates: they add up to one.
+        let total: f32 = proposals.iter().map(|proposal| proposal.probability).sum();
+        assert!(total > 0.99 && total <= 1.0001, "{total}");
         let placeholder = CompletionSlot {
             range: 6..12,
             prefix: String::new(),
             kind: SlotKind::Placeholder,
         };
-        let proposals = completion_proposals(&predictions, "Acute [MASK]", &placeholder, &settings);
+        let proposals =
+            completion_proposals(&predictions, "Acute [MASK]", &placeholder, &settings, &none);
         assert_eq!(proposals[0].filter_text, "[MASK]infarction");
         let request = completion_request(
             "Acute Inf".to_string(),
             &typed,
             &settings,
             CancelFlag::new(),
+            vec!["infliximab".into()],
         );
         assert_eq!(
             (
                 request.context_tokens,
                 request.pll_rescoring,
-                request.prefix.as_str()
+                request.prefix.as_str(),
+                request.extra_words.as_slice()
             ),
-            (COMPLETION_CONTEXT_TOKENS, false, "Inf")
+            (
+                COMPLETION_CONTEXT_TOKENS,
+                false,
+                "Inf",
+                ["infliximab".to_string()].as_slice()
+            )
         );
+    }
+
+    fn manuscript(text: &str) -> ManuscriptWords {
+        let mut builder = ManuscriptWordsBuilder::default();
+        builder.add_text(text, |range| Some(range.start));
+        builder.build()
+    }
+
+    #[test]
+    fn the_manuscripts_words_are_candidates_in_their_written_form() {
+        let this_document = manuscript("SARS-CoV-2 and sepsis. Later, SARS-CoV-2 again.");
+        let mut dictionary = ManuscriptWordsBuilder::default();
+        dictionary.add_word("hsTnT");
+        let dictionary = dictionary.build();
+        let context = ManuscriptContext {
+            this_document: &this_document,
+            others: vec![&dictionary],
+            slot_source_start: 60,
+        };
+        let candidates = context.candidates("s");
+        assert_eq!(candidates[..2], ["SARS-CoV-2", "sepsis"]);
+        assert!(candidates.len() == 2 + LEXICON_CANDIDATES, "{candidates:?}");
+        assert!(
+            candidates.contains(&"study".to_string()),
+            "a frequent corpus word"
+        );
+        assert_eq!(context.candidates("HS")[0], "hsTnT");
+        // Before any letter: the manuscript's words alone, the most used first.
+        assert_eq!(
+            context.candidates(""),
+            ["SARS-CoV-2", "again", "and", "hsTnT", "later", "sepsis"]
+        );
+        let predictions = [prediction("SARS-CoV-2", 0.01), prediction("sars", 0.2)];
+        let ranked = ranked_candidates(&predictions, &context, &FITTED_WEIGHTS);
+        let sars = ranked.iter().find(|c| c.key == "sars-cov-2").unwrap();
+        assert_eq!(
+            (sars.written.as_str(), sars.uses_in_document),
+            ("SARS-CoV-2", 2)
+        );
+        assert!(sars.features.recency > 0.9 && sars.features.this_document > 1.0);
+        // The slot's own word is no evidence for itself.
+        let at_slot = ManuscriptContext {
+            slot_source_start: 0,
+            ..context
+        };
+        let ranked = ranked_candidates(&predictions, &at_slot, &FITTED_WEIGHTS);
+        let sars = ranked.iter().find(|c| c.key == "sars-cov-2").unwrap();
+        assert_eq!(sars.uses_in_document, 1);
+    }
+
+    #[test]
+    fn words_are_written_like_the_prefix_or_as_the_manuscript_writes_them() {
+        let cases = [
+            ("troponin", "Trop", false, "Troponin"),
+            ("troponin", "trop", false, "troponin"),
+            ("il-6", "IL", false, "IL-6"),
+            ("SARS-CoV-2", "sars", false, "SARS-CoV-2"),
+            ("hsTnT", "Hs", false, "HsTnT"),
+            ("serum", "", true, "Serum"),
+        ];
+        for (written, prefix, capitalise, expected) in cases {
+            assert_eq!(
+                written_like_the_prefix(written, prefix, capitalise),
+                expected,
+                "{written} after {prefix:?}"
+            );
+        }
     }
 }

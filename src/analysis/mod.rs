@@ -4,10 +4,12 @@
 //! written.
 
 pub mod completion;
+mod completion_weights;
 pub mod document;
 pub mod fixes;
 pub mod hover;
 pub mod lexicon;
+pub mod manuscript_words;
 pub mod morphology;
 pub mod report;
 pub mod switches;

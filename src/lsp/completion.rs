@@ -8,10 +8,11 @@ use tower_lsp::lsp_types::{
     CompletionTextEdit, CompletionTriggerKind, TextEdit, Url,
 };
 
-use crate::analysis::completion::{completion_proposals, completion_request};
-use crate::context::{
-    completion_slot, context_for_position, CompletionSlot, ProseWindow, SlotKind,
-};
+use std::sync::Arc;
+
+use crate::analysis::completion::{completion_proposals, completion_request, ManuscriptContext};
+use crate::analysis::manuscript_words::{document_words, ManuscriptWords};
+use crate::context::{completion_slot, context_for_position, CompletionSlot, SlotKind};
 use crate::document::Document;
 use crate::lsp::position::{offsets_to_range, position_to_offset};
 use crate::lsp::render::completion_detail;
@@ -38,19 +39,18 @@ impl Backend {
                 return Ok(None);
             };
             let offset = position_to_offset(document.rope(), position, encoding);
-            let Some((window, slot)) =
-                completion_target(document, offset, settings.context_sentences)
+            let Some(target) = completion_target(document, offset, settings.context_sentences)
             else {
                 return Ok(None);
             };
-            let edit_range = offsets_to_range(
-                document.rope(),
-                window.source_range(slot.range.clone()),
-                encoding,
-            );
-            (window, slot, edit_range)
+            let edit_range =
+                offsets_to_range(document.rope(), target.source_range.clone(), encoding);
+            let rebuild = target.slot.prefix.is_empty();
+            let words = self.manuscript_words(&uri, document, rebuild);
+            (target, edit_range, words)
         };
-        let (window, slot, edit_range) = prepared;
+        let (target, edit_range, words) = prepared;
+        let slot = &target.slot;
         crate::test_hooks::panic_on_prefix(&slot.prefix);
         let empty_incomplete = CompletionResponse::List(CompletionList {
             is_incomplete: true,
@@ -69,20 +69,22 @@ impl Backend {
             .context
             .as_ref()
             .is_some_and(|context| context.trigger_kind != CompletionTriggerKind::INVOKED);
+        let manuscript = words.context(target.source_range.start);
         if slot.kind == SlotKind::Word && slot.prefix.is_empty() && asked_again {
             let request = completion_request(
-                window.text.clone(),
-                &slot,
+                target.text.clone(),
+                slot,
                 &completion_settings,
                 self.new_prefetch_cancel(&uri),
+                manuscript.candidates(&slot.prefix),
             );
             match engine.prefetch_fill(request) {
                 Ok(Some(predictions)) => {
                     return Ok(Some(completion_response(
                         &predictions,
-                        &window,
-                        &slot,
+                        &target,
                         &completion_settings,
+                        &manuscript,
                         edit_range,
                         &engine.info().display_name,
                     )))
@@ -99,7 +101,13 @@ impl Backend {
             older.cancel();
         }
         let _cancel_guard = CancelOnDrop(cancel.clone());
-        let request = completion_request(window.text.clone(), &slot, &completion_settings, cancel);
+        let request = completion_request(
+            target.text.clone(),
+            slot,
+            &completion_settings,
+            cancel,
+            manuscript.candidates(&slot.prefix),
+        );
         let predictions = match engine.fill(request).await {
             Ok(predictions) => predictions,
             // A newer keystroke superseded this request: its answer would be stale anyway.
@@ -115,12 +123,48 @@ impl Backend {
         };
         Ok(Some(completion_response(
             &predictions,
-            &window,
-            &slot,
+            &target,
             &completion_settings,
+            &manuscript,
             edit_range,
             &engine.info().display_name,
         )))
+    }
+
+    /// The words of a document for completion, read again when `rebuild` says the writer is
+    /// between words (or when they are many edits old), and the words of the other open documents
+    /// and of the document's dictionaries as they were last read.
+    fn manuscript_words(&self, uri: &Url, document: &Document, rebuild: bool) -> WorkspaceWords {
+        let this_document = {
+            let mut indexes = lock(&self.shared.manuscript_words);
+            let stale = match indexes.get(uri) {
+                None => true,
+                Some((version, _)) => {
+                    *version != document.version()
+                        && (rebuild
+                            || document.version().saturating_sub(*version)
+                                >= STALE_WORDS_AFTER_EDITS)
+                }
+            };
+            if stale {
+                let words = Arc::new(document_words(document));
+                indexes.insert(uri.clone(), (document.version(), words));
+            }
+            indexes
+                .get(uri)
+                .map(|(_, words)| words.clone())
+                .unwrap_or_default()
+        };
+        let mut others: Vec<Arc<ManuscriptWords>> = lock(&self.shared.manuscript_words)
+            .iter()
+            .filter(|(other, _)| *other != uri)
+            .map(|(_, (_, words))| words.clone())
+            .collect();
+        others.extend(lock(&self.shared.dictionary_words).get(uri).cloned());
+        WorkspaceWords {
+            this_document,
+            others,
+        }
     }
 
     /// A new prefetch flag for a document, cancelling the one before it (a prefetch that has not
@@ -144,32 +188,41 @@ impl Backend {
     /// After an edit that typed one character ending a word (a space, punctuation), starts the
     /// fill of the new word's slot at the cursor, so that the first keystroke of the next word
     /// finds it ready. A newer prefetch in the document cancels this one if it has not started.
-    pub(super) fn prefetch_next_word(&self, uri: &Url, cursor: usize) {
+    pub(super) fn prefetch_next_word(&self, uri: &Url, cursor: usize, edit: WordEdit) {
         let settings = lock(&self.shared.settings).clone();
-        let target = {
+        let prepared = {
             let documents = lock(&self.shared.documents);
             let Some(document) = documents.get(uri) else {
                 return;
             };
-            match completion_target(document, cursor, settings.context_sentences) {
-                Some((window, slot)) => Some((window.text, slot)),
-                None => after_paragraph_end(document, cursor, settings.context_sentences),
-            }
+            let target = match edit {
+                WordEdit::Ended => completion_target(document, cursor, settings.context_sentences),
+                // The writer will type a space next: the slot after it.
+                WordEdit::Inserted => {
+                    with_typed_text(document, cursor, " ", settings.context_sentences)
+                }
+            };
+            // Between words: the words of the document as they are now.
+            let words = self.manuscript_words(uri, document, true);
+            target.map(|target| (target, words))
         };
-        let Some((text, slot)) = target else {
+        let Some((target, words)) = prepared else {
             return;
         };
+        let slot = &target.slot;
         if slot.kind != SlotKind::Word || !slot.prefix.is_empty() {
             return;
         }
         let Ok(engine) = self.current_engine() else {
             return;
         };
+        let manuscript = words.context(target.source_range.start);
         let request = completion_request(
-            text,
-            &slot,
+            target.text.clone(),
+            slot,
             &settings.completion_settings(),
             self.new_prefetch_cancel(uri),
+            manuscript.candidates(&slot.prefix),
         );
         if let Err(error) = engine.prefetch_fill(request) {
             tracing::debug!("no prefetch: {error}");
@@ -177,72 +230,131 @@ impl Backend {
     }
 }
 
-/// The prose window around a completion at document byte `offset` and the slot there, if the
-/// cursor is in checkable prose.
+/// What a completion fills: the text the model sees, the slot in it, and the slot's range in the
+/// document.
+pub(super) struct CompletionTarget {
+    text: String,
+    slot: CompletionSlot,
+    source_range: std::ops::Range<usize>,
+}
+
+/// The target of a completion at document byte `offset`, if the cursor is in checkable prose or
+/// just after it (a space typed at the end of a paragraph).
 fn completion_target(
     document: &Document,
     offset: usize,
     context_sentences: usize,
-) -> Option<(ProseWindow, CompletionSlot)> {
-    let window = context_for_position(document, offset, context_sentences)?;
+) -> Option<CompletionTarget> {
+    let Some(window) = context_for_position(document, offset, context_sentences) else {
+        // Extracted prose leaves out a paragraph's trailing white space, so a cursor after it has
+        // no window of its own: the next word goes there.
+        let typed_at = document.floor_char_boundary(offset.checked_sub(1)?);
+        let typed = document.text_in(typed_at..offset);
+        if !typed.chars().all(char::is_whitespace) {
+            return None;
+        }
+        return with_typed_text(document, typed_at, &typed, context_sentences);
+    };
     let cursor = window.to_text(offset)?;
     let slot = completion_slot(&window.text, cursor);
-    window
-        .is_checkable(slot.range.clone())
-        .then_some((window, slot))
+    if !window.is_checkable(slot.range.clone()) {
+        return None;
+    }
+    Some(CompletionTarget {
+        source_range: window.source_range(slot.range.clone()),
+        text: window.text,
+        slot,
+    })
 }
 
-/// The text and slot that the first keystroke after a character typed at the end of a paragraph
-/// will fill. Extracted prose leaves out a paragraph's trailing whitespace, so the cursor after it
-/// has no window of its own: the window of the word before, with the typed character put back,
-/// is the one the keystroke will see.
-fn after_paragraph_end(
+/// The target of the next word after `typed` is written at document byte `at`, at the end of the
+/// prose before it: the window of the word before, with `typed` put in after it.
+fn with_typed_text(
     document: &Document,
-    cursor: usize,
+    at: usize,
+    typed: &str,
     context_sentences: usize,
-) -> Option<(String, CompletionSlot)> {
-    let typed_at = document.floor_char_boundary(cursor.checked_sub(1)?);
-    let (window, _) = completion_target(document, typed_at, context_sentences)?;
-    let at = window.to_text(typed_at)?;
-    let typed = document.text_in(typed_at..cursor);
+) -> Option<CompletionTarget> {
+    let window = context_for_position(document, at, context_sentences)?;
+    let text_at = window.to_text(at)?;
     let mut text = window.text;
-    text.insert_str(at, &typed);
-    let slot_at = at + typed.len();
-    Some((
+    text.insert_str(text_at, typed);
+    let slot_at = text_at + typed.len();
+    let source_at = at + typed.len();
+    Some(CompletionTarget {
         text,
-        CompletionSlot {
+        slot: CompletionSlot {
             range: slot_at..slot_at,
             prefix: String::new(),
             kind: SlotKind::Word,
         },
-    ))
+        source_range: source_at..source_at,
+    })
+}
+
+/// The words that completion considers besides the model's vocabulary.
+pub(super) struct WorkspaceWords {
+    this_document: Arc<ManuscriptWords>,
+    others: Vec<Arc<ManuscriptWords>>,
+}
+
+impl WorkspaceWords {
+    fn context(&self, slot_source_start: usize) -> ManuscriptContext<'_> {
+        ManuscriptContext {
+            this_document: &self.this_document,
+            others: self.others.iter().map(|words| words.as_ref()).collect(),
+            slot_source_start,
+        }
+    }
+}
+
+/// How many edits the words of a document may lag behind it while the writer is inside a word.
+const STALE_WORDS_AFTER_EDITS: i32 = 20;
+
+/// What an edit did to the word at the cursor, for the prefetch of the next word's slot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum WordEdit {
+    /// A space or punctuation typed after it.
+    Ended,
+    /// A whole word written at once (a completion accepted).
+    Inserted,
 }
 
 /// The completion list of a slot's predictions: incomplete, so that the client asks again as the
 /// writer types (each keystroke narrows the prefix).
 fn completion_response(
     predictions: &[crate::model::WordPrediction],
-    window: &ProseWindow,
-    slot: &CompletionSlot,
+    target: &CompletionTarget,
     settings: &crate::analysis::completion::CompletionSettings,
+    manuscript: &ManuscriptContext,
     edit_range: tower_lsp::lsp_types::Range,
     display_name: &str,
 ) -> CompletionResponse {
-    let items = completion_proposals(predictions, &window.text, slot, settings)
-        .into_iter()
-        .map(|proposal| CompletionItem {
-            label: proposal.word.clone(),
-            kind: Some(CompletionItemKind::TEXT),
-            detail: Some(completion_detail(proposal.probability, display_name)),
-            sort_text: Some(format!("{:04}", proposal.rank)),
-            filter_text: Some(proposal.filter_text),
-            text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-                range: edit_range,
-                new_text: proposal.word,
-            })),
-            ..CompletionItem::default()
-        })
-        .collect();
+    let items = completion_proposals(
+        predictions,
+        &target.text,
+        &target.slot,
+        settings,
+        manuscript,
+    )
+    .into_iter()
+    .map(|proposal| CompletionItem {
+        label: proposal.word.clone(),
+        kind: Some(CompletionItemKind::TEXT),
+        detail: Some(completion_detail(
+            proposal.probability,
+            proposal.uses_in_document,
+            display_name,
+        )),
+        sort_text: Some(format!("{:04}", proposal.rank)),
+        filter_text: Some(proposal.filter_text),
+        text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+            range: edit_range,
+            new_text: proposal.word,
+        })),
+        ..CompletionItem::default()
+    })
+    .collect();
     CompletionResponse::List(CompletionList {
         is_incomplete: true,
         items,

@@ -9,6 +9,7 @@ use tower_lsp::lsp_types::{
 };
 
 use crate::analysis::document::{check_document, document_sentences, Suppressions};
+use crate::analysis::manuscript_words::ManuscriptWordsBuilder;
 use crate::analysis::switches::disabled_ranges;
 use crate::analysis::wording::format_share;
 use crate::analysis::{
@@ -254,6 +255,13 @@ impl Backend {
         };
         let lexicon = self.lexicon_for(&engine, &settings).await?;
         let dictionary = Arc::new(self.dictionary_for(&uri, &settings).await);
+        {
+            let mut builder = ManuscriptWordsBuilder::default();
+            for word in dictionary.sorted_words() {
+                builder.add_word(word);
+            }
+            lock(&self.shared.dictionary_words).insert(uri.clone(), Arc::new(builder.build()));
+        }
         let ignored_words = lock(&self.shared.checks.ignored_words)
             .get(&uri)
             .cloned()

@@ -7,12 +7,17 @@ use tower_lsp::lsp_types::{
 use crate::document::Document;
 use crate::lsp::position::range_to_offsets;
 
+use super::completion::WordEdit;
 use super::state::*;
 
 impl Backend {
     /// Applies a change; returns where the cursor is when the change typed one character that
-    /// ends a word (whitespace or punctuation), for the prefetch of the next word's slot.
-    pub(super) fn did_change_body(&self, params: DidChangeTextDocumentParams) -> Option<usize> {
+    /// ends a word (whitespace or punctuation) or wrote a whole word at once (a completion
+    /// accepted), for the prefetch of the next word's slot.
+    pub(super) fn did_change_body(
+        &self,
+        params: DidChangeTextDocumentParams,
+    ) -> Option<(usize, WordEdit)> {
         let uri = params.text_document.uri;
         let encoding = self.encoding();
         if let Some(flag) = lock(&self.shared.completion_cancels).get(&uri) {
@@ -38,7 +43,16 @@ impl Backend {
                     let start = offsets.start;
                     match document.apply_edit(offsets, &change.text) {
                         Ok(()) if typed_one_change && ends_a_word(&change.text) => {
-                            word_ended_at = Some(start + change.text.len());
+                            word_ended_at = Some((start + change.text.len(), WordEdit::Ended));
+                        }
+                        // A whole word written where the writer is writing (at a line's end): a
+                        // completion accepted, after which a space comes next.
+                        Ok(())
+                            if typed_one_change
+                                && is_a_whole_word(&change.text)
+                                && at_line_end(document, start + change.text.len()) =>
+                        {
+                            word_ended_at = Some((start + change.text.len(), WordEdit::Inserted));
                         }
                         Ok(()) => {}
                         Err(error) => tracing::warn!("edit of {uri} ignored: {error}"),
@@ -63,6 +77,8 @@ impl Backend {
     pub(super) async fn did_close_body(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         lock(&self.shared.documents).remove(&uri);
+        lock(&self.shared.manuscript_words).remove(&uri);
+        lock(&self.shared.dictionary_words).remove(&uri);
         if let Some(flag) = lock(&self.shared.completion_cancels).remove(&uri) {
             flag.cancel();
         }
@@ -80,6 +96,22 @@ impl Backend {
 }
 
 /// Whether an edit's text is one typed character that ends a word: whitespace or punctuation.
+/// Text of a completion item: two or more characters of a word (letters, digits, inner hyphens).
+fn is_a_whole_word(text: &str) -> bool {
+    text.chars().count() >= 2
+        && text.chars().next().is_some_and(char::is_alphanumeric)
+        && text.chars().last().is_some_and(char::is_alphanumeric)
+        && text
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '\'' | '’'))
+}
+
+/// Whether nothing but a line break (or the end) follows byte `offset`.
+fn at_line_end(document: &Document, offset: usize) -> bool {
+    let next = document.text_in(offset..offset + 1);
+    next.is_empty() || next == "\n" || next == "\r"
+}
+
 fn ends_a_word(text: &str) -> bool {
     let mut characters = text.chars();
     matches!(

@@ -2,6 +2,17 @@
 
 use crate::analysis::wording::format_probability;
 
-pub fn completion_detail(probability: f32, display_name: &str) -> String {
-    format!("p = {} · {}", format_probability(probability), display_name)
+/// A completion item's detail: its probability among the words starting with the typed letters,
+/// how often the document uses it, and the model.
+pub fn completion_detail(probability: f32, uses_in_document: u32, display_name: &str) -> String {
+    let uses = match uses_in_document {
+        0 => String::new(),
+        1 => " · used once here".to_string(),
+        n => format!(" · used {n}× here"),
+    };
+    format!(
+        "p = {}{uses} · {}",
+        format_probability(probability),
+        display_name
+    )
 }

@@ -186,8 +186,8 @@ impl LanguageServer for Backend {
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let uri = params.text_document.uri.clone();
         let changed = catch_panic("didChange", async {
-            if let Some(cursor) = self.did_change_body(params) {
-                self.prefetch_next_word(&uri, cursor);
+            if let Some((cursor, edit)) = self.did_change_body(params) {
+                self.prefetch_next_word(&uri, cursor, edit);
             }
         });
         if let Err(error) = changed.await {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tower_lsp::lsp_types::Url;
 use tower_lsp::Client;
 
+use crate::analysis::manuscript_words::ManuscriptWords;
 use crate::analysis::{Finding, Lexicon, SentenceCache};
 use crate::document::Document;
 use crate::lsp::position::PositionEncoding;
@@ -64,6 +65,11 @@ pub(super) struct Shared {
     pub(super) settings: Mutex<Settings>,
     pub(super) engine: Mutex<EngineSlot>,
     pub(super) completion_cancels: Mutex<HashMap<Url, CancelFlag>>,
+    /// Each document's words for completion, and the version they were read from.
+    pub(super) manuscript_words: Mutex<HashMap<Url, (i32, Arc<ManuscriptWords>)>>,
+    /// The words of each document's dictionaries (user, workspace, settings) as its last check
+    /// read them: completion offers them too.
+    pub(super) dictionary_words: Mutex<HashMap<Url, Arc<ManuscriptWords>>>,
     /// The prefetch of each document's next word slot; a newer one cancels it.
     pub(super) prefetch_cancels: Mutex<HashMap<Url, CancelFlag>>,
     pub(super) client_support: Mutex<ClientSupport>,

@@ -46,6 +46,10 @@ pub struct FillRequest {
     /// uses a narrower one: each row's cost grows with its length.
     pub context_tokens: usize,
     pub cancel: Option<CancelFlag>,
+    /// Words scored in the slot besides the vocabulary's (completion: the manuscript's own words,
+    /// `IL-6`, `angiotensin-converting`), each returned in its written form whatever its rank
+    /// (the caller ranks them with more than the model). Only those starting with `prefix` count.
+    pub extra_words: Vec<String>,
 }
 
 /// One proposed whole word.

@@ -32,7 +32,12 @@ pub struct FillVocabulary {
     /// Words of several pieces from the word list, with their pieces: the multi-piece words fill
     /// proposes. Combining pieces freely also finds strings like `mellitus ##q` that no one writes.
     multi_piece_words: Vec<(String, Vec<u32>)>,
+    /// The pieces of extra words already tokenized (see [`FillRequest::extra_words`]).
+    word_pieces: Mutex<HashMap<String, Vec<u32>>>,
 }
+
+/// Extra words whose pieces are kept; the cache starts over when full.
+const WORD_PIECE_CACHE_CAPACITY: usize = 50_000;
 
 /// The rows of a fill (the slot as 1..=max_pieces masks, one row each) and where the masks are.
 /// Equal rows mean an equal model input: the key of the slot cache.
@@ -51,6 +56,8 @@ pub type SlotDistributions = Arc<Vec<Vec<f32>>>;
 pub struct Proposal {
     pub pieces: Vec<u32>,
     pub log_probability: f32,
+    /// The written form of one of the request's extra words (kept whatever its rank).
+    pub written: Option<String>,
 }
 
 impl FillVocabulary {
@@ -92,6 +99,7 @@ impl FillVocabulary {
             max_context_tokens,
             single_words,
             multi_piece_words,
+            word_pieces: Mutex::new(HashMap::new()),
         })
     }
 
@@ -160,6 +168,7 @@ impl FillVocabulary {
                     |(id, log_probability)| Proposal {
                         pieces: vec![id],
                         log_probability,
+                        written: None,
                     },
                 ));
             }
@@ -190,31 +199,107 @@ impl FillVocabulary {
                         })
                         .sum(),
                     pieces: pieces.clone(),
+                    written: None,
                 })
                 .collect();
             ranked.sort_by(|a, b| b.log_probability.total_cmp(&a.log_probability));
             ranked.truncate(MULTI_PIECE_CANDIDATES);
             proposals.extend(ranked);
         }
+        if min_pieces == 1 {
+            proposals.extend(self.extra_word_proposals(distributions, request, &prefix));
+        }
         proposals
     }
 
-    /// The `top_k` most probable proposals as words, each word once.
+    /// The request's extra words that start with the prefix, each scored on the row of its piece
+    /// count: a word of more pieces than the rows is scored by its first pieces on the longest
+    /// row (how probable it is that the word begins so), as no row has room for all of them.
+    fn extra_word_proposals(
+        &self,
+        distributions: &[Vec<f32>],
+        request: &FillRequest,
+        lowercase_prefix: &str,
+    ) -> Vec<Proposal> {
+        let (max_pieces, _) = piece_counts(request);
+        let mut proposals = Vec::new();
+        for word in &request.extra_words {
+            if !word.to_lowercase().starts_with(lowercase_prefix) {
+                continue;
+            }
+            let Some(pieces) = self.cached_word_pieces(word) else {
+                continue;
+            };
+            let n_rows = pieces.len().min(max_pieces);
+            // The n-mask row's masks follow those of the rows of 1..n masks.
+            let first_position = n_rows * (n_rows - 1) / 2;
+            let Some(at_masks) = distributions.get(first_position..first_position + n_rows) else {
+                continue;
+            };
+            let log_probability = pieces
+                .iter()
+                .zip(at_masks)
+                .map(|(&piece, distribution)| {
+                    distribution
+                        .get(piece as usize)
+                        .copied()
+                        .unwrap_or(f32::NEG_INFINITY)
+                })
+                .sum();
+            proposals.push(Proposal {
+                pieces,
+                log_probability,
+                written: Some(word.clone()),
+            });
+        }
+        proposals
+    }
+
+    /// A word's pieces, tokenized once: the same manuscript words are scored at every keystroke.
+    fn cached_word_pieces(&self, word: &str) -> Option<Vec<u32>> {
+        let mut cache = self
+            .word_pieces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(pieces) = cache.get(word) {
+            return Some(pieces.clone());
+        }
+        let pieces = self.tokenizer.word_pieces(word).ok()?;
+        if pieces.is_empty() {
+            return None;
+        }
+        if cache.len() >= WORD_PIECE_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(word.to_string(), pieces.clone());
+        Some(pieces)
+    }
+
+    /// The `top_k` most probable proposals of the vocabulary as words, each word once, and every
+    /// extra word of the request (in its written form).
     pub fn predictions(&self, mut proposals: Vec<Proposal>, top_k: usize) -> Vec<WordPrediction> {
         proposals.sort_by(|a, b| b.log_probability.total_cmp(&a.log_probability));
         let mut seen = HashSet::new();
         let mut predictions = Vec::new();
+        let mut vocabulary_words = 0;
         for proposal in proposals {
-            if predictions.len() == top_k {
-                break;
+            let is_extra = proposal.written.is_some();
+            if !is_extra && vocabulary_words == top_k {
+                continue;
             }
-            let word: String = proposal
-                .pieces
-                .iter()
-                .map(|&id| piece_text(&self.tokenizer, id))
-                .collect();
+            let word: String = match proposal.written {
+                Some(written) => written,
+                None => proposal
+                    .pieces
+                    .iter()
+                    .map(|&id| piece_text(&self.tokenizer, id))
+                    .collect(),
+            };
             if !seen.insert(word.clone()) {
                 continue;
+            }
+            if !is_extra {
+                vocabulary_words += 1;
             }
             predictions.push(WordPrediction {
                 word,

@@ -31,6 +31,14 @@ properties[`${section}.trace.server`] = {
   order: 1,
   description: "Traces the JSON-RPC messages between VS Code and the server in the biomed-lsp output channel.",
 };
+// The extension's own: ghost text from the server's completions (the server never sees it).
+properties[`${section}.completion.inline`] = {
+  type: "boolean",
+  default: true,
+  order: settings.length + 2,
+  markdownDescription:
+    "**Completion: ghost text.** Show the best word as inline ghost text after two letters, accepted with Tab (VS Code's inline suggestions; `editor.inlineSuggest.enabled` must be on, as it is by default).",
+};
 settings.forEach((setting, index) => {
   const property = {};
   for (const field of passThrough) {

@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import {
+  CompletionRequest,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
@@ -29,6 +30,7 @@ import {
   formatStatusDetails,
   formatStatusText,
   initialStatus,
+  inlineCompletion,
   isModelLoadProgress,
   resolveServerPath,
   serverNotFoundMessage,
@@ -36,6 +38,7 @@ import {
   ServerStatus,
   SETTINGS_SECTION,
   StatusCommandResult,
+  typedPrefix,
   wordAt,
 } from "./logic";
 
@@ -67,6 +70,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("biomed-lsp.checkWorkspace", checkWorkspace),
     vscode.commands.registerCommand("biomed-lsp.addWordToDictionary", addWordToDictionary),
     vscode.commands.registerCommand("biomed-lsp.showStatus", showStatus),
+    vscode.languages.registerInlineCompletionItemProvider(
+      LANGUAGES.flatMap((language) => [
+        { scheme: "file", language },
+        { scheme: "untitled", language },
+      ]),
+      { provideInlineCompletionItems },
+    ),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration(`${SETTINGS_SECTION}.serverPath`)) {
         void restartServer(context);
@@ -74,6 +84,46 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
   await startServer(context);
+}
+
+/**
+ * Ghost text: the server's best completion for the word being typed, shown inline and accepted
+ * with Tab. The same request as the suggestion list, so it shows the same first word.
+ */
+async function provideInlineCompletionItems(
+  document: vscode.TextDocument,
+  position: vscode.Position,
+  _context: vscode.InlineCompletionContext,
+  token: vscode.CancellationToken,
+): Promise<vscode.InlineCompletionItem[]> {
+  if (client === undefined || !client.isRunning() || !vscode.workspace.getConfiguration(SETTINGS_SECTION, document).get<boolean>("completion.inline", true)) {
+    return [];
+  }
+  const line = document.lineAt(position.line).text;
+  const typed = typedPrefix(line, position.character);
+  if ([...typed].length < 2) {
+    return [];
+  }
+  const params = client.code2ProtocolConverter.asCompletionParams(document, position, {
+    triggerKind: vscode.CompletionTriggerKind.TriggerForIncompleteCompletions,
+    triggerCharacter: undefined,
+  });
+  try {
+    const result = await client.sendRequest(CompletionRequest.type, params, token);
+    const items = Array.isArray(result) ? result : (result?.items ?? []);
+    const word = inlineCompletion(
+      items.map((item) => item.label),
+      typed,
+    );
+    if (word === undefined) {
+      return [];
+    }
+    const start = position.translate(0, -typed.length);
+    return [new vscode.InlineCompletionItem(word, new vscode.Range(start, position))];
+  } catch {
+    // A cancelled or failed request shows no ghost text; the suggestion list is unaffected.
+    return [];
+  }
 }
 
 export async function deactivate(): Promise<void> {

@@ -7,7 +7,7 @@ export const SETTINGS_SECTION = "biomedLsp";
 export const SERVER_BINARY = "biomed-lsp";
 
 /** Client-only settings in the `biomedLsp` section, which the server does not read. */
-export const CLIENT_ONLY_SETTINGS = ["serverPath", "trace.server"];
+export const CLIENT_ONLY_SETTINGS = ["serverPath", "trace.server", "completion.inline"];
 
 // ---------------------------------------------------------------------------------------------
 // Server path
@@ -368,4 +368,27 @@ export function wordAt(line: string, offset: number): string | undefined {
   }
   const word = line.slice(start, end).replace(/^['’-]+|['’-]+$/g, "");
   return word === "" ? undefined : word;
+}
+
+/** The letters of the word before `offset` in `line` (what the writer has typed of it so far). */
+export function typedPrefix(line: string, offset: number): string {
+  let start = offset;
+  while (start > 0 && /[\p{L}\p{N}'’-]/u.test(line[start - 1])) {
+    start -= 1;
+  }
+  return line.slice(start, offset).replace(/^['’-]+/, "");
+}
+
+/**
+ * The ghost text for a word being typed: the rest of the first completion item that continues the
+ * typed letters (compared ignoring case, as the suggestion list filters), once two letters are
+ * typed; undefined when none does.
+ */
+export function inlineCompletion(labels: string[], typed: string): string | undefined {
+  if ([...typed].length < 2) {
+    return undefined;
+  }
+  const lower = typed.toLowerCase();
+  const label = labels.find((candidate) => candidate.length > typed.length && candidate.toLowerCase().startsWith(lower));
+  return label === undefined ? undefined : typed + label.slice(typed.length);
 }

@@ -10,6 +10,7 @@ import {
   expandServerPath,
   formatStatusDetails,
   formatStatusText,
+  inlineCompletion,
   initialStatus,
   isModelLoadProgress,
   parseReadyMessage,
@@ -18,6 +19,7 @@ import {
   serverNotFoundMessage,
   ServerStatus,
   serverSettings,
+  typedPrefix,
   wordAt,
 } from "../logic";
 
@@ -187,4 +189,17 @@ test("word at the cursor", () => {
   assert.equal(wordAt("anti-TNF therapy", 3), "anti-TNF");
   assert.equal(wordAt("  ", 1), undefined);
   assert.equal(wordAt("'quoted' word", 3), "quoted");
+});
+
+test("the ghost text continues the typed letters with the first item that does", () => {
+  assert.equal(inlineCompletion(["troponin", "tropical"], "tro"), "troponin");
+  // The writer's own letters stay as typed.
+  assert.equal(inlineCompletion(["Troponin"], "tRo"), "tRoponin");
+  assert.equal(inlineCompletion(["tropical", "troponin"], "tropo"), "troponin");
+  assert.equal(inlineCompletion(["troponin"], "t"), undefined, "one letter is too early");
+  assert.equal(inlineCompletion(["trop"], "trop"), undefined, "nothing left to add");
+  assert.equal(inlineCompletion([], "trop"), undefined);
+  assert.equal(typedPrefix("Serum trop", 10), "trop");
+  assert.equal(typedPrefix("rose in IL-6", 12), "IL-6");
+  assert.equal(typedPrefix("Serum ", 6), "");
 });
