@@ -324,9 +324,13 @@ pub fn completion_proposals(
 ) -> Vec<CompletionProposal> {
     let placeholder_text = window_text.get(slot.range.clone()).unwrap_or_default();
     let capitalise = slot.prefix.is_empty() && starts_sentence(window_text, slot.range.start);
+    let typed = slot.prefix.to_lowercase();
     ranked_candidates(predictions, manuscript, &FITTED_WEIGHTS)
         .into_iter()
         .filter(|candidate| candidate.probability >= settings.min_probability)
+        // The letters typed so far are no proposal (accepting them saves nothing, and editors put
+        // an exact match first).
+        .filter(|candidate| typed.is_empty() || candidate.key != typed)
         .take(settings.top_k)
         .enumerate()
         .map(|(rank, candidate)| {

@@ -1,7 +1,7 @@
 // The VS Code extension in a real VS Code (code-server) driven through Chromium as a person would:
 // the model becomes ready, "infraction" is squiggled and listed in Problems, its hover shows the
-// WordPiece split, the quick fix corrects it, completion finishes "Acute myocardial inf", and a
-// word added to the workspace dictionary loses its squiggle. Screenshots go to docs/.
+// WordPiece split, the quick fix corrects it, completion finishes "Acute myocardial inf", typing
+// "Serum trop" offers troponin without Ctrl+Space, and a word added to the workspace dictionary loses its squiggle. Screenshots go to docs/.
 //
 //   node tests/editors/vscode_e2e.mjs URL WORKSPACE SCREENSHOT_DIR
 //
@@ -109,6 +109,22 @@ try {
     await page.screenshot({ path: path.join(screenshots, "vscode-completion.png") });
     await item.click();
     await until("the new line to say infarction", async () => /^Acute myocardial infarction\s*$/m.test(await editorText()));
+  });
+
+  await stage("typing Serum trop offers troponin without Ctrl+Space", async () => {
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("End");
+    await page.keyboard.press("Enter");
+    await page.keyboard.type("Serum trop", { delay: 80 });
+    // The suggestion list opens by itself (quick suggestions are on for Markdown), or the ghost text shows the word.
+    await until("troponin in the suggestion list or as ghost text", async () => {
+      const rows = await page.locator(".suggest-widget .monaco-list-row", { hasText: "troponin" }).count();
+      const ghost = (await page.locator(".ghost-text, .ghost-text-decoration").allInnerTexts().catch(() => [])).join("");
+      return rows > 0 || ghost.includes("ponin");
+    }, 30000);
+    await page.screenshot({ path: path.join(screenshots, "vscode-completion-typing.png") });
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Escape");
   });
 
   await stage("a word added to the workspace dictionary loses its squiggle", async () => {
