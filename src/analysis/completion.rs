@@ -192,10 +192,10 @@ pub struct RankedCandidate {
 /// Words of the bundled corpus list scored in one slot at most, the most frequent first.
 pub const LEXICON_CANDIDATES: usize = 32;
 
-/// The words of the bundled corpus list that start with a lowercase prefix, most frequent first.
-fn lexicon_words_with_prefix(prefix: &str) -> impl Iterator<Item = &'static str> {
+/// The bundled corpus word list (`word<TAB>count`), sorted by word.
+fn sorted_corpus_words() -> &'static [(&'static str, u64)] {
     static SORTED: OnceLock<Vec<(&'static str, u64)>> = OnceLock::new();
-    let sorted = SORTED.get_or_init(|| {
+    SORTED.get_or_init(|| {
         let mut words: Vec<(&'static str, u64)> = BUNDLED_CORPUS_WORDS
             .lines()
             .filter(|line| !line.starts_with('#'))
@@ -206,7 +206,12 @@ fn lexicon_words_with_prefix(prefix: &str) -> impl Iterator<Item = &'static str>
             .collect();
         words.sort_unstable();
         words
-    });
+    })
+}
+
+/// The words of the bundled corpus list that start with a lowercase prefix, most frequent first.
+fn lexicon_words_with_prefix(prefix: &str) -> impl Iterator<Item = &'static str> {
+    let sorted = sorted_corpus_words();
     let start = sorted.partition_point(|(word, _)| *word < prefix);
     let end = start + sorted[start..].partition_point(|(word, _)| word.starts_with(prefix));
     let mut matching: Vec<(&'static str, u64)> = sorted[start..end].to_vec();
@@ -214,19 +219,12 @@ fn lexicon_words_with_prefix(prefix: &str) -> impl Iterator<Item = &'static str>
     matching.into_iter().map(|(word, _)| word)
 }
 
-/// The corpus counts of the bundled word list, by lowercase word.
-fn lexicon_counts() -> &'static HashMap<String, u64> {
-    static COUNTS: OnceLock<HashMap<String, u64>> = OnceLock::new();
-    COUNTS.get_or_init(|| {
-        BUNDLED_CORPUS_WORDS
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| {
-                let (word, count) = line.split_once('\t')?;
-                Some((word.to_string(), count.trim().parse().ok()?))
-            })
-            .collect()
-    })
+/// The corpus count of a lowercase word (0 when the list does not have it).
+fn corpus_count(word: &str) -> u64 {
+    let sorted = sorted_corpus_words();
+    sorted
+        .binary_search_by(|(known, _)| (*known).cmp(word))
+        .map_or(0, |idx| sorted[idx].1)
 }
 
 /// The candidates of a slot (the model's predictions, manuscript words among them), one per
@@ -249,7 +247,7 @@ pub fn ranked_candidates(
         by_key.insert(key.clone(), candidates.len());
         let mut features = RankingFeatures {
             model,
-            lexicon: (lexicon_counts().get(&key).copied().unwrap_or(0) as f32).ln_1p(),
+            lexicon: (corpus_count(&key) as f32).ln_1p(),
             pieces: prediction.pieces.len() as f32,
             ..RankingFeatures::default()
         };
