@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bench_support::{argument, flag, milliseconds, percentile, server_binary};
+use bench_support::{argument, flag, milliseconds, ncbi_abstracts, percentile, server_binary};
 use biomed_lsp::context::completion_slot;
 use biomed_lsp::prose::{sentences, Language, ProseOptions};
 use lsp_client::LspClient;
@@ -44,22 +44,10 @@ struct Text {
 
 /// The NCBI-disease test split: each abstract (title, blank line, abstract) as its own document.
 fn ncbi_test_abstracts(data: &Path, limit: usize) -> Text {
-    let path = data.join("corpus/ncbi_disease/NCBItestset_corpus.txt");
-    let corpus = std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    let mut documents = Vec::new();
-    let mut title = String::new();
-    for line in corpus.lines() {
-        let mut fields = line.splitn(3, '|');
-        match (fields.next(), fields.next(), fields.next()) {
-            (Some(_), Some("t"), Some(text)) => title = text.trim().to_string(),
-            (Some(_), Some("a"), Some(text)) => {
-                documents.push(format!("{title}\n\n{}", text.trim()));
-            }
-            _ => {}
-        }
-    }
-    documents.truncate(limit);
+    let documents = ncbi_abstracts(
+        &data.join("corpus/ncbi_disease/NCBItestset_corpus.txt"),
+        limit,
+    );
     Text {
         name: format!("NCBI-disease test ({} abstracts)", documents.len()),
         documents,

@@ -13,7 +13,7 @@ mod bench_support;
 
 use std::path::{Path, PathBuf};
 
-use bench_support::{argument, flag};
+use bench_support::{argument, flag, ncbi_abstracts};
 use biomed_lsp::analysis::completion::{
     completion_request, ranked_candidates, CompletionSettings, ManuscriptContext, RankingFeatures,
     RankingWeights, FITTED_WEIGHTS,
@@ -57,22 +57,10 @@ fn weights_of(w: &[f64; 6]) -> RankingWeights {
 }
 
 fn develop_abstracts(data: &Path, limit: usize) -> Vec<String> {
-    let path = data.join("corpus/ncbi_disease/NCBIdevelopset_corpus.txt");
-    let corpus = std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    let mut documents = Vec::new();
-    let mut title = String::new();
-    for line in corpus.lines() {
-        let mut fields = line.splitn(3, '|');
-        match (fields.next(), fields.next(), fields.next()) {
-            (Some(_), Some("t"), Some(text)) => title = text.trim().to_string(),
-            (Some(_), Some("a"), Some(text)) => {
-                documents.push(format!("{title}\n\n{}", text.trim()))
-            }
-            _ => {}
-        }
-    }
-    documents.truncate(limit);
+    let documents = ncbi_abstracts(
+        &data.join("corpus/ncbi_disease/NCBIdevelopset_corpus.txt"),
+        limit,
+    );
     documents
 }
 

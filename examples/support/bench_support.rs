@@ -1,5 +1,5 @@
 //! What the benchmark programs share: their command-line arguments, the server binary beside
-//! them, and percentiles of latencies.
+//! them, percentiles of latencies, and the NCBI-disease abstracts.
 
 #![allow(dead_code)] // each benchmark uses its own part of this
 
@@ -52,4 +52,25 @@ pub fn percentile(samples: &[Duration], fraction: f64) -> Duration {
 
 pub fn milliseconds(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
+}
+
+/// The abstracts of an NCBI-disease corpus file (`PMID|t|title`, `PMID|a|abstract` lines), each
+/// as its title, a blank line and its abstract; the first `limit` of them.
+pub fn ncbi_abstracts(path: &std::path::Path, limit: usize) -> Vec<String> {
+    let corpus =
+        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let mut documents = Vec::new();
+    let mut title = String::new();
+    for line in corpus.lines() {
+        let mut fields = line.splitn(3, '|');
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some(_), Some("t"), Some(text)) => title = text.trim().to_string(),
+            (Some(_), Some("a"), Some(text)) => {
+                documents.push(format!("{title}\n\n{}", text.trim()))
+            }
+            _ => {}
+        }
+    }
+    documents.truncate(limit);
+    documents
 }

@@ -188,16 +188,7 @@ impl FillVocabulary {
                 .iter()
                 .filter(|(word, pieces)| pieces.len() == n_pieces && word.starts_with(&prefix))
                 .map(|(_, pieces)| Proposal {
-                    log_probability: pieces
-                        .iter()
-                        .zip(at_masks)
-                        .map(|(&piece, distribution)| {
-                            distribution
-                                .get(piece as usize)
-                                .copied()
-                                .unwrap_or(f32::NEG_INFINITY)
-                        })
-                        .sum(),
+                    log_probability: pieces_log_probability(pieces, at_masks),
                     pieces: pieces.clone(),
                     written: None,
                 })
@@ -236,16 +227,7 @@ impl FillVocabulary {
             let Some(at_masks) = distributions.get(first_position..first_position + n_rows) else {
                 continue;
             };
-            let log_probability = pieces
-                .iter()
-                .zip(at_masks)
-                .map(|(&piece, distribution)| {
-                    distribution
-                        .get(piece as usize)
-                        .copied()
-                        .unwrap_or(f32::NEG_INFINITY)
-                })
-                .sum();
+            let log_probability = pieces_log_probability(&pieces, at_masks);
             proposals.push(Proposal {
                 pieces,
                 log_probability,
@@ -313,6 +295,20 @@ impl FillVocabulary {
         }
         predictions
     }
+}
+
+/// The sum of each piece's log-probability at its own mask (pieces beyond the masks are not read).
+fn pieces_log_probability(pieces: &[u32], at_masks: &[Vec<f32>]) -> f32 {
+    pieces
+        .iter()
+        .zip(at_masks)
+        .map(|(&piece, distribution)| {
+            distribution
+                .get(piece as usize)
+                .copied()
+                .unwrap_or(f32::NEG_INFINITY)
+        })
+        .sum()
 }
 
 /// The most and the fewest pieces a request's words may have.
