@@ -10,12 +10,14 @@
 //! cargo build --release --bins --examples
 //! target/release/examples/bench_completion [--model bundled|DIR] [--data ../shared/data]
 //!     [--texts ncbi-test,review] [--abstracts N] [--textlsp PATH/TO/textlsp] [--latency-only]
-//!     [--cps 8] [--set KEY=VALUE]
+//!     [--cps 8] [--set KEY=VALUE] [--trace]
 //!
 //! `--latency-only` types only the first 400 characters of each text at `--cps` characters per
 //! second (default 8: a writer's pace, so that a space's prefetch has the time a writer gives
 //! it); otherwise the text is typed as fast as the server answers. `--set` passes a setting to the
-//! server (JSON value), e.g. `--set completion.minProbability=0`.
+//! server (JSON value), e.g. `--set completion.minProbability=0`. `--trace` writes each typed word
+//! to stderr with the letters typed before it was accepted (`-`: never) and the first three items
+//! offered after each letter.
 
 #[path = "support/bench_support.rs"]
 mod bench_support;
@@ -26,9 +28,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bench_support::{argument, flag, milliseconds, ncbi_abstracts, percentile, server_binary};
+use bench_support::{
+    argument, flag, manuscript_prose, milliseconds, ncbi_abstracts, percentile, server_binary,
+};
 use biomed_lsp::context::completion_slot;
-use biomed_lsp::prose::{sentences, Language, ProseOptions};
+use biomed_lsp::prose::Language;
 use lsp_client::LspClient;
 use serde_json::{json, Value};
 
@@ -58,23 +62,10 @@ fn ncbi_test_abstracts(data: &Path, limit: usize) -> Text {
 /// The introduction of the deep-review manuscript: its prose (what a writer types; citations
 /// and markup left out), paragraphs kept, as a Markdown document.
 fn review_section(data: &Path) -> Text {
-    let path = data.join("manuscripts/deep-review/02.intro.md");
-    let source = std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    let mut text = String::new();
-    let mut previous_end = None;
-    for sentence in sentences(&source, Language::Markdown, &ProseOptions::default()) {
-        if let Some(end) = previous_end {
-            let between = &source[end..sentence.source_range.start];
-            text.push_str(if between.matches('\n').count() >= 2 {
-                "\n\n"
-            } else {
-                " "
-            });
-        }
-        text.push_str(sentence.text.trim());
-        previous_end = Some(sentence.source_range.end);
-    }
+    let text = manuscript_prose(
+        &data.join("manuscripts/deep-review/02.intro.md"),
+        Language::Markdown,
+    );
     Text {
         name: "deep-review introduction".into(),
         documents: vec![text],
@@ -337,6 +328,7 @@ fn type_document(
     completer.open(language_id);
     outcome.characters += text.chars().count();
     let interval = (cps > 0.0).then(|| Duration::from_secs_f64(1.0 / cps));
+    let trace = flag("--trace");
     let mut typed = String::new();
     let mut keystrokes = 0u32;
     let started = Instant::now();
@@ -356,7 +348,23 @@ fn type_document(
             // Letters typed so far of this word, and whether the item was accepted.
             let mut letters_typed = 0;
             let mut accepted = false;
+            let mut trace_offers: Vec<String> = Vec::new();
             loop {
+                if trace {
+                    if let Some(labels) = labels.as_deref() {
+                        let typed_part: String = word.chars().take(letters_typed).collect();
+                        let lower = typed_part.to_lowercase();
+                        trace_offers.push(
+                            labels
+                                .iter()
+                                .filter(|label| label.to_lowercase().starts_with(&lower))
+                                .take(ITEMS_LOOKED_AT)
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        );
+                    }
+                }
                 let typed_part = &word[..word
                     .char_indices()
                     .nth(letters_typed)
@@ -403,6 +411,17 @@ fn type_document(
                 }
             }
             debug_assert!(accepted || typed.ends_with(word));
+            if trace {
+                eprintln!(
+                    "{word}\t{}\t{}",
+                    if accepted {
+                        letters_typed.to_string()
+                    } else {
+                        "-".into()
+                    },
+                    trace_offers.join(" | ")
+                );
+            }
             at = word_range.end;
             labels = None;
             continue;

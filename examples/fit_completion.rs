@@ -1,10 +1,11 @@
 //! Fits the weights of completion's ranking (`analysis::completion::RankingWeights`) on public
-//! text: the NCBI-disease *develop* split typed word by word, each word seen after 0–3 of its
+//! text: the NCBI-disease *develop* split and the phyloseq article (a long LaTeX manuscript, whose
+//! own words and phrases recur as a long manuscript's do) typed word by word, each word seen after 0–3 of its
 //! letters, with what the server would know then (the text before it, the words it used). The
 //! fit maximises the probability of the word being typed among the candidates (a conditional
 //! logit), then prints how often it is among the first three, with the fitted weights and with
 //! the model alone, and with `--write` stores the weights in `src/analysis/completion_weights.rs`.
-//! The test split is left for `bench_completion`.
+//! The test split and the deep-review manuscript are left for `bench_completion`.
 //!
 //! cargo run --release --example fit_completion -- [--data ../shared/data] [--abstracts N] [--write]
 
@@ -13,28 +14,32 @@ mod bench_support;
 
 use std::path::{Path, PathBuf};
 
-use bench_support::{argument, flag, ncbi_abstracts};
+use bench_support::{argument, flag, manuscript_prose, ncbi_abstracts};
 use biomed_lsp::analysis::completion::{
     completion_request, ranked_candidates, CompletionSettings, ManuscriptContext, RankingFeatures,
     RankingWeights, FITTED_WEIGHTS,
 };
-use biomed_lsp::analysis::manuscript_words::ManuscriptWordsBuilder;
+use biomed_lsp::analysis::manuscript_words::{previous_term, ManuscriptWordsBuilder};
 use biomed_lsp::context::{completion_slot, sentence_window, CompletionSlot, SlotKind};
 use biomed_lsp::model::api::CancelFlag;
 use biomed_lsp::model::device::{DeviceChoice, PrecisionChoice};
 use biomed_lsp::model::engine::load_bundled;
+use biomed_lsp::prose::Language;
 use biomed_lsp::settings::Settings;
+
+/// How many features a candidate has (see `RankingFeatures`).
+const FEATURES: usize = 8;
 
 /// Prefix lengths each word is seen at.
 const PREFIX_LENGTHS: [usize; 4] = [0, 1, 2, 3];
 
 /// One completion request: the features of its candidates and which one the writer wanted.
 struct Sample {
-    candidates: Vec<[f32; 6]>,
+    candidates: Vec<[f32; FEATURES]>,
     wanted: usize,
 }
 
-fn features(f: &RankingFeatures) -> [f32; 6] {
+fn features(f: &RankingFeatures) -> [f32; FEATURES] {
     [
         f.model,
         f.this_document,
@@ -42,10 +47,12 @@ fn features(f: &RankingFeatures) -> [f32; 6] {
         f.recency,
         f.lexicon,
         f.pieces,
+        f.after_previous_word,
+        f.english,
     ]
 }
 
-fn weights_of(w: &[f64; 6]) -> RankingWeights {
+fn weights_of(w: &[f64; FEATURES]) -> RankingWeights {
     RankingWeights {
         model: w[0] as f32,
         this_document: w[1] as f32,
@@ -53,6 +60,8 @@ fn weights_of(w: &[f64; 6]) -> RankingWeights {
         recency: w[3] as f32,
         lexicon: w[4] as f32,
         pieces: w[5] as f32,
+        after_previous_word: w[6] as f32,
+        english: w[7] as f32,
     }
 }
 
@@ -65,9 +74,9 @@ fn develop_abstracts(data: &Path, limit: usize) -> Vec<String> {
 }
 
 /// The mean log-likelihood of the wanted candidates and its gradient.
-fn log_likelihood(samples: &[Sample], w: &[f64; 6]) -> (f64, [f64; 6]) {
+fn log_likelihood(samples: &[Sample], w: &[f64; FEATURES]) -> (f64, [f64; FEATURES]) {
     let mut total = 0.0;
-    let mut gradient = [0.0; 6];
+    let mut gradient = [0.0; FEATURES];
     for sample in samples {
         let scores: Vec<f64> = sample
             .candidates
@@ -79,11 +88,11 @@ fn log_likelihood(samples: &[Sample], w: &[f64; 6]) -> (f64, [f64; 6]) {
         total += scores[sample.wanted] - max - partition.ln();
         for (candidate, score) in sample.candidates.iter().zip(&scores) {
             let probability = (score - max).exp() / partition;
-            for k in 0..6 {
+            for k in 0..FEATURES {
                 gradient[k] -= probability * candidate[k] as f64;
             }
         }
-        for k in 0..6 {
+        for k in 0..FEATURES {
             gradient[k] += sample.candidates[sample.wanted][k] as f64;
         }
     }
@@ -92,11 +101,12 @@ fn log_likelihood(samples: &[Sample], w: &[f64; 6]) -> (f64, [f64; 6]) {
 }
 
 /// Share of samples whose wanted word ranks among the first three.
-fn top3(samples: &[Sample], w: &[f64; 6]) -> f64 {
+fn top3(samples: &[Sample], w: &[f64; FEATURES]) -> f64 {
     let hits = samples
         .iter()
         .filter(|sample| {
-            let score = |f: &[f32; 6]| -> f64 { f.iter().zip(w).map(|(x, w)| *x as f64 * w).sum() };
+            let score =
+                |f: &[f32; FEATURES]| -> f64 { f.iter().zip(w).map(|(x, w)| *x as f64 * w).sum() };
             let wanted = score(&sample.candidates[sample.wanted]);
             sample
                 .candidates
@@ -120,7 +130,14 @@ fn main() -> anyhow::Result<()> {
     let mut samples = Vec::new();
     let mut requests = 0usize;
     let abstracts = develop_abstracts(&data, limit);
-    for document in &abstracts {
+    // Abstracts are short: a long manuscript, where the writer's own words and phrases come
+    // back again and again, is fitted on too (the article on phyloseq; not a benchmark text).
+    let long_document = manuscript_prose(
+        &data.join("manuscripts/phyloseq-plos1-2013/phyloseq-plos1-2013.tex"),
+        Language::Latex,
+    );
+    let documents: Vec<&String> = abstracts.iter().chain([&long_document]).collect();
+    for document in documents {
         let mut at = 0;
         while at < document.len() {
             let character = document[at..].chars().next().expect("a character");
@@ -147,6 +164,7 @@ fn main() -> anyhow::Result<()> {
                 this_document: &this_document,
                 others: Vec::new(),
                 slot_source_start: word_range.start,
+                previous_word: previous_term(before, before.len()),
             };
             // The server's window: the sentences before the cursor (the writer types at the end).
             let window = sentence_window(
@@ -197,19 +215,20 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "{} abstracts of the NCBI-disease develop split; {requests} requests (prefixes of 0–3 letters), \
-         the word among the candidates in {} ({:.1} %)",
+        "{} abstracts of the NCBI-disease develop split and the phyloseq article ({} words); \
+         {requests} requests (prefixes of 0–3 letters), the word among the candidates in {} ({:.1} %)",
         abstracts.len(),
+        long_document.split_whitespace().count(),
         samples.len(),
         100.0 * samples.len() as f64 / requests.max(1) as f64
     );
     // Gradient ascent with a backtracking step: the objective is concave in the weights.
-    let mut w = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    let mut w = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
     let (mut value, mut gradient) = log_likelihood(&samples, &w);
     let model_only = (value, top3(&samples, &w));
     let mut step = 0.5;
     for _ in 0..200 {
-        let candidate: [f64; 6] = std::array::from_fn(|k| w[k] + step * gradient[k]);
+        let candidate: [f64; FEATURES] = std::array::from_fn(|k| w[k] + step * gradient[k]);
         let (next_value, next_gradient) = log_likelihood(&samples, &candidate);
         if next_value > value {
             w = candidate;
@@ -234,6 +253,8 @@ fn main() -> anyhow::Result<()> {
         "recency",
         "lexicon",
         "pieces",
+        "after_previous_word",
+        "english",
     ];
     println!("\n| weights | log-likelihood per request | wanted word in the first 3 |");
     println!("|---|---|---|");
@@ -246,7 +267,7 @@ fn main() -> anyhow::Result<()> {
         "| fitted | {value:.3} | {:.1} % |",
         100.0 * top3(&samples, &w)
     );
-    for drop in [1, 3, 4, 5] {
+    for drop in [1, 3, 4, 5, 6, 7] {
         let mut without = w;
         without[drop] = 0.0;
         println!(
@@ -268,8 +289,9 @@ fn main() -> anyhow::Result<()> {
              //! command and the data); do not edit by hand.\n\n\
              use super::completion::RankingWeights;\n\n\
              pub const FITTED_WEIGHTS: RankingWeights = RankingWeights {{\n    \
-             model: {:?},\n    this_document: {:?},\n    other_documents: {:?},\n    recency: {:?},\n    lexicon: {:?},\n    pieces: {:?},\n}};\n",
-            fitted.model, fitted.this_document, fitted.other_documents, fitted.recency, fitted.lexicon, fitted.pieces
+             model: {:?},\n    this_document: {:?},\n    other_documents: {:?},\n    recency: {:?},\n    lexicon: {:?},\n    english: {:?},\n    pieces: {:?},\n    after_previous_word: {:?},\n}};\n",
+            fitted.model, fitted.this_document, fitted.other_documents, fitted.recency, fitted.lexicon, fitted.english,
+            fitted.pieces, fitted.after_previous_word
         );
         std::fs::write(&path, source)?;
         println!("written to {}", path.display());

@@ -1,5 +1,5 @@
 //! What the benchmark programs share: their command-line arguments, the server binary beside
-//! them, percentiles of latencies, and the NCBI-disease abstracts.
+//! them, percentiles of latencies, the NCBI-disease abstracts and a manuscript's prose.
 
 #![allow(dead_code)] // each benchmark uses its own part of this
 
@@ -73,4 +73,31 @@ pub fn ncbi_abstracts(path: &std::path::Path, limit: usize) -> Vec<String> {
     }
     documents.truncate(limit);
     documents
+}
+
+/// The prose of a Markdown or LaTeX manuscript file as a writer types it: its sentences
+/// (citations and markup left out), one space between sentences and a blank line between
+/// paragraphs.
+pub fn manuscript_prose(path: &Path, language: biomed_lsp::prose::Language) -> String {
+    let source =
+        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let mut text = String::new();
+    let mut previous_end = None;
+    for sentence in biomed_lsp::prose::sentences(
+        &source,
+        language,
+        &biomed_lsp::prose::ProseOptions::default(),
+    ) {
+        if let Some(end) = previous_end {
+            let between = &source[end..sentence.source_range.start];
+            text.push_str(if between.matches('\n').count() >= 2 {
+                "\n\n"
+            } else {
+                " "
+            });
+        }
+        text.push_str(sentence.text.trim());
+        previous_end = Some(sentence.source_range.end);
+    }
+    text
 }

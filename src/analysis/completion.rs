@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::OnceLock;
 
 pub use super::completion_weights::FITTED_WEIGHTS;
+use super::frequency_list::{corpus_words, english_words};
 use super::manuscript_words::{starts_sentence, ManuscriptWords};
 use super::wording::match_case;
 use crate::context::{CompletionSlot, SlotKind};
 use crate::model::api::{CancelFlag, FillRequest, WordPrediction};
-use crate::model::fill::BUNDLED_CORPUS_WORDS;
 
 /// Tokens of context around a completion slot: half the engine's window, so that a keystroke's
 /// forward pass stays near 100 ms on a CPU with BERT-base.
@@ -55,6 +54,8 @@ pub struct ManuscriptContext<'a> {
     pub others: Vec<&'a ManuscriptWords>,
     /// Where the slot starts in this document's source (its own word is not evidence for itself).
     pub slot_source_start: usize,
+    /// The lowercase term right before the slot (see [`super::manuscript_words::previous_term`]), if any.
+    pub previous_word: Option<String>,
 }
 
 impl ManuscriptContext<'_> {
@@ -65,14 +66,39 @@ impl ManuscriptContext<'_> {
             this_document: &EMPTY,
             others: Vec::new(),
             slot_source_start: 0,
+            previous_word: None,
         }
     }
 
+    /// How often this document writes `key` right after the slot's previous word, the slot's
+    /// own word left out.
+    fn uses_after_previous_word(&self, key: &str) -> u32 {
+        let Some(previous) = &self.previous_word else {
+            return 0;
+        };
+        self.this_document
+            .pairs_after(previous)
+            .iter()
+            .filter(|pair| pair.next == key && pair.offset != self.slot_source_start)
+            .count() as u32
+    }
+
     /// The manuscript's words that start with the prefix, for the model to score in the slot:
-    /// the most used first, at most [`MANUSCRIPT_CANDIDATES`].
+    /// those this document wrote after the slot's previous word first, then the most used, at
+    /// most [`MANUSCRIPT_CANDIDATES`].
     pub fn candidates(&self, prefix: &str) -> Vec<String> {
         let prefix = prefix.to_lowercase();
         let mut found: Vec<(&str, u32)> = Vec::new();
+        if let Some(previous) = &self.previous_word {
+            for pair in self.this_document.pairs_after(previous) {
+                if pair.next.starts_with(&prefix) && pair.next != prefix {
+                    if let Some(word) = self.this_document.get(&pair.next) {
+                        // Ahead of every count: a pair outranks a frequent word.
+                        found.push((word.written.as_str(), u32::MAX));
+                    }
+                }
+            }
+        }
         for words in std::iter::once(self.this_document).chain(self.others.iter().copied()) {
             for word in words.with_prefix(&prefix) {
                 if word.key == prefix || word.count == 0 {
@@ -89,14 +115,22 @@ impl ManuscriptContext<'_> {
             .take(MANUSCRIPT_CANDIDATES)
             .map(|(written, _)| written.to_string())
             .collect();
-        // Once a letter is typed, the corpus's frequent words that start with it are candidates
-        // too, whatever their number of pieces (the vocabulary's own proposals stop at the
+        // Once a letter is typed, the corpus's and general English's frequent words that start
+        // with it are candidates too, whatever their number of pieces (the vocabulary's own proposals stop at the
         // longest row).
         if !prefix.is_empty() {
             candidates.extend(
-                lexicon_words_with_prefix(&prefix)
+                corpus_words()
+                    .with_prefix(&prefix)
                     .filter(|word| seen.insert(word.to_string()))
                     .take(LEXICON_CANDIDATES)
+                    .map(str::to_string),
+            );
+            candidates.extend(
+                english_words()
+                    .with_prefix(&prefix)
+                    .filter(|word| seen.insert(word.to_string()))
+                    .take(ENGLISH_CANDIDATES)
                     .map(str::to_string),
             );
         }
@@ -141,9 +175,13 @@ pub struct RankingFeatures {
     pub recency: f32,
     /// ln(1 + count in the bundled corpus word list).
     pub lexicon: f32,
+    /// ln(1 + count in the general English list / 1000).
+    pub english: f32,
     /// How many WordPiece pieces the word has: the model's log-probability sums one term a piece
     /// (and stops at the longest row), which the ranking may make up for.
     pub pieces: f32,
+    /// ln(1 + times this document writes the word right after the slot's previous word).
+    pub after_previous_word: f32,
 }
 
 /// How far (in bytes of text) the recency of a word's last use fades to 1/e: a paragraph or two.
@@ -161,7 +199,9 @@ pub struct RankingWeights {
     pub other_documents: f32,
     pub recency: f32,
     pub lexicon: f32,
+    pub english: f32,
     pub pieces: f32,
+    pub after_previous_word: f32,
 }
 
 impl RankingWeights {
@@ -171,7 +211,9 @@ impl RankingWeights {
             + self.other_documents * features.other_documents
             + self.recency * features.recency
             + self.lexicon * features.lexicon
+            + self.english * features.english
             + self.pieces * features.pieces
+            + self.after_previous_word * features.after_previous_word
     }
 }
 
@@ -192,40 +234,13 @@ pub struct RankedCandidate {
 /// Words of the bundled corpus list scored in one slot at most, the most frequent first.
 pub const LEXICON_CANDIDATES: usize = 32;
 
-/// The bundled corpus word list (`word<TAB>count`), sorted by word.
-fn sorted_corpus_words() -> &'static [(&'static str, u64)] {
-    static SORTED: OnceLock<Vec<(&'static str, u64)>> = OnceLock::new();
-    SORTED.get_or_init(|| {
-        let mut words: Vec<(&'static str, u64)> = BUNDLED_CORPUS_WORDS
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| {
-                let (word, count) = line.split_once('\t')?;
-                Some((word, count.trim().parse().ok()?))
-            })
-            .collect();
-        words.sort_unstable();
-        words
-    })
-}
+/// Words of the general English list scored in one slot at most (besides the corpus's), the most
+/// frequent first.
+pub const ENGLISH_CANDIDATES: usize = 16;
 
-/// The words of the bundled corpus list that start with a lowercase prefix, most frequent first.
-fn lexicon_words_with_prefix(prefix: &str) -> impl Iterator<Item = &'static str> {
-    let sorted = sorted_corpus_words();
-    let start = sorted.partition_point(|(word, _)| *word < prefix);
-    let end = start + sorted[start..].partition_point(|(word, _)| word.starts_with(prefix));
-    let mut matching: Vec<(&'static str, u64)> = sorted[start..end].to_vec();
-    matching.sort_by(|a, b| b.1.cmp(&a.1));
-    matching.into_iter().map(|(word, _)| word)
-}
-
-/// The corpus count of a lowercase word (0 when the list does not have it).
-fn corpus_count(word: &str) -> u64 {
-    let sorted = sorted_corpus_words();
-    sorted
-        .binary_search_by(|(known, _)| (*known).cmp(word))
-        .map_or(0, |idx| sorted[idx].1)
-}
+/// Counts of the general English list are divided by this before their logarithm is taken: the
+/// list counts words of a trillion-word collection.
+const ENGLISH_COUNT_SCALE: f32 = 1000.0;
 
 /// The candidates of a slot (the model's predictions, manuscript words among them), one per
 /// lowercase form, with their features, scored by `weights`, most probable first.
@@ -247,7 +262,8 @@ pub fn ranked_candidates(
         by_key.insert(key.clone(), candidates.len());
         let mut features = RankingFeatures {
             model,
-            lexicon: (corpus_count(&key) as f32).ln_1p(),
+            lexicon: (corpus_words().count(&key) as f32).ln_1p(),
+            english: (english_words().count(&key) as f32 / ENGLISH_COUNT_SCALE).ln_1p(),
             pieces: prediction.pieces.len() as f32,
             ..RankingFeatures::default()
         };
@@ -270,6 +286,8 @@ pub fn ranked_candidates(
                 written = word.written.clone();
             }
             features.this_document = (uses_in_document as f32).ln_1p();
+            features.after_previous_word =
+                (manuscript.uses_after_previous_word(&key) as f32).ln_1p();
         }
         let other_uses: u32 = manuscript
             .others
@@ -395,7 +413,7 @@ pub fn mask_fill_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::manuscript_words::ManuscriptWordsBuilder;
+    use crate::analysis::manuscript_words::{previous_term, ManuscriptWordsBuilder};
 
     fn prediction(word: &str, probability: f32) -> WordPrediction {
         WordPrediction {
@@ -491,10 +509,14 @@ mod tests {
             this_document: &this_document,
             others: vec![&dictionary],
             slot_source_start: 60,
+            previous_word: None,
         };
         let candidates = context.candidates("s");
         assert_eq!(candidates[..2], ["SARS-CoV-2", "sepsis"]);
-        assert!(candidates.len() == 2 + LEXICON_CANDIDATES, "{candidates:?}");
+        assert!(
+            candidates.len() == 2 + LEXICON_CANDIDATES + ENGLISH_CANDIDATES,
+            "{candidates:?}"
+        );
         assert!(
             candidates.contains(&"study".to_string()),
             "a frequent corpus word"
@@ -521,6 +543,39 @@ mod tests {
         let ranked = ranked_candidates(&predictions, &at_slot, &FITTED_WEIGHTS);
         let sars = ranked.iter().find(|c| c.key == "sars-cov-2").unwrap();
         assert_eq!(sars.uses_in_document, 1);
+    }
+
+    #[test]
+    fn a_word_written_after_the_previous_word_before_is_a_candidate_first_and_counts() {
+        let text = "Deep learning helps. Deep learning and deep models. Many layers.";
+        let this_document = manuscript(text);
+        let slot = text.len() + 6;
+        let context = ManuscriptContext {
+            this_document: &this_document,
+            others: Vec::new(),
+            slot_source_start: slot,
+            previous_word: previous_term(&format!("{text} Deep "), slot),
+        };
+        assert_eq!(context.previous_word.as_deref(), Some("deep"));
+        assert_eq!(context.candidates("")[..2], ["learning", "models"]);
+        let ranked = ranked_candidates(
+            &[prediction("learning", 0.01), prediction("layers", 0.01)],
+            &context,
+            &FITTED_WEIGHTS,
+        );
+        let after = |key: &str| {
+            ranked
+                .iter()
+                .find(|c| c.key == key)
+                .unwrap()
+                .features
+                .after_previous_word
+        };
+        assert_eq!((after("learning"), after("layers")), (3f32.ln(), 0.0));
+        // A full stop or a paragraph break ends the phrase.
+        assert_eq!(previous_term("Deep. ", 6), None);
+        assert_eq!(previous_term("Deep\n\n", 6), None);
+        assert_eq!(previous_term("T-cell ", 7).as_deref(), Some("t-cell"));
     }
 
     #[test]

@@ -4,10 +4,12 @@
 use super::completion::RankingWeights;
 
 pub const FITTED_WEIGHTS: RankingWeights = RankingWeights {
-    model: 0.3798873,
-    this_document: 0.54535395,
-    other_documents: 0.54535395,
-    recency: 1.1360512,
-    lexicon: 0.36614025,
-    pieces: 1.5978597,
+    model: 0.2836,
+    this_document: 0.578,
+    other_documents: 0.578,
+    recency: 1.0851,
+    lexicon: 0.3434,
+    english: -0.0067,
+    pieces: 1.236,
+    after_previous_word: 1.3709,
 };

@@ -19,10 +19,24 @@ pub struct ManuscriptWord {
     pub offsets: Vec<usize>,
 }
 
-/// The terms of one document (or of a dictionary: no offsets), sorted by their lowercase form.
+/// One term written right after another (only white space between, in one paragraph): `deep
+/// learning`, `neural networks`. A writer who wrote a pair once tends to write it again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WordPair {
+    /// The lowercase form of the first term.
+    pub previous: String,
+    /// The lowercase form of the second term.
+    pub next: String,
+    /// Where the second term starts in the source.
+    pub offset: usize,
+}
+
+/// The terms of one document (or of a dictionary: no offsets), sorted by their lowercase form,
+/// and the pairs of terms written one after the other, sorted by their first term.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ManuscriptWords {
     words: Vec<ManuscriptWord>,
+    pairs: Vec<WordPair>,
 }
 
 /// Per-form counts while an index is built.
@@ -37,18 +51,33 @@ struct FormCounts {
 #[derive(Default)]
 pub struct ManuscriptWordsBuilder {
     terms: HashMap<String, FormCounts>,
+    pairs: Vec<WordPair>,
 }
 
 impl ManuscriptWordsBuilder {
     /// Adds every term of `text`; `source_of` gives where a term's range of `text` starts in the
     /// source, or `None` to leave it out (citations, formulas: not the writer's words).
     pub fn add_text(&mut self, text: &str, source_of: impl Fn(Range<usize>) -> Option<usize>) {
+        // The term before, while nothing but white space within a paragraph followed it.
+        let mut previous: Option<(String, usize)> = None;
         for range in manuscript_terms(text) {
             let Some(source_start) = source_of(range.clone()) else {
+                previous = None;
                 continue;
             };
+            let key = text[range.clone()].to_lowercase();
+            if let Some((previous_key, previous_end)) = previous.take() {
+                if only_space_between(&text[previous_end..range.start]) {
+                    self.pairs.push(WordPair {
+                        previous: previous_key,
+                        next: key.clone(),
+                        offset: source_start,
+                    });
+                }
+            }
             let starts_sentence = starts_sentence(text, range.start);
-            self.add(&text[range], Some(source_start), starts_sentence);
+            self.add(&text[range.clone()], Some(source_start), starts_sentence);
+            previous = Some((key, range.end));
         }
     }
 
@@ -114,13 +143,20 @@ impl ManuscriptWordsBuilder {
             })
             .collect();
         words.sort_by(|a, b| a.key.cmp(&b.key));
-        ManuscriptWords { words }
+        let mut pairs = self.pairs;
+        pairs.sort_by(|a, b| {
+            (&a.previous, &a.next, a.offset).cmp(&(&b.previous, &b.next, b.offset))
+        });
+        ManuscriptWords { words, pairs }
     }
 }
 
 impl ManuscriptWords {
     pub const fn empty() -> Self {
-        Self { words: Vec::new() }
+        Self {
+            words: Vec::new(),
+            pairs: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -139,6 +175,15 @@ impl ManuscriptWords {
         let end = start
             + self.words[start..].partition_point(|word| word.key.starts_with(lowercase_prefix));
         &self.words[start..end]
+    }
+
+    /// The pairs whose first term is `previous` (lowercase), sorted by their second term.
+    pub fn pairs_after(&self, previous: &str) -> &[WordPair] {
+        let start = self
+            .pairs
+            .partition_point(|pair| pair.previous.as_str() < previous);
+        let end = start + self.pairs[start..].partition_point(|pair| pair.previous == previous);
+        &self.pairs[start..end]
     }
 
     /// The term of a lowercase form.
@@ -167,6 +212,28 @@ pub fn document_words(document: &Document) -> ManuscriptWords {
         None => builder.add_text(&document.text(), |range| Some(range.start)),
     }
     builder.build()
+}
+
+/// Whether the text between two terms keeps them one phrase: white space only, within a paragraph.
+fn only_space_between(between: &str) -> bool {
+    between.chars().all(char::is_whitespace) && between.matches('\n').count() < 2
+}
+
+/// The lowercase form of the term that ends right before `at` in `text`, with only white space
+/// (within a paragraph) between: the term a word typed at `at` would follow.
+pub fn previous_term(text: &str, at: usize) -> Option<String> {
+    let before = &text[..at];
+    let end = before.trim_end().len();
+    if end == 0 || !only_space_between(&before[end..]) {
+        return None;
+    }
+    // A term is far shorter than this; start the scan at a character boundary.
+    let mut scan_start = end.saturating_sub(256);
+    while !before.is_char_boundary(scan_start) {
+        scan_start -= 1;
+    }
+    let term = manuscript_terms(&before[scan_start..end]).pop()?;
+    (scan_start + term.end == end).then(|| before[scan_start + term.start..end].to_lowercase())
 }
 
 /// Terms shorter than this are not worth completing.

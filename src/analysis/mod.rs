@@ -7,6 +7,7 @@ pub mod completion;
 mod completion_weights;
 pub mod document;
 pub mod fixes;
+pub mod frequency_list;
 pub mod hover;
 pub mod lexicon;
 pub mod manuscript_words;

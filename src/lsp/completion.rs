@@ -11,7 +11,7 @@ use tower_lsp::lsp_types::{
 use std::sync::Arc;
 
 use crate::analysis::completion::{completion_proposals, completion_request, ManuscriptContext};
-use crate::analysis::manuscript_words::{document_words, ManuscriptWords};
+use crate::analysis::manuscript_words::{document_words, previous_term, ManuscriptWords};
 use crate::context::{completion_slot, context_for_position, CompletionSlot, SlotKind};
 use crate::document::Document;
 use crate::lsp::position::{offsets_to_range, position_to_offset};
@@ -69,7 +69,7 @@ impl Backend {
             .context
             .as_ref()
             .is_some_and(|context| context.trigger_kind != CompletionTriggerKind::INVOKED);
-        let manuscript = words.context(target.source_range.start);
+        let manuscript = words.context(&target);
         if slot.kind == SlotKind::Word && slot.prefix.is_empty() && asked_again {
             let request = completion_request(
                 target.text.clone(),
@@ -216,7 +216,7 @@ impl Backend {
         let Ok(engine) = self.current_engine() else {
             return;
         };
-        let manuscript = words.context(target.source_range.start);
+        let manuscript = words.context(&target);
         let request = completion_request(
             target.text.clone(),
             slot,
@@ -299,11 +299,13 @@ pub(super) struct WorkspaceWords {
 }
 
 impl WorkspaceWords {
-    fn context(&self, slot_source_start: usize) -> ManuscriptContext<'_> {
+    /// What the manuscript says about the slot of `target`.
+    fn context(&self, target: &CompletionTarget) -> ManuscriptContext<'_> {
         ManuscriptContext {
             this_document: &self.this_document,
             others: self.others.iter().map(|words| words.as_ref()).collect(),
-            slot_source_start,
+            slot_source_start: target.source_range.start,
+            previous_word: previous_term(&target.text, target.slot.range.start),
         }
     }
 }
