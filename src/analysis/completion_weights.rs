@@ -4,12 +4,12 @@
 use super::completion::RankingWeights;
 
 pub const FITTED_WEIGHTS: RankingWeights = RankingWeights {
-    model: 0.2836,
-    this_document: 0.578,
-    other_documents: 0.578,
-    recency: 1.0851,
-    lexicon: 0.3434,
-    english: -0.0067,
-    pieces: 1.236,
-    after_previous_word: 1.3709,
+    model: 0.28360936,
+    this_document: 0.5779793,
+    other_documents: 0.5779793,
+    recency: 1.0850596,
+    lexicon: 0.34341878,
+    english: -0.0066725845,
+    pieces: 1.2359966,
+    after_previous_word: 1.370917,
 };
