@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use biomed_lsp::analysis::document::{check_document, document_sentences, Suppressions};
+use biomed_lsp::analysis::document::{check_document, prepare_document};
 use biomed_lsp::analysis::terminology::{CheckError, TermScorer};
 use biomed_lsp::analysis::{
     lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, SentenceCache,
@@ -33,7 +33,7 @@ use biomed_lsp::model::{
     BatchAnswers, EvidenceMethod, ExplainRequest, Explanation, ScoreRequest, TokenProbability,
     TokenProbabilityRequest, TokenizedWord, WordScore,
 };
-use biomed_lsp::prose::{extract, Language, ProseOptions};
+use biomed_lsp::prose::{Language, ProseOptions};
 
 /// Answers with the deciding model and, when there is one, replays each request on the cost model.
 struct ReplayingScorer<'a> {
@@ -214,10 +214,10 @@ fn main() -> anyhow::Result<()> {
     }
     let lexicon = lexicon_for_tokenizer(&deciding.tokenizer, &settings)?;
     let dictionary = Dictionary::new();
-    let suppressions = Suppressions::default();
     let inputs = SentenceCheckInputs {
         lexicon: &lexicon,
         dictionary: &dictionary,
+        spelling: biomed_lsp::analysis::spelling::SpellingDictionaries::default(),
         settings: &settings,
     };
     let scorer = ReplayingScorer {
@@ -234,14 +234,12 @@ fn main() -> anyhow::Result<()> {
     let check =
         |source: &str, statistics: &mut CheckStatistics| -> anyhow::Result<(usize, Duration)> {
             let started = Instant::now();
-            let chunks = extract(source, language, &options);
-            let sentences = document_sentences(&chunks);
+            let document = prepare_document(source, language, None, &options);
             let findings = check_document(
                 &scorer,
-                &chunks,
-                &sentences,
+                &document,
                 &inputs,
-                &suppressions,
+                &[],
                 Some(&cache),
                 None,
                 statistics,

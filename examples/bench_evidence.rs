@@ -11,6 +11,10 @@
 //!   --confusables ../shared/data/confusables/languagetool_confusion_sets_biomed_subset.txt \
 //!   --manuscripts ../shared/data/manuscripts [--model DIR] [--max-slots 150] [--precision auto|f32|q8]
 
+#[path = "support/bench_support.rs"]
+mod bench_support;
+
+use bench_support::letter_words;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Instant;
@@ -74,22 +78,6 @@ impl Random {
         indices.truncate(k);
         indices
     }
-}
-
-fn letter_words(text: &str) -> Vec<Range<usize>> {
-    let mut words = Vec::new();
-    let mut start = None;
-    for (idx, c) in text.char_indices() {
-        if c.is_alphabetic() {
-            start.get_or_insert(idx);
-        } else if let Some(word_start) = start.take() {
-            words.push(word_start..idx);
-        }
-    }
-    if let Some(word_start) = start {
-        words.push(word_start..text.len());
-    }
-    words
 }
 
 fn confusable_slots(corpus: &str, confusables: &str, max: usize) -> Vec<Slot> {

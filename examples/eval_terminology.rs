@@ -8,7 +8,10 @@
 //!   [--review ../shared/data/manuscripts/deep-review/04.study.md] [--max-sentences N]
 //!   [--set min_margin=3.0 ...] [--show 20] [--model DIR] [--precision f32|q8]
 
-use std::collections::HashMap;
+#[path = "support/bench_support.rs"]
+mod bench_support;
+
+use bench_support::{letter_words, parse_confusables};
 use std::ops::Range;
 use std::time::Instant;
 
@@ -52,36 +55,12 @@ fn set_setting(settings: &mut CheckSettings, assignment: &str) -> anyhow::Result
         "strong_margin" => settings.strong_margin = float()?,
         "unknown_max_log_probability" => settings.unknown_max_log_probability = float()?,
         "unknown_min_pieces" => settings.unknown_min_pieces = int()?,
-        "unknown_requires_suggestion" => settings.unknown_requires_suggestion = value == "true",
+        "unknown_min_margin" => settings.unknown_min_margin = float()?,
+        "unknown_edit_penalty" => settings.unknown_edit_penalty = float()?,
+        "manuscript_weight" => settings.manuscript_weight = float()?,
         _ => bail!("unknown setting {name:?}"),
     }
     Ok(())
-}
-
-/// Intended word → the wrong words it gets replaced with. `a; b; f` works both ways; `a -> b; f`
-/// means `a` is the error for the intended `b`.
-fn parse_confusables(text: &str) -> HashMap<String, Vec<String>> {
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(';').map(str::trim).collect();
-        if let Some((wrong, intended)) = fields[0].split_once("->") {
-            map.entry(intended.trim().to_string())
-                .or_default()
-                .push(wrong.trim().to_string());
-        } else if fields.len() >= 2 {
-            map.entry(fields[0].to_string())
-                .or_default()
-                .push(fields[1].to_string());
-            map.entry(fields[1].to_string())
-                .or_default()
-                .push(fields[0].to_string());
-        }
-    }
-    map
 }
 
 fn pubtator_texts(text: &str) -> Vec<String> {
@@ -94,22 +73,6 @@ fn pubtator_texts(text: &str) -> Vec<String> {
             (kind == "t" || kind == "a").then(|| body.to_string())
         })
         .collect()
-}
-
-fn letter_words(text: &str) -> Vec<Range<usize>> {
-    let mut words = Vec::new();
-    let mut start = None;
-    for (idx, c) in text.char_indices() {
-        if c.is_alphabetic() {
-            start.get_or_insert(idx);
-        } else if let Some(word_start) = start.take() {
-            words.push(word_start..idx);
-        }
-    }
-    if let Some(word_start) = start {
-        words.push(word_start..text.len());
-    }
-    words
 }
 
 fn main() -> anyhow::Result<()> {

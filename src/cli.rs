@@ -594,19 +594,18 @@ pub fn run_check(
     if let Some(error) = errors.into_iter().next() {
         return Err(error.into());
     }
+    let (installed_hunspell, hunspell_errors) =
+        crate::dictionary_files::installed_hunspell_dictionaries();
+    for error in hunspell_errors {
+        eprintln!("warning: {error}");
+    }
     let mut sources = Vec::new();
     for path in files {
         let text = read_manuscript(path)?;
         let language = manuscript_language(path, None)?;
-        let chunks = crate::prose::extract(&text, language, &settings.prose_options());
-        let sentences = analysis::document::document_sentences(&chunks);
-        sources.push((
-            path.display().to_string(),
-            text,
-            language,
-            chunks,
-            sentences,
-        ));
+        let document =
+            analysis::document::prepare_document(&text, language, None, &settings.prose_options());
+        sources.push((path.display().to_string(), text, document));
     }
     let mut loaded = load_model(
         &model.options_with(&settings),
@@ -618,7 +617,7 @@ pub fn run_check(
     let mut check_settings = settings.check_settings();
     check_settings.evidence = evidence;
     let lexicon = analysis::lexicon_for_tokenizer(&loaded.runner.tokenizer, &check_settings)?;
-    let total: usize = sources.iter().map(|source| source.4.len()).sum();
+    let total: usize = sources.iter().map(|source| source.2.sentences.len()).sum();
     let progress = if std::io::stderr().is_terminal() && total > 20 {
         let bar = indicatif::ProgressBar::new(total as u64);
         bar.set_style(
@@ -635,22 +634,18 @@ pub fn run_check(
     let mut statistics = analysis::CheckStatistics::default();
     // Sentences of the files before this one: the bar counts sentences across all files.
     let mut sentences_before = 0;
-    for (path, text, language, chunks, sentences) in &sources {
-        let suppressions = analysis::document::Suppressions {
-            disabled: analysis::switches::disabled_ranges(text, *language),
-            ignored_words: Vec::new(),
-        };
+    for (path, text, document) in &sources {
         let inputs = analysis::SentenceCheckInputs {
             lexicon: &lexicon,
             dictionary: &dictionary,
+            spelling: analysis::spelling::SpellingDictionaries::with_installed(installed_hunspell),
             settings: &check_settings,
         };
         let findings = analysis::document::check_document(
             &loaded.runner,
-            chunks,
-            sentences,
+            document,
             &inputs,
-            &suppressions,
+            &[],
             None,
             None,
             &mut statistics,
@@ -661,7 +656,7 @@ pub fn run_check(
             },
         )
         .with_context(|| format!("checking {path}"))?;
-        sentences_before += sentences.len();
+        sentences_before += document.sentences.len();
         located.extend(analysis::locate_findings(path, text, findings));
     }
     if let Some(bar) = progress {

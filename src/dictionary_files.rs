@@ -123,3 +123,106 @@ mod tests {
             .contains(&directory.path().display().to_string()));
     }
 }
+
+/// Hunspell word lists the user installed that know medical terms, where distributions put them
+/// (Debian's and Ubuntu's `hunspell-en-med`: `/usr/share/hunspell/en_med_glut.dic`), and any
+/// `.dic` in the user's own folder (`$XDG_CONFIG_HOME/biomed-lsp/hunspell/`). Never a file of a
+/// workspace: a repository does not choose what is loaded.
+fn installed_hunspell_paths() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = ["/usr/share/hunspell", "/usr/local/share/hunspell"]
+        .iter()
+        .flat_map(|folder| {
+            ["en_med_glut.dic", "en-medical.dic", "en_US-med.dic"]
+                .iter()
+                .map(move |name| Path::new(folder).join(name))
+        })
+        .collect();
+    if let Some(folder) = user_dictionary_path("")
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|config| config.join("hunspell"))
+    {
+        if let Ok(entries) = std::fs::read_dir(&folder) {
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "dic"))
+                .collect();
+            found.sort();
+            paths.extend(found);
+        }
+    }
+    paths
+}
+
+/// The installed Hunspell dictionaries (see [`installed_hunspell_paths`]), read once per process,
+/// and the reasons those that exist could not be read. A `.dic` without an `.aff` beside it is
+/// read with the bundled English affix rules.
+pub fn installed_hunspell_dictionaries() -> &'static (
+    Vec<(String, crate::analysis::spelling::HunspellDictionary)>,
+    Vec<String>,
+) {
+    use crate::analysis::spelling::{default_affix_rules, parse_dictionary};
+    static INSTALLED: std::sync::OnceLock<(
+        Vec<(String, crate::analysis::spelling::HunspellDictionary)>,
+        Vec<String>,
+    )> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let mut dictionaries = Vec::new();
+        let mut errors = Vec::new();
+        for path in installed_hunspell_paths() {
+            let name = path.display().to_string();
+            let words = match read_bounded_text(&path) {
+                Ok(Some(words)) => words,
+                Ok(None) => continue,
+                Err(error) => {
+                    errors.push(format!("cannot read Hunspell dictionary {name}: {error}"));
+                    continue;
+                }
+            };
+            let affix_path = path.with_extension("aff");
+            let affix_rules = match read_bounded_text(&affix_path) {
+                Ok(Some(rules)) => rules,
+                Ok(None) => default_affix_rules().to_string(),
+                Err(error) => {
+                    errors.push(format!(
+                        "cannot read Hunspell affix file {}: {error}",
+                        affix_path.display()
+                    ));
+                    continue;
+                }
+            };
+            match parse_dictionary(&name, &affix_rules, &words) {
+                Ok(dictionary) => dictionaries.push((name, dictionary)),
+                Err(error) => errors.push(error.to_string()),
+            }
+        }
+        (dictionaries, errors)
+    })
+}
+
+/// Hunspell files larger than this are not read (the largest English ones are a few MB).
+const MAX_HUNSPELL_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A text file's contents; `None` when it does not exist; an error when it is too large or not
+/// UTF-8 (Hunspell files in other encodings are not supported).
+fn read_bounded_text(path: &Path) -> std::io::Result<Option<String>> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    if !metadata.is_file() {
+        return Ok(None);
+    }
+    if metadata.len() > MAX_HUNSPELL_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, more than the {MAX_HUNSPELL_FILE_BYTES} read",
+            metadata.len()
+        )));
+    }
+    let bytes = std::fs::read(path)?;
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| std::io::Error::other("not UTF-8 text"))
+}

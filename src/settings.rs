@@ -48,7 +48,7 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 31] = [
+pub const SETTING_KEYS: [&str; 32] = [
     "model",
     "revision",
     "device",
@@ -63,6 +63,7 @@ pub const SETTING_KEYS: [&str; 31] = [
     "diagnostics.enabled",
     "diagnostics.severity",
     "diagnostics.minMargin",
+    "diagnostics.confusableMinMargin",
     "diagnostics.marginPerExtraEdit",
     "diagnostics.frequencyWeight",
     "diagnostics.minAlternativeLogProbability",
@@ -450,6 +451,7 @@ fn threshold<'a>(
 ) -> Option<(&'a mut f32, std::ops::RangeInclusive<f64>)> {
     Some(match key {
         "diagnostics.minMargin" => (&mut check.min_margin, 0.0..=50.0),
+        "diagnostics.confusableMinMargin" => (&mut check.confusable_min_margin, 0.0..=50.0),
         "diagnostics.marginPerExtraEdit" => (&mut check.margin_per_extra_edit, 0.0..=20.0),
         "diagnostics.frequencyWeight" => (&mut check.frequency_weight, 0.0..=1.0),
         "diagnostics.minAlternativeLogProbability" => {

@@ -2,7 +2,7 @@
 //! method gives shares that add up, and evidence found in LaTeX and Markdown points at the exact
 //! source characters of its words.
 
-use biomed_lsp::analysis::document::{check_document, document_sentences, Suppressions};
+use biomed_lsp::analysis::document::{check_document, prepare_document};
 use biomed_lsp::analysis::{
     lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, SentenceCheckInputs,
 };
@@ -10,7 +10,7 @@ use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
 use biomed_lsp::model::engine::load_bundled;
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{EvidenceMethod, ExplainRequest};
-use biomed_lsp::prose::{extract, Language, ProseOptions};
+use biomed_lsp::prose::{Language, ProseOptions};
 
 fn runner() -> ModelRunner {
     load_bundled(
@@ -139,8 +139,7 @@ fn evidence_in_source(
     language: Language,
     flagged: &str,
 ) -> Vec<(String, String)> {
-    let chunks = extract(source, language, &ProseOptions::default());
-    let sentences = document_sentences(&chunks);
+    let document = prepare_document(source, language, None, &ProseOptions::default());
     let settings = CheckSettings {
         evidence: Some(EvidenceMethod::Occlusion),
         evidence_words: 10,
@@ -151,14 +150,14 @@ fn evidence_in_source(
     let inputs = SentenceCheckInputs {
         lexicon: &lexicon,
         dictionary: &dictionary,
+        spelling: biomed_lsp::analysis::spelling::SpellingDictionaries::default(),
         settings: &settings,
     };
     let findings = check_document(
         runner,
-        &chunks,
-        &sentences,
+        &document,
         &inputs,
-        &Suppressions::default(),
+        &[],
         None,
         None,
         &mut CheckStatistics::default(),

@@ -129,7 +129,8 @@ fn settings_defaults_are_consistent() {
     assert!(settings.max_edit_distance >= 1);
     assert!(settings.strong_severity.at_least(settings.weak_severity));
     assert_eq!(settings.strong_severity, Severity::Warning);
-    assert!(settings.unknown_max_log_probability < 0.0);
+    assert!(settings.unknown_max_log_probability <= 0.0);
+    assert!(settings.confusable_min_margin <= settings.min_margin);
     assert!(settings.max_suggestions >= 1);
     assert!(Severity::Error.at_least(Severity::Warning));
     assert!(!Severity::Hint.at_least(Severity::Information));
@@ -271,16 +272,17 @@ fn scripted_check(scorer: &ScriptedScorer, sentences: &[SentenceToCheck]) -> Vec
 
 #[test]
 fn a_word_that_fits_the_unmasked_screen_is_not_scored() {
-    let text = "Biopsies of the terminal ilium were taken.";
-    let doubtful = ScriptedScorer::new(&[("ilium", -9.0), ("ileum", -0.5)]);
+    // Not a known confusable pair (those are always scored): fever written as fewer.
+    let text = "The children had a high fewer after surgery.";
+    let doubtful = ScriptedScorer::new(&[("fewer", -24.0), ("fever", -0.5)]);
     let findings = scripted_check(&doubtful, &[SentenceToCheck::new(text)]);
     assert_eq!(findings[0].len(), 1, "{findings:?}");
     assert_eq!(doubtful.scored_texts.borrow().len(), 1);
 
     // The same scores, but the screen finds every word of the sentence probable as written.
-    let mut fitting = ScriptedScorer::new(&[("ilium", -9.0), ("ileum", -0.5)]);
+    let mut fitting = ScriptedScorer::new(&[("fewer", -24.0), ("fever", -0.5)]);
     fitting.screen_log_probabilities = [
-        "biopsies", "of", "the", "terminal", "ilium", "were", "taken",
+        "the", "children", "had", "a", "high", "fewer", "after", "surgery",
     ]
     .iter()
     .map(|word| (word.to_string(), -1.0))
@@ -377,6 +379,7 @@ fn sentences_are_checked_in_groups_with_progress_and_can_be_cancelled() {
     let inputs = SentenceCheckInputs {
         lexicon: &lexicon,
         dictionary: &dictionary,
+        spelling: biomed_lsp::analysis::spelling::SpellingDictionaries::default(),
         settings: &settings,
     };
     // Enough text for several groups.
@@ -497,6 +500,7 @@ fn the_frequency_correction_keeps_a_rare_right_word_quiet() {
         let settings = CheckSettings {
             frequency_weight,
             min_margin: 3.0,
+            confusable_min_margin: 3.0,
             ..CheckSettings::default()
         };
         check_sentences(&scorer, &sentence, &lexicon, &Dictionary::new(), &settings)
@@ -512,7 +516,8 @@ fn the_frequency_correction_keeps_a_rare_right_word_quiet() {
 fn unknown_fragmented_words_get_spelling_suggestions() {
     // The better spelling fits better than the word, but not enough for an improbable-term
     // finding (below `min_alternative_log_probability`): an unknown-term finding suggests it.
-    let scorer = ScriptedScorer::new(&[("hepatocelular", -25.0), ("hepatocellular", -9.0)]);
+    // The correction is 21 nats more probable than the non-word: above the 19-nat default.
+    let scorer = ScriptedScorer::new(&[("hepatocelular", -30.0), ("hepatocellular", -9.0)]);
     let text = "Patients with hepatocelular carcinoma were enrolled.";
     let findings = scripted_check(&scorer, &[SentenceToCheck::new(text)]);
     let finding = findings[0]
@@ -535,9 +540,9 @@ fn unknown_words_without_a_better_spelling_need_the_setting() {
     let sentence = [SentenceToCheck::new(
         "Patients with hepatocelular carcinoma were enrolled.",
     )];
-    let flagged = |unknown_requires_suggestion: bool| {
+    let flagged = |unknown_min_margin: f32| {
         let settings = CheckSettings {
-            unknown_requires_suggestion,
+            unknown_min_margin,
             ..CheckSettings::default()
         };
         check_sentences(&scorer, &sentence, &lexicon, &Dictionary::new(), &settings)
@@ -545,8 +550,8 @@ fn unknown_words_without_a_better_spelling_need_the_setting() {
             .iter()
             .any(|finding| finding.word == "hepatocelular")
     };
-    assert!(!flagged(true));
-    assert!(flagged(false));
+    assert!(!flagged(0.0));
+    assert!(flagged(f32::NEG_INFINITY));
 }
 
 #[test]

@@ -101,3 +101,46 @@ pub fn manuscript_prose(path: &Path, language: biomed_lsp::prose::Language) -> S
     }
     text
 }
+
+/// The byte ranges of the runs of letters of a text.
+pub fn letter_words(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut words = Vec::new();
+    let mut start = None;
+    for (idx, c) in text.char_indices() {
+        if c.is_alphabetic() {
+            start.get_or_insert(idx);
+        } else if let Some(word_start) = start.take() {
+            words.push(word_start..idx);
+        }
+    }
+    if let Some(word_start) = start {
+        words.push(word_start..text.len());
+    }
+    words
+}
+
+/// Intended word → the wrong words it gets replaced with. `a; b; f` works both ways; `a -> b; f`
+/// means `a` is the error for the intended `b`.
+pub fn parse_confusables(text: &str) -> std::collections::HashMap<String, Vec<String>> {
+    let mut map: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(';').map(str::trim).collect();
+        if let Some((wrong, intended)) = fields[0].split_once("->") {
+            map.entry(intended.trim().to_string())
+                .or_default()
+                .push(wrong.trim().to_string());
+        } else if fields.len() >= 2 {
+            map.entry(fields[0].to_string())
+                .or_default()
+                .push(fields[1].to_string());
+            map.entry(fields[1].to_string())
+                .or_default()
+                .push(fields[0].to_string());
+        }
+    }
+    map
+}

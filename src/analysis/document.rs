@@ -1,15 +1,45 @@
 //! A whole manuscript through the terminology check: its extracted sentences, stand-ins skipped,
 //! switches and ignored words honoured, findings mapped back to exact source ranges.
 
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use super::switches::is_disabled;
+use super::improbable_term::keep_despite_repetition;
+use super::unknown_word::merge_own_terms;
+use super::switches::{disabled_ranges, is_disabled};
 use super::terminology::{
     check_sentences_with, CheckError, CheckStatistics, Finding, SentenceCache, SentenceCheckInputs,
     SentenceToCheck, TermScorer,
 };
 use crate::model::CancelFlag;
-use crate::prose::{split_sentences, ProseChunk, SegmentKind};
+use crate::prose::{extract, split_sentences, Language, ProseChunk, ProseOptions, SegmentKind};
+
+/// A document ready for the check: its prose, its sentences and the ranges switched off. The
+/// server and `check` both build it with [`prepare_document`].
+#[derive(Clone, Debug)]
+pub struct PreparedDocument {
+    pub chunks: Vec<ProseChunk>,
+    pub sentences: Vec<DocumentSentence>,
+    /// Source ranges switched off in the document (`% biomed-lsp: disable` …).
+    pub disabled: Vec<Range<usize>>,
+}
+
+/// Extracts the prose of `source` (unless the caller has it already, as the server does for the
+/// documents it keeps), splits it into sentences and finds the ranges switched off.
+pub fn prepare_document(
+    source: &str,
+    language: Language,
+    chunks: Option<Vec<ProseChunk>>,
+    options: &ProseOptions,
+) -> PreparedDocument {
+    let chunks = chunks.unwrap_or_else(|| extract(source, language, options));
+    let sentences = document_sentences(&chunks);
+    PreparedDocument {
+        chunks,
+        sentences,
+        disabled: disabled_ranges(source, language),
+    }
+}
 
 /// One sentence of a document, as the checker receives it, and where it sits in the prose.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,24 +92,13 @@ pub fn document_sentences(chunks: &[ProseChunk]) -> Vec<DocumentSentence> {
     sentences
 }
 
-/// What to leave out of a document's findings.
-#[derive(Clone, Debug, Default)]
-pub struct Suppressions {
-    /// Source ranges switched off in the document (`% biomed-lsp: disable` …).
-    pub disabled: Vec<Range<usize>>,
-    /// Words the user chose to ignore in this document (compared case-insensitively).
-    pub ignored_words: Vec<String>,
-}
-
-impl Suppressions {
-    fn suppresses(&self, finding: &Finding) -> bool {
-        let word = finding.word.to_lowercase();
-        is_disabled(&self.disabled, &finding.range)
-            || self
-                .ignored_words
-                .iter()
-                .any(|ignored| ignored.to_lowercase() == word)
-    }
+/// Whether a finding is switched off in the document or its word ignored (case-insensitively).
+fn suppressed(document: &PreparedDocument, ignored_words: &[String], finding: &Finding) -> bool {
+    let word = finding.word.to_lowercase();
+    is_disabled(&document.disabled, &finding.range)
+        || ignored_words
+            .iter()
+            .any(|ignored| ignored.to_lowercase() == word)
 }
 
 /// Checks the sentences of a document (sentences already in the cache are not scored again);
@@ -88,16 +107,19 @@ impl Suppressions {
 #[allow(clippy::too_many_arguments)]
 pub fn check_document(
     scorer: &dyn TermScorer,
-    chunks: &[ProseChunk],
-    sentences: &[DocumentSentence],
+    document: &PreparedDocument,
     inputs: &SentenceCheckInputs,
-    suppressions: &Suppressions,
+    ignored_words: &[String],
     cache: Option<&SentenceCache>,
     cancel: Option<&CancelFlag>,
     statistics: &mut CheckStatistics,
     on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Finding>, CheckError> {
-    let checks: Vec<&SentenceToCheck> = sentences.iter().map(|sentence| &sentence.check).collect();
+    let checks: Vec<&SentenceToCheck> = document
+        .sentences
+        .iter()
+        .map(|sentence| &sentence.check)
+        .collect();
     let per_sentence = check_sentences_with(
         scorer,
         &checks,
@@ -108,8 +130,8 @@ pub fn check_document(
         on_progress,
     )?;
     let mut findings = Vec::new();
-    for (sentence, sentence_findings) in sentences.iter().zip(per_sentence) {
-        let chunk = &chunks[sentence.chunk_index];
+    for (sentence, sentence_findings) in document.sentences.iter().zip(per_sentence) {
+        let chunk = &document.chunks[sentence.chunk_index];
         let to_source = |range: &Range<usize>| {
             chunk.source_range_of(
                 sentence.prose_range.start + range.start..sentence.prose_range.start + range.end,
@@ -120,10 +142,39 @@ pub fn check_document(
             for evidence in &mut finding.evidence {
                 evidence.range = to_source(&evidence.range);
             }
-            if !suppressions.suppresses(&finding) {
+            if !suppressed(document, ignored_words, &finding) {
                 findings.push(finding);
             }
         }
     }
-    Ok(findings)
+    // The manuscript as evidence: how many sentences write each word.
+    let sentences_using = sentences_using_each_word(&document.sentences);
+    findings.retain(|finding| keep_despite_repetition(finding, &sentences_using, inputs.settings));
+    Ok(merge_own_terms(findings, &sentences_using, inputs.settings))
+}
+
+/// For each word (lowercase; letters, digits and inner hyphens or apostrophes), how many of the
+/// sentences write it.
+pub fn sentences_using_each_word(sentences: &[DocumentSentence]) -> HashMap<String, usize> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for sentence in sentences {
+        seen.clear();
+        for word in sentence
+            .check
+            .text
+            .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '\'' || c == '’'))
+            .map(|word| word.trim_matches(|c: char| !c.is_alphanumeric()))
+            .filter(|word| !word.is_empty())
+        {
+            let lower = word.to_lowercase();
+            // Parts of a hyphenated word count too: the checker sees `cell` in `T-cell`.
+            for part in std::iter::once(lower.as_str()).chain(lower.split('-')) {
+                if !part.is_empty() && seen.insert(part.to_string()) {
+                    *counts.entry(part.to_string()).or_default() += 1;
+                }
+            }
+        }
+    }
+    counts
 }

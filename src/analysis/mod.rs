@@ -7,14 +7,17 @@ pub mod completion;
 mod completion_weights;
 pub mod document;
 pub mod fixes;
+pub mod improbable_term;
 pub mod frequency_list;
 pub mod hover;
 pub mod lexicon;
 pub mod manuscript_words;
 pub mod morphology;
 pub mod report;
+pub mod spelling;
 pub mod switches;
 pub mod terminology;
+pub mod unknown_word;
 pub mod wording;
 
 pub use lexicon::{Dictionary, Lexicon, LexiconError, NearWord};

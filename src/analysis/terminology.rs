@@ -15,9 +15,10 @@
 //!    PLL-word-l2r that costs one row per piece count, shared by all alternatives.
 //! 4. Score exactly the alternatives whose bound shows they could change the outcome, for the
 //!    words where one could (usually few).
-//! 5. Decide: flag the best alternative when its log-probability margin over the observed word,
-//!    corrected for unigram frequency (SLOR-like) and demanded larger per edit, passes a threshold;
-//!    else flag an unknown improbable non-word with spelling suggestions.
+//! 5. Decide, one module per finding: a known word is flagged when an alternative's margin clears
+//!    the bar (`improbable_term`), a word no dictionary knows is reported with its corrections
+//!    ranked in context (`unknown_word`). What the whole document says (a word written in many
+//!    sentences) is weighed afterwards, in `document`.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -25,7 +26,8 @@ use std::ops::Range;
 
 use super::lexicon::{Dictionary, Lexicon};
 use super::morphology;
-use super::wording::{format_probability, match_case};
+use super::spelling::SpellingDictionaries;
+use super::{improbable_term, unknown_word};
 use crate::model::engine::EngineHandle;
 use crate::model::fill::ModelRunner;
 use crate::model::{
@@ -61,6 +63,9 @@ pub struct CheckSettings {
     pub score_context_tokens: usize,
     /// Flag when the corrected margin log P(alt) − log P(word) exceeds this (one edit apart).
     pub min_margin: f32,
+    /// `min_margin` for a known confusable pair (prostate/prostrate, ileum/ilium: see
+    /// `improbable_term::are_known_confusables`).
+    pub confusable_min_margin: f32,
     /// Extra margin demanded per edit beyond the first.
     pub margin_per_extra_edit: f32,
     /// Weight of the frequency correction: the margin is reduced by this times
@@ -73,18 +78,28 @@ pub struct CheckSettings {
     pub strong_margin: f32,
     pub strong_severity: Severity,
     pub weak_severity: Severity,
+    /// Extra margin an `improbable-term` finding needs per unit of ln(sentences of the document
+    /// that write the word), when it is written in two or more.
+    pub manuscript_weight: f32,
     /// Whether unknown non-words are reported at all (`unknown-term`).
     pub report_unknown: bool,
-    /// Unknown words (not in the lexicon, several pieces) are flagged below this log-probability.
+    /// Words no dictionary knows are reported when their log-probability in context is at most
+    /// this (0: every one).
     pub unknown_max_log_probability: f32,
     /// Unknown words need at least this many pieces (one-piece words are in the vocabulary).
     pub unknown_min_pieces: usize,
     /// Whether capitalised words inside a sentence (mostly names) may be flagged as unknown.
     pub unknown_check_capitalized: bool,
-    /// Flag an unknown word only when a near spelling fits the slot better than the word (a likely
-    /// misspelling); unknown words without any better spelling are usually new terms, not errors.
-    pub unknown_requires_suggestion: bool,
+    /// A word no dictionary knows is reported when its best correction, less
+    /// `unknown_edit_penalty` per edit beyond the first, is at least this many nats more probable
+    /// in the slot than the word (a likely typo); `-inf` reports every one.
+    pub unknown_min_margin: f32,
+    /// The channel: nats a correction loses for each edit beyond the first.
+    pub unknown_edit_penalty: f32,
     pub unknown_severity: Severity,
+    /// A non-word written in at least this many sentences of a document is its own term: one
+    /// finding (a hint) for all its uses.
+    pub own_term_min_sentences: usize,
     /// Most suggestions per finding.
     pub max_suggestions: usize,
     /// How each finding's evidence is found (the context words that support its first
@@ -110,20 +125,27 @@ impl Default for CheckSettings {
             // 16 to 64 tokens scored alike on the develop split (BENCHMARKS.md); each token of a
             // row costs, so the cheaper end.
             score_context_tokens: 24,
-            // Tuned on the NCBI-disease develop split (BENCHMARKS.md): best F1 with the mini model.
-            min_margin: 5.0,
+            // Fitted by `eval_findings --split develop --fit` (BENCHMARKS.md, "Findings a writer
+            // trusts"), as are `manuscript_weight` and the unknown-word margin and penalty.
+            min_margin: 17.0,
+            // The margin fitted for every near spelling before the dictionaries (best F1 on the
+            // develop split's injected confusables); kept for the pairs writers confuse.
+            confusable_min_margin: 5.0,
             margin_per_extra_edit: 2.0,
             frequency_weight: 0.3,
             min_alternative_log_probability: -8.0,
             strong_margin: 3.0,
             strong_severity: Severity::Warning,
             weak_severity: Severity::Information,
+            manuscript_weight: 0.0,
             report_unknown: true,
-            unknown_max_log_probability: -12.0,
-            unknown_min_pieces: 3,
+            unknown_max_log_probability: 0.0,
+            unknown_min_pieces: 2,
             unknown_check_capitalized: false,
-            unknown_requires_suggestion: true,
+            unknown_min_margin: 19.0,
+            unknown_edit_penalty: 12.0,
             unknown_severity: Severity::Information,
+            own_term_min_sentences: 2,
             max_suggestions: 3,
             evidence: Some(DEFAULT_EVIDENCE),
             evidence_words: 3,
@@ -194,6 +216,9 @@ pub struct Finding {
     /// Evidence strength: the corrected log-probability margin of the best alternative
     /// (improbable-term) or minus the word's log-probability (unknown-term), in nats.
     pub score: f32,
+    /// How far an improbable-term's margin clears the bar its edit distance sets, in nats (0 for
+    /// unknown-term).
+    pub margin_over_threshold: f32,
     /// The word's own log-probability in its place, as the message gives it: the hover of the
     /// word shows this one, never a second computation of it.
     pub log_probability: f32,
@@ -379,6 +404,7 @@ fn check_sentence_list(
     let inputs = SentenceCheckInputs {
         lexicon,
         dictionary,
+        spelling: SpellingDictionaries::default(),
         settings,
     };
     check_sentences_with(
@@ -396,6 +422,7 @@ fn check_sentence_list(
 pub struct SentenceCheckInputs<'a> {
     pub lexicon: &'a Lexicon,
     pub dictionary: &'a Dictionary,
+    pub spelling: SpellingDictionaries<'a>,
     pub settings: &'a CheckSettings,
 }
 
@@ -414,7 +441,7 @@ pub fn check_sentences_with(
     statistics: &mut CheckStatistics,
     on_progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Vec<Finding>>, CheckError> {
-    let cache_key = SentenceCache::key(scorer.model_id(), inputs.dictionary, inputs.settings);
+    let cache_key = SentenceCache::key(scorer.model_id(), inputs);
     let mut results: Vec<Option<Vec<Finding>>> = match cache {
         Some(cache) => cache.get_all(cache_key, sentences),
         None => vec![None; sentences.len()],
@@ -555,12 +582,15 @@ impl SentenceCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The key of the findings of `model_id` with these settings and dictionary.
-    pub fn key(model_id: u64, dictionary: &Dictionary, settings: &CheckSettings) -> u64 {
+    /// The key of the findings of `model_id` with these settings and dictionaries.
+    pub fn key(model_id: u64, inputs: &SentenceCheckInputs) -> u64 {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         model_id.hash(&mut hasher);
-        format!("{settings:?}").hash(&mut hasher);
-        dictionary.sorted_words().hash(&mut hasher);
+        format!("{:?}", inputs.settings).hash(&mut hasher);
+        inputs.dictionary.sorted_words().hash(&mut hasher);
+        for (name, _) in inputs.spelling.installed {
+            name.hash(&mut hasher);
+        }
         hasher.finish()
     }
 
@@ -639,19 +669,20 @@ pub fn check_sentences_cached(
     )
 }
 
-/// One checkable word of a sentence and its near-spelling alternatives.
-struct WordPlan {
-    range: Range<usize>,
-    text: String,
-    unknown: bool,
-    candidates: Vec<Candidate>,
+/// One checkable word of a sentence and its near-spelling alternatives (for a word no dictionary
+/// knows, its corrections).
+pub(super) struct WordPlan {
+    pub range: Range<usize>,
+    pub text: String,
+    pub unknown: bool,
+    pub candidates: Vec<Candidate>,
 }
 
 /// A near-spelling alternative of a word, with how the vocabulary splits it.
-struct Candidate {
-    word: String,
-    distance: usize,
-    first_piece: String,
+pub(super) struct Candidate {
+    pub word: String,
+    pub distance: usize,
+    pub first_piece: String,
 }
 
 /// Checks one sentence and adds the work done to `statistics`.
@@ -666,6 +697,7 @@ pub fn check_sentence(
     let inputs = SentenceCheckInputs {
         lexicon,
         dictionary,
+        spelling: SpellingDictionaries::default(),
         settings,
     };
     let mut findings = check_sentence_group(scorer, &[sentence], &inputs, None, statistics)?;
@@ -816,7 +848,13 @@ fn check_sentence_group(
     for (idx, pairs) in &narrowed {
         findings[*idx] = pairs
             .iter()
-            .filter_map(|(plan, score)| decide(plan, score, inputs.lexicon, settings))
+            .filter_map(|(plan, score)| {
+                if plan.unknown {
+                    unknown_word::decide(plan, score, settings)
+                } else {
+                    improbable_term::decide(plan, score, inputs.lexicon, settings)
+                }
+            })
             .collect();
     }
     Ok(findings)
@@ -831,6 +869,7 @@ fn plan_words(
     let SentenceCheckInputs {
         lexicon,
         dictionary,
+        spelling,
         settings,
     } = *inputs;
     let text = &sentence.text;
@@ -871,46 +910,48 @@ fn plan_words(
             continue;
         }
         let lower = word_text.to_lowercase();
-        let in_lexicon = lexicon.contains(&lower);
         let is_sentence_start = words[..word_idx]
             .iter()
             .all(|earlier| !earlier.text.chars().any(char::is_alphanumeric));
         let capitalized = word_text.chars().next().is_some_and(char::is_uppercase);
+        let known = unknown_word::is_known_word(word_text, word.in_vocabulary, lexicon, &spelling);
         let unknown = settings.report_unknown
-            && !in_lexicon
-            && !word.in_vocabulary
+            && !known
             && word.pieces.len() >= settings.unknown_min_pieces
-            && (settings.unknown_check_capitalized || !capitalized || is_sentence_start)
-            && !morphology::is_regular_derivative(&lower, &|known| lexicon.contains(known));
-        let known = in_lexicon || word.in_vocabulary;
-        let max_distance = if word_text.chars().count() >= settings.min_length_for_two_edits {
-            settings.max_edit_distance
+            && (settings.unknown_check_capitalized || !capitalized || is_sentence_start);
+        let candidates: Vec<Candidate> = if unknown {
+            unknown_word::correction_candidates(word_text, lexicon, &spelling, settings)
+                .into_iter()
+                .filter_map(|(word, distance)| candidate(scorer, word, distance))
+                .collect()
+        } else if !known
+            || improbable_term::is_function_word(&lower)
+            || (capitalized && !is_sentence_start)
+        {
+            // Names inside a sentence (Stanford) and words of grammar are not real-word errors.
+            Vec::new()
         } else {
-            settings.max_edit_distance.min(1)
-        };
-        let candidates: Vec<Candidate> = lexicon
-            .near(&lower, max_distance)
-            .into_iter()
-            .filter(|near| near.word.chars().count() >= 3)
-            // Another form of the same word (number, tense, spelling convention) or the word with
-            // or without a prefix (infeasible/feasible) is the writer's choice, not a wrong term.
-            .filter(|near| {
-                let other_form = morphology::are_inflections(&lower, &near.word)
-                    || morphology::are_prefix_derivations(&lower, &near.word)
-                    || (known && morphology::are_spelling_variants(&lower, &near.word));
-                !other_form
-            })
-            .take(settings.max_candidates)
-            .filter_map(|near| {
-                let pieces = scorer.words(&near.word).ok()?;
-                let first_piece = pieces.first()?.pieces.first()?.clone();
-                Some(Candidate {
-                    word: near.word,
-                    distance: near.distance,
-                    first_piece,
+            let max_distance = if word_text.chars().count() >= settings.min_length_for_two_edits {
+                settings.max_edit_distance
+            } else {
+                settings.max_edit_distance.min(1)
+            };
+            lexicon
+                .near(&lower, max_distance)
+                .into_iter()
+                .filter(|near| near.word.chars().count() >= 3)
+                // Another form of the same word (number, tense, spelling convention) or the word
+                // with or without a prefix (infeasible/feasible) is the writer's choice, not a
+                // wrong term.
+                .filter(|near| {
+                    !(morphology::are_inflections(&lower, &near.word)
+                        || morphology::are_prefix_derivations(&lower, &near.word)
+                        || morphology::are_spelling_variants(&lower, &near.word))
                 })
-            })
-            .collect();
+                .take(settings.max_candidates)
+                .filter_map(|near| candidate(scorer, near.word, near.distance))
+                .collect()
+        };
         if candidates.is_empty() && !unknown {
             continue;
         }
@@ -922,6 +963,17 @@ fn plan_words(
         });
     }
     plans
+}
+
+/// A candidate with the first piece of its split (the screen compares first pieces).
+fn candidate(scorer: &dyn TermScorer, word: String, distance: usize) -> Option<Candidate> {
+    let split = scorer.words(&word).ok()?;
+    let first_piece = split.first()?.pieces.first()?.clone();
+    Some(Candidate {
+        word,
+        distance,
+        first_piece,
+    })
 }
 
 /// Letters only, long enough, and not an abbreviation or symbol (no capital after the first
@@ -959,7 +1011,15 @@ fn prune_candidates(
 }
 
 fn is_suspicious(plan: &WordPlan, tokens: &[TokenProbability], settings: &CheckSettings) -> bool {
-    if plan.unknown {
+    // A word of a known confusable pair is always scored: the screen sees only its first piece
+    // (`pro` of `prostrate`), which fits.
+    let lower = plan.text.to_lowercase();
+    if plan.unknown
+        || plan
+            .candidates
+            .iter()
+            .any(|candidate| improbable_term::are_known_confusables(&lower, &candidate.word))
+    {
         return true;
     }
     let pieces: Vec<&TokenProbability> = tokens
@@ -985,9 +1045,9 @@ fn is_suspicious(plan: &WordPlan, tokens: &[TokenProbability], settings: &CheckS
 
 /// Drops the alternatives whose upper bound (first-piece log-probability, see
 /// [`ScoreRequest::candidate_bounds_only`]) shows that their exact score cannot change what
-/// [`decide`] reports, so that only the others cost the rows of an exact score. When no
-/// alternative could be flagged, none is kept unless the word is an unknown word that needs
-/// spelling suggestions. The word's own score in `bound` is exact.
+/// `improbable_term::decide` reports, so that only the others cost the rows of an exact score.
+/// A word no dictionary knows keeps its corrections (they are ranked by their exact scores), or
+/// none when it is not reported. The word's own score in `bound` is exact.
 fn keep_candidates_that_matter(
     mut plan: WordPlan,
     mut bound: WordScore,
@@ -996,13 +1056,17 @@ fn keep_candidates_that_matter(
 ) -> (WordPlan, WordScore) {
     let observed = bound.log_probability;
     let bounds: Vec<f32> = bound.candidates.iter().map(|(_, bound)| *bound).collect();
-    let observed_unigram = lexicon.log_unigram(&plan.text);
-    let could_be_flagged = plan
-        .candidates
-        .iter()
-        .zip(&bounds)
-        .any(|(candidate, &bound)| {
-            passes_margin(
+    let keep: Vec<bool> = if plan.unknown {
+        let reported = observed <= settings.unknown_max_log_probability;
+        bounds
+            .iter()
+            .map(|_| reported)
+            .collect()
+    } else {
+        let observed_unigram = lexicon.log_unigram(&plan.text);
+        let passes = |candidate: &Candidate, bound: f32| {
+            improbable_term::margin_excess(
+                &plan.text,
                 candidate,
                 bound,
                 observed,
@@ -1010,20 +1074,23 @@ fn keep_candidates_that_matter(
                 lexicon,
                 settings,
             )
-        });
-    let needs_suggestions = plan.unknown && observed < settings.unknown_max_log_probability;
-    let keep: Vec<bool> = bounds
-        .iter()
-        .map(|&bound| {
-            if needs_suggestions && !settings.unknown_requires_suggestion {
-                return true;
-            }
-            // Suggestions (of either code) are alternatives more probable than the word.
-            let suggestion = bound > observed
-                && (needs_suggestions || bound >= settings.min_alternative_log_probability);
-            suggestion && (could_be_flagged || needs_suggestions)
-        })
-        .collect();
+            .is_some()
+        };
+        let could_be_flagged = plan
+            .candidates
+            .iter()
+            .zip(&bounds)
+            .any(|(candidate, &bound)| passes(candidate, bound));
+        // Suggestions are alternatives more probable than the word and probable enough.
+        bounds
+            .iter()
+            .map(|&bound| {
+                could_be_flagged
+                    && bound > observed
+                    && bound >= settings.min_alternative_log_probability
+            })
+            .collect()
+    };
     let mut keep_iter = keep.iter();
     plan.candidates
         .retain(|_| *keep_iter.next().unwrap_or(&false));
@@ -1034,153 +1101,3 @@ fn keep_candidates_that_matter(
     (plan, bound)
 }
 
-/// Whether an alternative with this log-probability would be flagged over the observed word:
-/// more probable than the word, probable enough itself, and ahead by the margin its edit distance
-/// demands after the frequency correction. Returns the amount by which it clears the margin.
-fn margin_excess(
-    candidate: &Candidate,
-    log_probability: f32,
-    observed: f32,
-    observed_unigram: f32,
-    lexicon: &Lexicon,
-    settings: &CheckSettings,
-) -> Option<(f32, f32)> {
-    if log_probability < settings.min_alternative_log_probability || log_probability <= observed {
-        return None;
-    }
-    let corrected = (log_probability - observed)
-        - settings.frequency_weight * (lexicon.log_unigram(&candidate.word) - observed_unigram);
-    let required =
-        settings.min_margin + settings.margin_per_extra_edit * (candidate.distance as f32 - 1.0);
-    let excess = corrected - required;
-    (excess > 0.0).then_some((excess, corrected))
-}
-
-fn passes_margin(
-    candidate: &Candidate,
-    log_probability: f32,
-    observed: f32,
-    observed_unigram: f32,
-    lexicon: &Lexicon,
-    settings: &CheckSettings,
-) -> bool {
-    margin_excess(
-        candidate,
-        log_probability,
-        observed,
-        observed_unigram,
-        lexicon,
-        settings,
-    )
-    .is_some()
-}
-
-fn decide(
-    plan: &WordPlan,
-    score: &WordScore,
-    lexicon: &Lexicon,
-    settings: &CheckSettings,
-) -> Option<Finding> {
-    let observed = score.log_probability;
-    let observed_unigram = lexicon.log_unigram(&plan.text);
-    let mut best: Option<(f32, &str, f32, f32)> = None; // (excess, word, log p, corrected margin)
-    for ((candidate, log_probability), planned) in score.candidates.iter().zip(&plan.candidates) {
-        let Some((excess, corrected)) = margin_excess(
-            planned,
-            *log_probability,
-            observed,
-            observed_unigram,
-            lexicon,
-            settings,
-        ) else {
-            continue;
-        };
-        if best.is_none_or(|(best_excess, ..)| excess > best_excess) {
-            best = Some((excess, candidate, *log_probability, corrected));
-        }
-    }
-    if let Some((excess, candidate, log_probability, corrected)) = best {
-        let mut ranked: Vec<&(String, f32)> = score
-            .candidates
-            .iter()
-            .filter(|(_, lp)| *lp > observed && *lp >= settings.min_alternative_log_probability)
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let mut suggestions = vec![match_case(candidate, &plan.text)];
-        for (other, _) in ranked {
-            let other = match_case(other, &plan.text);
-            if !suggestions.contains(&other) && suggestions.len() < settings.max_suggestions {
-                suggestions.push(other);
-            }
-        }
-        return Some(Finding {
-            range: plan.range.clone(),
-            code: FindingCode::ImprobableTerm,
-            severity: if excess >= settings.strong_margin {
-                settings.strong_severity
-            } else {
-                settings.weak_severity
-            },
-            word: plan.text.clone(),
-            message: format!(
-                "\"{}\" is improbable here (p = {}); \"{}\" fits (p = {})",
-                plan.text,
-                format_probability(observed.exp()),
-                match_case(candidate, &plan.text),
-                format_probability(log_probability.exp())
-            ),
-            suggestions,
-            score: corrected,
-            log_probability: observed,
-            evidence: Vec::new(),
-        });
-    }
-    if plan.unknown && observed < settings.unknown_max_log_probability {
-        let mut ranked: Vec<&(String, f32)> = score
-            .candidates
-            .iter()
-            .filter(|(_, log_probability)| {
-                !settings.unknown_requires_suggestion || *log_probability > observed
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        if settings.unknown_requires_suggestion && ranked.is_empty() {
-            return None;
-        }
-        let suggestions: Vec<String> = ranked
-            .into_iter()
-            .take(settings.max_suggestions)
-            .map(|(word, _)| match_case(word, &plan.text))
-            .collect();
-        let message = if suggestions.is_empty() {
-            format!(
-                "\"{}\" is not a known word and is improbable here (p = {})",
-                plan.text,
-                format_probability(observed.exp())
-            )
-        } else {
-            format!(
-                "\"{}\" is not a known word and is improbable here (p = {}); did you mean {}?",
-                plan.text,
-                format_probability(observed.exp()),
-                suggestions
-                    .iter()
-                    .map(|word| format!("\"{word}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        return Some(Finding {
-            range: plan.range.clone(),
-            code: FindingCode::UnknownTerm,
-            severity: settings.unknown_severity,
-            word: plan.text.clone(),
-            message,
-            suggestions,
-            score: -observed,
-            log_probability: observed,
-            evidence: Vec::new(),
-        });
-    }
-    None
-}

@@ -8,9 +8,9 @@ use tower_lsp::lsp_types::{
     NumberOrString, Url,
 };
 
-use crate::analysis::document::{check_document, document_sentences, Suppressions};
+use crate::analysis::document::{check_document, prepare_document};
+use crate::analysis::spelling::SpellingDictionaries;
 use crate::analysis::manuscript_words::ManuscriptWordsBuilder;
-use crate::analysis::switches::disabled_ranges;
 use crate::analysis::wording::format_share;
 use crate::analysis::{
     lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, Lexicon, SentenceCheckInputs,
@@ -268,40 +268,33 @@ impl Backend {
             .unwrap_or_default();
         let prose_options = settings.prose_options();
         let (rope, language) = (snapshot.rope.clone(), snapshot.language);
-        let (chunks, sentences, disabled) = tokio::task::spawn_blocking(move || {
-            let source = rope.to_string();
-            let chunks = snapshot.chunks.unwrap_or_else(|| {
-                crate::prose::extract(&source, crate::prose::Language::PlainText, &prose_options)
-            });
-            let sentences = document_sentences(&chunks);
-            (chunks, sentences, disabled_ranges(&source, language))
+        let document = tokio::task::spawn_blocking(move || {
+            prepare_document(&rope.to_string(), language, snapshot.chunks, &prose_options)
         })
         .await
         .map_err(|error| anyhow::anyhow!("preparing the check failed: {error}"))?;
-        let sentences_count = sentences.len();
+        let sentences_count = document.sentences.len();
         let (progress_sender, mut progress_receiver) =
             tokio::sync::mpsc::unbounded_channel::<u32>();
         let shared = Arc::clone(&self.shared);
         let check_cancel = cancel.clone();
         let check_settings = settings.check_settings();
         let job = tokio::task::spawn_blocking(move || {
-            let suppressions = Suppressions {
-                disabled,
-                ignored_words,
-            };
             let inputs = SentenceCheckInputs {
                 lexicon: &lexicon,
                 dictionary: &dictionary,
+                spelling: SpellingDictionaries::with_installed(
+                    &crate::dictionary_files::installed_hunspell_dictionaries().0,
+                ),
                 settings: &check_settings,
             };
             let mut statistics = CheckStatistics::default();
             let mut last_percentage = 0;
             check_document(
                 &engine,
-                &chunks,
-                &sentences,
+                &document,
                 &inputs,
-                &suppressions,
+                &ignored_words,
                 Some(&shared.checks.cache),
                 Some(&check_cancel),
                 &mut statistics,

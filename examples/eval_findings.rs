@@ -1,0 +1,641 @@
+//! Evaluates the findings a writer sees, through the same pipeline as `check` and the server
+//! (`analysis::document::check_document`, bundled model, bundled dictionaries), and fits the
+//! decision's parameters on the develop split:
+//!
+//! - false alarms per 1,000 words on published text (every finding counts);
+//! - recall on injected non-word typos (one edit of a dictionary word: deletion, insertion,
+//!   substitution or transposition) and how often the intended word is the first suggestion;
+//! - recall on real-word errors from the confusable list injected into three sentences of one
+//!   document (the manuscript as evidence must not hide an error repeated).
+//!
+//! `--split develop`: the NCBI-disease develop abstracts and the deep-review's section on
+//! treatment; `--fit` sweeps `unknown_edit_penalty`, `unknown_min_margin` and
+//! `manuscript_weight` there and prints the values to put in `CheckSettings::default`.
+//! `--split test` (the default): the NCBI-disease test abstracts for the injections; the whole
+//! deep-review manuscript, the phyloseq LaTeX article and 200 PubMedQA abstracts (the mini
+//! model's training text) for the false alarms.
+//!
+//! cargo run --release --example eval_findings -- [--split develop|test] [--fit] [--show N]
+//!   [--data ../shared/data] [--set name=value ...]
+
+#[path = "support/bench_support.rs"]
+mod bench_support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use bench_support::{flag, letter_words, ncbi_abstracts, parse_confusables};
+use biomed_lsp::analysis::document::{check_document, prepare_document, sentences_using_each_word};
+use biomed_lsp::analysis::spelling::SpellingDictionaries;
+use biomed_lsp::analysis::unknown_word::is_known_word;
+use biomed_lsp::analysis::wording::match_case;
+use biomed_lsp::analysis::{
+    lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, Finding, FindingCode,
+    Lexicon, SentenceCheckInputs,
+};
+use biomed_lsp::model::device::{DeviceChoice, PrecisionChoice};
+use biomed_lsp::model::engine::load_bundled;
+use biomed_lsp::model::fill::ModelRunner;
+use biomed_lsp::prose::{Language, ProseOptions};
+
+/// One published document: its name, text and language.
+struct Published {
+    name: String,
+    documents: Vec<(String, Language)>,
+}
+
+fn published_texts(data: &Path, develop: bool) -> Vec<Published> {
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    };
+    let review = data.join("manuscripts/deep-review");
+    if develop {
+        return vec![
+            Published {
+                name: "NCBI-disease develop (100 abstracts)".into(),
+                documents: ncbi_abstracts(
+                    &data.join("corpus/ncbi_disease/NCBIdevelopset_corpus.txt"),
+                    usize::MAX,
+                )
+                .into_iter()
+                .map(|text| (text, Language::PlainText))
+                .collect(),
+            },
+            Published {
+                name: "deep-review, section on treatment (05.treat.md)".into(),
+                documents: vec![(read(review.join("05.treat.md")), Language::Markdown)],
+            },
+        ];
+    }
+    let mut sections: Vec<PathBuf> = std::fs::read_dir(&review)
+        .expect("the deep-review folder")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with('0') && name.ends_with(".md"))
+        })
+        .collect();
+    sections.sort();
+    let pubmedqa = read(data.join("corpus/pubmedqa/pqal_abstracts.txt"));
+    vec![
+        Published {
+            name: "deep-review (8 Markdown files)".into(),
+            documents: sections
+                .into_iter()
+                .map(|path| (read(path), Language::Markdown))
+                .collect(),
+        },
+        Published {
+            name: "phyloseq article (LaTeX)".into(),
+            documents: vec![(
+                read(data.join("manuscripts/phyloseq-plos1-2013/phyloseq-plos1-2013.tex")),
+                Language::Latex,
+            )],
+        },
+        Published {
+            name: "PubMedQA, 200 abstracts (the mini model's training text)".into(),
+            documents: pubmedqa
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .take(200)
+                .map(|line| (line.to_string(), Language::PlainText))
+                .collect(),
+        },
+        Published {
+            name: "NCBI-disease test (100 abstracts)".into(),
+            documents: ncbi_abstracts(
+                &data.join("corpus/ncbi_disease/NCBItestset_corpus.txt"),
+                usize::MAX,
+            )
+            .into_iter()
+            .map(|text| (text, Language::PlainText))
+            .collect(),
+        },
+    ]
+}
+
+struct Checker<'a> {
+    runner: &'a ModelRunner,
+    lexicon: &'a Lexicon,
+    dictionary: &'a Dictionary,
+    statistics: CheckStatistics,
+}
+
+impl Checker<'_> {
+    fn check(
+        &mut self,
+        text: &str,
+        language: Language,
+        settings: &CheckSettings,
+    ) -> anyhow::Result<(Vec<Finding>, HashMap<String, usize>, usize)> {
+        let document = prepare_document(text, language, None, &ProseOptions::default());
+        let inputs = SentenceCheckInputs {
+            lexicon: self.lexicon,
+            dictionary: self.dictionary,
+            spelling: SpellingDictionaries::default(),
+            settings,
+        };
+        let findings = check_document(
+            self.runner,
+            &document,
+            &inputs,
+            &[],
+            None,
+            None,
+            &mut self.statistics,
+            &mut |_, _| {},
+        )?;
+        let words = document
+            .sentences
+            .iter()
+            .map(|sentence| letter_words(&sentence.check.text).len())
+            .sum();
+        Ok((
+            findings,
+            sentences_using_each_word(&document.sentences),
+            words,
+        ))
+    }
+}
+
+/// A small deterministic generator (the same injections on every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n.max(1) as u64) as usize
+    }
+}
+
+/// One edit of `word` of the given kind (0 deletion, 1 insertion, 2 substitution, 3
+/// transposition of neighbours), at a position after the first letter.
+fn one_edit(word: &str, kind: usize, random: &mut Lcg) -> String {
+    let mut letters: Vec<char> = word.chars().collect();
+    let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz".chars().collect();
+    let position = 1 + random.below(letters.len() - 1);
+    match kind {
+        0 => {
+            letters.remove(position);
+        }
+        1 => letters.insert(position, alphabet[random.below(26)]),
+        2 => {
+            let replacement = alphabet[random.below(26)];
+            letters[position] = replacement;
+        }
+        _ => {
+            let position = position.min(letters.len() - 1);
+            letters.swap(position - 1, position);
+        }
+    }
+    letters.into_iter().collect()
+}
+
+/// The sentences of NCBI abstracts, as the prose extraction splits them.
+fn ncbi_sentences(data: &Path, develop: bool) -> Vec<String> {
+    let file = if develop {
+        "NCBIdevelopset_corpus.txt"
+    } else {
+        "NCBItestset_corpus.txt"
+    };
+    ncbi_abstracts(&data.join("corpus/ncbi_disease").join(file), usize::MAX)
+        .iter()
+        .flat_map(|text| {
+            biomed_lsp::prose::sentences(text, Language::PlainText, &ProseOptions::default())
+                .into_iter()
+                .map(|sentence| sentence.text)
+        })
+        .collect()
+}
+
+/// One injected non-word: the sentence with the typo, where it is, the word intended.
+struct Typo {
+    sentence: String,
+    range: std::ops::Range<usize>,
+    intended: String,
+}
+
+fn inject_typos(
+    sentences: &[String],
+    lexicon: &Lexicon,
+    spelling: &SpellingDictionaries,
+) -> Vec<Typo> {
+    let mut random = Lcg(0x7e57);
+    let mut typos = Vec::new();
+    for (idx, sentence) in sentences.iter().enumerate() {
+        let targets: Vec<std::ops::Range<usize>> = letter_words(sentence)
+            .into_iter()
+            .filter(|range| {
+                let word = &sentence[range.clone()];
+                word.chars().count() >= 4
+                    && word.chars().all(|c| c.is_ascii_lowercase())
+                    && spelling.knows(word)
+            })
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        let range = targets[random.below(targets.len())].clone();
+        let intended = &sentence[range.clone()];
+        // Ten tries for an edit that makes a non-word.
+        for _ in 0..10 {
+            let typo = one_edit(intended, idx % 4, &mut random);
+            if typo != intended && !is_known_word(&typo, false, lexicon, spelling) {
+                typos.push(Typo {
+                    sentence: format!(
+                        "{}{}{}",
+                        &sentence[..range.start],
+                        typo,
+                        &sentence[range.end..]
+                    ),
+                    range: range.start..range.start + typo.len(),
+                    intended: intended.to_string(),
+                });
+                break;
+            }
+        }
+    }
+    typos
+}
+
+/// Documents of three sentences that each write the same intended word, with the same wrong word
+/// in all three: (document, the three error ranges).
+fn repeated_real_word_errors(
+    sentences: &[String],
+    confusion: &HashMap<String, Vec<String>>,
+) -> Vec<(String, Vec<std::ops::Range<usize>>)> {
+    let mut by_word: HashMap<String, Vec<(usize, std::ops::Range<usize>)>> = HashMap::new();
+    for (idx, sentence) in sentences.iter().enumerate() {
+        for range in letter_words(sentence) {
+            let word = sentence[range.clone()].to_lowercase();
+            if confusion.contains_key(&word) {
+                let uses = by_word.entry(word).or_default();
+                if uses.last().is_none_or(|(last, _)| *last != idx) {
+                    uses.push((idx, range));
+                }
+            }
+        }
+    }
+    let mut words: Vec<&String> = by_word.keys().collect();
+    words.sort();
+    let mut documents = Vec::new();
+    for word in words {
+        let uses = &by_word[word];
+        for (group_idx, group) in uses.chunks_exact(3).enumerate() {
+            let wrongs = &confusion[word];
+            let wrong_lower = &wrongs[group_idx % wrongs.len()];
+            let mut document = String::new();
+            let mut ranges = Vec::new();
+            for (idx, range) in group {
+                let sentence = &sentences[*idx];
+                let wrong = match_case(wrong_lower, &sentence[range.clone()]);
+                if !document.is_empty() {
+                    document.push_str("\n\n");
+                }
+                let start = document.len() + range.start;
+                document.push_str(&sentence[..range.start]);
+                document.push_str(&wrong);
+                document.push_str(&sentence[range.end..]);
+                ranges.push(start..start + wrong.len());
+            }
+            documents.push((document, ranges));
+        }
+    }
+    documents
+}
+
+fn set_setting(settings: &mut CheckSettings, assignment: &str) -> anyhow::Result<()> {
+    let (name, value) = assignment
+        .split_once('=')
+        .with_context(|| format!("--set wants name=value, got {assignment:?}"))?;
+    let value: f32 = value
+        .parse()
+        .with_context(|| format!("{name}: {value:?} is not a number"))?;
+    match name {
+        "unknown_min_margin" => settings.unknown_min_margin = value,
+        "unknown_edit_penalty" => settings.unknown_edit_penalty = value,
+        "manuscript_weight" => settings.manuscript_weight = value,
+        "min_margin" => settings.min_margin = value,
+        _ => bail!("unknown setting {name:?} (unknown_min_margin, unknown_edit_penalty, manuscript_weight, min_margin)"),
+    }
+    Ok(())
+}
+
+/// What one pass over the texts found, with the decision's thresholds left open (every non-word
+/// with a correction reported, no repetition filter), so that thresholds can be swept after.
+#[derive(Default)]
+struct Pass {
+    /// Published words.
+    words: usize,
+    /// Findings on published text: (code, margin or score, sentences of its document writing the
+    /// word, the finding's word).
+    published: Vec<(FindingCode, f32, usize, String)>,
+    /// Injected typos: the unknown-term margin at the typo (None when not found) and whether the
+    /// first suggestion is the intended word.
+    typos: Vec<(Option<f32>, bool)>,
+    /// Repeated real-word errors: the improbable-term margin over its bar at each (None when not
+    /// found); all are written in 3 sentences.
+    repeated: Vec<Option<f32>>,
+}
+
+fn run_pass(
+    checker: &mut Checker,
+    published: &[Published],
+    typos: &[Typo],
+    repeated: &[(String, Vec<std::ops::Range<usize>>)],
+    settings: &CheckSettings,
+    show: usize,
+) -> anyhow::Result<(Pass, Vec<(String, usize, usize)>)> {
+    let mut pass = Pass::default();
+    let mut per_text = Vec::new();
+    for text in published {
+        let mut words = 0;
+        let mut findings_count = 0;
+        for (document, language) in &text.documents {
+            let (findings, uses, document_words) = checker.check(document, *language, settings)?;
+            words += document_words;
+            for finding in findings {
+                let sentences = uses.get(&finding.word.to_lowercase()).copied().unwrap_or(1);
+                let value = match finding.code {
+                    FindingCode::UnknownTerm => finding.score,
+                    FindingCode::ImprobableTerm => finding.margin_over_threshold,
+                };
+                if findings_count < show {
+                    println!("  {}: {} [{}]", text.name, finding.message, finding.code.as_str());
+                }
+                findings_count += 1;
+                pass.published
+                    .push((finding.code, value, sentences, finding.word.clone()));
+            }
+        }
+        pass.words += words;
+        per_text.push((text.name.clone(), words, findings_count));
+    }
+    for typo in typos {
+        let (findings, _, _) = checker.check(&typo.sentence, Language::PlainText, settings)?;
+        let found = findings.iter().find(|finding| {
+            finding.code == FindingCode::UnknownTerm
+                && finding.range.start < typo.range.end
+                && typo.range.start < finding.range.end
+        });
+        pass.typos.push(match found {
+            Some(finding) => (
+                Some(finding.score),
+                finding
+                    .suggestions
+                    .first()
+                    .is_some_and(|first| first.eq_ignore_ascii_case(&typo.intended)),
+            ),
+            None => (None, false),
+        });
+    }
+    for (document, ranges) in repeated {
+        let (findings, _, _) = checker.check(document, Language::PlainText, settings)?;
+        for range in ranges {
+            let found = findings.iter().find(|finding| {
+                finding.code == FindingCode::ImprobableTerm
+                    && finding.range.start < range.end
+                    && range.start < finding.range.end
+            });
+            pass.repeated
+                .push(found.map(|finding| finding.margin_over_threshold));
+        }
+    }
+    Ok((pass, per_text))
+}
+
+/// Published findings kept at these thresholds: the unknown-term margin is compared as is; the
+/// improbable-term one (its margin over the bar of the open pass) must clear `extra_margin` more,
+/// and the repetition bar on top.
+fn kept_published(
+    pass: &Pass,
+    unknown_min_margin: f32,
+    extra_margin: f32,
+    manuscript_weight: f32,
+) -> usize {
+    pass.published
+        .iter()
+        .filter(|(code, value, sentences, _)| match code {
+            FindingCode::UnknownTerm => *value >= unknown_min_margin,
+            FindingCode::ImprobableTerm => {
+                *value > extra_margin + manuscript_weight * (*sentences.max(&1) as f32).ln()
+            }
+        })
+        .count()
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut data = PathBuf::from("../shared/data");
+    let mut develop = false;
+    let mut show = 0usize;
+    let mut settings = CheckSettings::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--data" => data = PathBuf::from(value()?),
+            "--split" => {
+                develop = match value()?.as_str() {
+                    "develop" => true,
+                    "test" => false,
+                    other => bail!("--split develop or test, not {other:?}"),
+                }
+            }
+            "--show" => show = value()?.parse()?,
+            "--set" => set_setting(&mut settings, &value()?)?,
+            "--fit" => {}
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    let fit = flag("--fit");
+    if fit && !develop {
+        bail!("--fit fits on the develop split: add --split develop");
+    }
+    let (runner, _) = load_bundled(DeviceChoice::Cpu, PrecisionChoice::Auto)?;
+    let lexicon = lexicon_for_tokenizer(&runner.tokenizer, &settings)?;
+    let dictionary = Dictionary::new();
+    let spelling = SpellingDictionaries::default();
+    let published = published_texts(&data, develop);
+    let sentences = ncbi_sentences(&data, develop);
+    let typos = inject_typos(&sentences, &lexicon, &spelling);
+    let confusion = parse_confusables(
+        &std::fs::read_to_string(
+            data.join("confusables/languagetool_confusion_sets_biomed_subset.txt"),
+        )
+        .context("reading the confusable list")?,
+    );
+    let repeated = repeated_real_word_errors(&sentences, &confusion);
+    let split = if develop { "develop" } else { "test" };
+    println!(
+        "split {split}: {} injected non-word typos, {} documents with a real-word error written in 3 sentences",
+        typos.len(),
+        repeated.len()
+    );
+    let mut checker = Checker {
+        runner: &runner,
+        lexicon: &lexicon,
+        dictionary: &dictionary,
+        statistics: CheckStatistics::default(),
+    };
+    if fit {
+        // Passes with the thresholds open, one per channel penalty; the margins are swept after.
+        let open = |penalty: f32| CheckSettings {
+            unknown_edit_penalty: penalty,
+            unknown_min_margin: f32::NEG_INFINITY,
+            manuscript_weight: 0.0,
+            ..settings.clone()
+        };
+        // The objective: the shares of typos caught, of single and of repeated real-word errors
+        // caught and of first suggestions right, less the false alarms per 1,000 published words
+        // (one per 1,000 words costs as much as missing every typo).
+        struct Fitted {
+            penalty: f32,
+            unknown_margin: f32,
+            extra_margin: f32,
+            weight: f32,
+            typo_recall: f64,
+            single_recall: f64,
+            repeated_recall: f64,
+            first_right: f64,
+            alarms: f64,
+            objective: f64,
+        }
+        let mut best: Option<Fitted> = None;
+        println!("\n| edit penalty | intended word first | unknown margin | typo recall | extra real-word margin | single real-word recall | repeated real-word recall (weight 2) | false alarms per 1,000 words |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for penalty in [4.0f32, 8.0, 12.0] {
+            let (pass, _) = run_pass(&mut checker, &published, &typos, &repeated, &open(penalty), 0)?;
+            let first_right = pass.typos.iter().filter(|(_, right)| *right).count() as f64
+                / pass.typos.len().max(1) as f64;
+            let share = |hits: usize, of: usize| hits as f64 / of.max(1) as f64;
+            for margin_step in 0..=28 {
+                let unknown_margin = margin_step as f32;
+                let typo_recall = share(
+                    pass.typos
+                        .iter()
+                        .filter(|(found, _)| found.is_some_and(|m| m >= unknown_margin))
+                        .count(),
+                    pass.typos.len(),
+                );
+                for extra_step in 0..=24 {
+                    let extra_margin = extra_step as f32;
+                    let single_recall = share(
+                        pass.repeated
+                            .iter()
+                            .filter(|found| found.is_some_and(|m| m > extra_margin))
+                            .count(),
+                        pass.repeated.len(),
+                    );
+                    for weight_step in 0..=8 {
+                        let weight = weight_step as f32 * 0.5;
+                        let repeated_recall = share(
+                            pass.repeated
+                                .iter()
+                                .filter(|found| {
+                                    found.is_some_and(|m| m > extra_margin + weight * 3f32.ln())
+                                })
+                                .count(),
+                            pass.repeated.len(),
+                        );
+                        let alarms =
+                            kept_published(&pass, unknown_margin, extra_margin, weight) as f64
+                                * 1000.0
+                                / pass.words.max(1) as f64;
+                        let objective =
+                            typo_recall + single_recall + repeated_recall + first_right - alarms;
+                        if weight_step == 4 && margin_step % 8 == 0 && extra_step % 8 == 0 {
+                            println!(
+                                "| {penalty} | {first_right:.3} | {unknown_margin} | {typo_recall:.3} | {extra_margin} | {single_recall:.3} | {repeated_recall:.3} | {alarms:.2} |"
+                            );
+                        }
+                        if best.as_ref().is_none_or(|b| objective > b.objective) {
+                            best = Some(Fitted {
+                                penalty,
+                                unknown_margin,
+                                extra_margin,
+                                weight,
+                                typo_recall,
+                                single_recall,
+                                repeated_recall,
+                                first_right,
+                                alarms,
+                                objective,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(b) = best {
+            println!(
+                "\nfitted: unknown_edit_penalty {}, unknown_min_margin {}, min_margin {} ({} + {}), manuscript_weight {}\n\
+                 on the develop split: typo recall {:.3}, intended word first {:.3}, single real-word recall {:.3}, \
+                 repeated real-word recall {:.3}, {:.2} false alarms per 1,000 published words",
+                b.penalty,
+                b.unknown_margin,
+                settings.min_margin + b.extra_margin,
+                settings.min_margin,
+                b.extra_margin,
+                b.weight,
+                b.typo_recall,
+                b.first_right,
+                b.single_recall,
+                b.repeated_recall,
+                b.alarms
+            );
+        }
+        return Ok(());
+    }
+    let (pass, per_text) = run_pass(&mut checker, &published, &typos, &repeated, &settings, show)?;
+    println!("\n| published text | words | findings | false alarms per 1,000 words |");
+    println!("|---|---|---|---|");
+    for (name, words, findings) in &per_text {
+        println!(
+            "| {name} | {words} | {findings} | {:.2} |",
+            *findings as f64 * 1000.0 / (*words).max(1) as f64
+        );
+    }
+    let mut words_flagged: HashMap<(&str, &str), usize> = HashMap::new();
+    for (code, _, _, word) in &pass.published {
+        *words_flagged.entry((code.as_str(), word.as_str())).or_default() += 1;
+    }
+    let mut listed: Vec<_> = words_flagged.into_iter().collect();
+    listed.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    println!(
+        "\nfindings on published text by word: {}",
+        listed
+            .iter()
+            .map(|((code, word), count)| format!("{word} ({code}) ×{count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let caught = pass.typos.iter().filter(|(found, _)| found.is_some()).count();
+    let first_right = pass.typos.iter().filter(|(_, right)| *right).count();
+    println!(
+        "\ninjected non-word typos: {} of {} flagged (recall {:.3}); intended word first for {} ({:.3} of all)",
+        caught,
+        pass.typos.len(),
+        caught as f64 / pass.typos.len().max(1) as f64,
+        first_right,
+        first_right as f64 / pass.typos.len().max(1) as f64
+    );
+    let repeated_caught = pass.repeated.iter().filter(|found| found.is_some()).count();
+    println!(
+        "real-word errors written in 3 sentences of one document: {} of {} flagged (recall {:.3})",
+        repeated_caught,
+        pass.repeated.len(),
+        repeated_caught as f64 / pass.repeated.len().max(1) as f64
+    );
+    let statistics = &checker.statistics;
+    println!(
+        "work: {} sentences, {} words, {} scored",
+        statistics.sentences, statistics.words, statistics.scored_words
+    );
+    Ok(())
+}
