@@ -1,11 +1,11 @@
 //! Fits the weights of completion's ranking (`analysis::completion::RankingWeights`) on public
-//! text: the NCBI-disease *develop* split and the phyloseq article (a long LaTeX manuscript, whose
-//! own words and phrases recur as a long manuscript's do) typed word by word, each word seen after 0–3 of its
+//! text: the NCBI-disease *develop* split, the phyloseq article (LaTeX) and the deep-review's
+//! section on treatment (Markdown), long manuscripts whose own words and phrases recur, typed word by word, each word seen after 0–3 of its
 //! letters, with what the server would know then (the text before it, the words it used). The
 //! fit maximises the probability of the word being typed among the candidates (a conditional
 //! logit), then prints how often it is among the first three, with the fitted weights and with
 //! the model alone, and with `--write` stores the weights in `src/analysis/completion_weights.rs`.
-//! The test split and the deep-review manuscript are left for `bench_completion`.
+//! The test split and the deep-review's introduction are left for `bench_completion`.
 //!
 //! cargo run --release --example fit_completion -- [--data ../shared/data] [--abstracts N] [--write]
 
@@ -130,13 +130,24 @@ fn main() -> anyhow::Result<()> {
     let mut samples = Vec::new();
     let mut requests = 0usize;
     let abstracts = develop_abstracts(&data, limit);
-    // Abstracts are short: a long manuscript, where the writer's own words and phrases come
-    // back again and again, is fitted on too (the article on phyloseq; not a benchmark text).
-    let long_document = manuscript_prose(
-        &data.join("manuscripts/phyloseq-plos1-2013/phyloseq-plos1-2013.tex"),
-        Language::Latex,
-    );
-    let documents: Vec<&String> = abstracts.iter().chain([&long_document]).collect();
+    // Two long manuscripts, where the writer's own words and phrases come back again and again:
+    // the article on phyloseq (LaTeX) and the deep-review's section on treatment (Markdown; the
+    // benchmark types that review's introduction, a different file, which no fit sees).
+    let long_documents = [
+        manuscript_prose(
+            &data.join("manuscripts/phyloseq-plos1-2013/phyloseq-plos1-2013.tex"),
+            Language::Latex,
+        ),
+        manuscript_prose(
+            &data.join("manuscripts/deep-review/05.treat.md"),
+            Language::Markdown,
+        ),
+    ];
+    let long_document_words: usize = long_documents
+        .iter()
+        .map(|document| document.split_whitespace().count())
+        .sum();
+    let documents: Vec<&String> = abstracts.iter().chain(&long_documents).collect();
     for document in documents {
         let mut at = 0;
         while at < document.len() {
@@ -215,10 +226,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "{} abstracts of the NCBI-disease develop split and the phyloseq article ({} words); \
-         {requests} requests (prefixes of 0–3 letters), the word among the candidates in {} ({:.1} %)",
+        "{} abstracts of the NCBI-disease develop split, the phyloseq article and the deep-review's \
+         section on treatment ({long_document_words} words); {requests} requests (prefixes of 0–3 \
+         letters), the word among the candidates in {} ({:.1} %)",
         abstracts.len(),
-        long_document.split_whitespace().count(),
         samples.len(),
         100.0 * samples.len() as f64 / requests.max(1) as f64
     );

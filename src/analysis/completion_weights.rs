@@ -4,12 +4,12 @@
 use super::completion::RankingWeights;
 
 pub const FITTED_WEIGHTS: RankingWeights = RankingWeights {
-    model: 0.28360936,
-    this_document: 0.5779793,
-    other_documents: 0.5779793,
-    recency: 1.0850596,
-    lexicon: 0.34341878,
-    english: -0.0066725845,
-    pieces: 1.2359966,
-    after_previous_word: 1.370917,
+    model: 0.2699115,
+    this_document: 0.5616173,
+    other_documents: 0.5616173,
+    recency: 1.143991,
+    lexicon: 0.3089752,
+    english: 0.0055368845,
+    pieces: 1.1571863,
+    after_previous_word: 1.4020904,
 };
