@@ -367,7 +367,12 @@ fn run_pass(
                     FindingCode::ImprobableTerm => finding.margin_over_threshold,
                 };
                 if findings_count < show {
-                    println!("  {}: {} [{}]", text.name, finding.message, finding.code.as_str());
+                    println!(
+                        "  {}: {} [{}]",
+                        text.name,
+                        finding.message,
+                        finding.code.as_str()
+                    );
                 }
                 findings_count += 1;
                 pass.published
@@ -510,7 +515,14 @@ fn main() -> anyhow::Result<()> {
         println!("\n| edit penalty | intended word first | unknown margin | typo recall | extra real-word margin | single real-word recall | repeated real-word recall (weight 2) | false alarms per 1,000 words |");
         println!("|---|---|---|---|---|---|---|---|");
         for penalty in [4.0f32, 8.0, 12.0] {
-            let (pass, _) = run_pass(&mut checker, &published, &typos, &repeated, &open(penalty), 0)?;
+            let (pass, _) = run_pass(
+                &mut checker,
+                &published,
+                &typos,
+                &repeated,
+                &open(penalty),
+                0,
+            )?;
             let first_right = pass.typos.iter().filter(|(_, right)| *right).count() as f64
                 / pass.typos.len().max(1) as f64;
             let share = |hits: usize, of: usize| hits as f64 / of.max(1) as f64;
@@ -543,10 +555,10 @@ fn main() -> anyhow::Result<()> {
                                 .count(),
                             pass.repeated.len(),
                         );
-                        let alarms =
-                            kept_published(&pass, unknown_margin, extra_margin, weight) as f64
-                                * 1000.0
-                                / pass.words.max(1) as f64;
+                        let alarms = kept_published(&pass, unknown_margin, extra_margin, weight)
+                            as f64
+                            * 1000.0
+                            / pass.words.max(1) as f64;
                         let objective =
                             typo_recall + single_recall + repeated_recall + first_right - alarms;
                         if weight_step == 4 && margin_step % 8 == 0 && extra_step % 8 == 0 {
@@ -603,7 +615,9 @@ fn main() -> anyhow::Result<()> {
     }
     let mut words_flagged: HashMap<(&str, &str), usize> = HashMap::new();
     for (code, _, _, word) in &pass.published {
-        *words_flagged.entry((code.as_str(), word.as_str())).or_default() += 1;
+        *words_flagged
+            .entry((code.as_str(), word.as_str()))
+            .or_default() += 1;
     }
     let mut listed: Vec<_> = words_flagged.into_iter().collect();
     listed.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -615,7 +629,11 @@ fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let caught = pass.typos.iter().filter(|(found, _)| found.is_some()).count();
+    let caught = pass
+        .typos
+        .iter()
+        .filter(|(found, _)| found.is_some())
+        .count();
     let first_right = pass.typos.iter().filter(|(_, right)| *right).count();
     println!(
         "\ninjected non-word typos: {} of {} flagged (recall {:.3}); intended word first for {} ({:.3} of all)",

@@ -14,9 +14,12 @@ use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::prose::{Language, ProseOptions};
 
 fn runner() -> ModelRunner {
-    load_bundled(DeviceChoice::Cpu, PrecisionChoice::Exactly(Precision::Float))
-        .expect("the bundled model loads")
-        .0
+    load_bundled(
+        DeviceChoice::Cpu,
+        PrecisionChoice::Exactly(Precision::Float),
+    )
+    .expect("the bundled model loads")
+    .0
 }
 
 fn check(runner: &ModelRunner, text: &str) -> Vec<Finding> {
@@ -52,7 +55,11 @@ fn non_words_are_flagged_with_the_intended_word_first() {
             "vfar",
             "far",
         ),
-        ("# Sierological testing in children", "Sierological", "Serological"),
+        (
+            "# Sierological testing in children",
+            "Sierological",
+            "Serological",
+        ),
         (
             "Levels of troponin tend to dicrease after the first week.",
             "dicrease",

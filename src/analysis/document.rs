@@ -5,12 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use super::improbable_term::keep_despite_repetition;
-use super::unknown_word::merge_own_terms;
 use super::switches::{disabled_ranges, is_disabled};
 use super::terminology::{
     check_sentences_with, CheckError, CheckStatistics, Finding, SentenceCache, SentenceCheckInputs,
     SentenceToCheck, TermScorer,
 };
+use super::unknown_word::merge_own_terms;
 use crate::model::CancelFlag;
 use crate::prose::{extract, split_sentences, Language, ProseChunk, ProseOptions, SegmentKind};
 

@@ -161,11 +161,7 @@ mod tests {
     #[test]
     fn non_words_are_unknown_and_get_suggestions() {
         let dictionaries = SpellingDictionaries::default();
-        for (word, expected) in [
-            ("vfar", "far"),
-            ("cary", "carry"),
-            ("dicrease", "decrease"),
-        ] {
+        for (word, expected) in [("vfar", "far"), ("cary", "carry"), ("dicrease", "decrease")] {
             assert!(!dictionaries.knows(word), "{word}");
             let suggestions = dictionaries.suggest(word);
             assert!(

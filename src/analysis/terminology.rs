@@ -1058,10 +1058,7 @@ fn keep_candidates_that_matter(
     let bounds: Vec<f32> = bound.candidates.iter().map(|(_, bound)| *bound).collect();
     let keep: Vec<bool> = if plan.unknown {
         let reported = observed <= settings.unknown_max_log_probability;
-        bounds
-            .iter()
-            .map(|_| reported)
-            .collect()
+        bounds.iter().map(|_| reported).collect()
     } else {
         let observed_unigram = lexicon.log_unigram(&plan.text);
         let passes = |candidate: &Candidate, bound: f32| {
@@ -1100,4 +1097,3 @@ fn keep_candidates_that_matter(
         .retain(|_| *keep_iter.next().unwrap_or(&false));
     (plan, bound)
 }
-

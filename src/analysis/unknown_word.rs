@@ -75,7 +75,11 @@ pub const MAX_CORRECTIONS: usize = 16;
 /// context's support). It is reported when the best of them beats the word itself by
 /// `unknown_min_margin` (and the word's log-probability is at most
 /// `unknown_max_log_probability`); the finding's score is that margin.
-pub(super) fn decide(plan: &WordPlan, score: &WordScore, settings: &CheckSettings) -> Option<Finding> {
+pub(super) fn decide(
+    plan: &WordPlan,
+    score: &WordScore,
+    settings: &CheckSettings,
+) -> Option<Finding> {
     let observed = score.log_probability;
     if observed > settings.unknown_max_log_probability {
         return None;
@@ -93,7 +97,8 @@ pub(super) fn decide(plan: &WordPlan, score: &WordScore, settings: &CheckSetting
     let margin = ranked
         .first()
         .map_or(f32::NEG_INFINITY, |(_, best)| best - observed);
-    if !(margin >= settings.unknown_min_margin) {
+    // A NaN margin (no finite score) is no evidence either.
+    if margin.is_nan() || margin < settings.unknown_min_margin {
         return None;
     }
     let suggestions: Vec<String> = ranked
@@ -180,7 +185,13 @@ mod tests {
     fn english_words_and_their_derivatives_are_known_non_words_are_not() {
         let lexicon = lexicon();
         let spelling = SpellingDictionaries::default();
-        for word in ["anything", "infraction", "Introduction", "hurdles", "reusable"] {
+        for word in [
+            "anything",
+            "infraction",
+            "Introduction",
+            "hurdles",
+            "reusable",
+        ] {
             assert!(is_known_word(word, false, &lexicon, &spelling), "{word}");
         }
         for word in ["vfar", "cary", "Sierological", "dicrease", "phyloseq"] {
@@ -240,7 +251,11 @@ mod tests {
         );
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].severity, Severity::Hint);
-        assert!(merged[0].message.contains("89 sentences"), "{}", merged[0].message);
+        assert!(
+            merged[0].message.contains("89 sentences"),
+            "{}",
+            merged[0].message
+        );
         assert_eq!(merged[1].word, "cary");
         assert_eq!(merged[1].severity, settings.unknown_severity);
     }

@@ -9,8 +9,8 @@ use tower_lsp::lsp_types::{
 };
 
 use crate::analysis::document::{check_document, prepare_document};
-use crate::analysis::spelling::SpellingDictionaries;
 use crate::analysis::manuscript_words::ManuscriptWordsBuilder;
+use crate::analysis::spelling::SpellingDictionaries;
 use crate::analysis::wording::format_share;
 use crate::analysis::{
     lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, Lexicon, SentenceCheckInputs,
