@@ -157,27 +157,21 @@ impl ModelArgs {
 
     /// The model the command line names, with `settings` for what it leaves out.
     pub fn options_with(&self, settings: &Settings) -> ModelOptions {
-        ModelOptions {
-            model: self.model.clone().unwrap_or_else(|| settings.model.clone()),
-            revision: self
-                .revision
-                .clone()
-                .unwrap_or_else(|| settings.revision.clone()),
-            device: self
-                .device
-                .clone()
-                .unwrap_or_else(|| settings.device.clone()),
-            precision: self
-                .precision
-                .clone()
-                .unwrap_or_else(|| settings.precision.clone()),
-            offline: self.offline || settings.offline,
-            inference_url: self
-                .inference_url
-                .clone()
-                .unwrap_or_else(|| settings.inference_url.clone()),
-            inference_timeout_ms: settings.inference_timeout_ms,
+        let mut options = settings.model_options();
+        let overrides = [
+            (&self.model, &mut options.model),
+            (&self.revision, &mut options.revision),
+            (&self.device, &mut options.device),
+            (&self.precision, &mut options.precision),
+            (&self.inference_url, &mut options.inference_url),
+        ];
+        for (given, option) in overrides {
+            if let Some(value) = given {
+                *option = value.clone();
+            }
         }
+        options.offline |= self.offline;
+        options
     }
 }
 
@@ -195,28 +189,37 @@ pub struct ConfigArgs {
     pub assignments: Vec<String>,
 }
 
-/// The settings for a project holding `start`: defaults, the configuration file (the one named,
-/// else the project's), then the assignments. Every mistake in them is an error naming the file
-/// or assignment, the key and what is expected. Returns the project folder too.
+/// The settings for a project holding `start`: defaults, the user's configuration file, the
+/// configuration file named on the command line (the user's choice) or else the project's (a
+/// workspace's: its machine settings are ignored, with a warning on stderr), then the
+/// assignments. Every mistake in them is an error naming the file or assignment, the key and
+/// what is expected. Returns the project folder too.
 pub fn project_settings(
     config: &ConfigArgs,
     start: &std::path::Path,
 ) -> anyhow::Result<(LayeredSettings, Option<std::path::PathBuf>)> {
+    use crate::settings::SettingsOrigin;
     let mut layered = LayeredSettings::default();
+    let user_file = crate::config_file::user_config_file().filter(|path| path.is_file());
     let file = match &config.config {
         Some(path) => {
             if !path.is_file() {
                 bail!("configuration file {} does not exist", path.display());
             }
-            Some(path.clone())
+            Some((path.clone(), SettingsOrigin::User))
         }
-        None => crate::config_file::find_config_file(start),
+        None => crate::config_file::find_config_file(start)
+            .map(|path| (path, SettingsOrigin::Workspace)),
     };
-    if let Some(file) = &file {
-        if let Err(errors) = layered.apply_file(file) {
+    let user_file = user_file.map(|path| (path, SettingsOrigin::User));
+    for (file, origin) in user_file.iter().chain(file.iter()) {
+        if let Err(errors) = layered.apply_file(file, *origin) {
             let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
             bail!("{}", messages.join("\n"));
         }
+    }
+    for warning in layered.ignored_warnings() {
+        eprintln!("biomed-lsp: warning: {warning}");
     }
     for assignment in &config.assignments {
         layered.apply_assignment(assignment)?;

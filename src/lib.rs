@@ -10,7 +10,9 @@ pub mod document;
 pub mod lsp;
 pub mod model;
 pub mod prose;
+pub mod secret;
 pub mod settings;
 pub mod test_hooks;
+pub mod text_file;
 
 pub use lsp::serve_stdio;

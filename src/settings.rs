@@ -5,10 +5,15 @@
 //! on the command line (`--set`). Each accepts nested objects (`{"completion": {"topK": 5}}`) and
 //! dotted keys (`{"completion.topK": 5}`). An invalid value keeps the previous value and yields a
 //! warning naming the key; from a file or the command line, so does an unknown key.
+//!
+//! Machine settings (where text is sent, what is loaded or run, where we write) come only from
+//! the user: a workspace's configuration file naming one is ignored with a warning.
 
 use serde_json::Value;
 
 pub const SETTINGS_SECTION: &str = "biomedLsp";
+/// The environment variable holding the inference server's token when no setting gives it.
+pub const INFERENCE_TOKEN_VARIABLE: &str = "BIOMED_LSP_INFERENCE_TOKEN";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -22,6 +27,13 @@ pub struct Settings {
     /// The model's endpoint on an Open Inference Protocol server; empty: the model runs here.
     pub inference_url: String,
     pub inference_timeout_ms: u64,
+    /// Sent as `Authorization: Bearer …` to the inference server; else `BIOMED_LSP_INFERENCE_TOKEN`.
+    pub inference_token: crate::secret::Secret,
+    /// PEM certificates trusted for the inference server besides the system's.
+    pub inference_ca_file: String,
+    /// Plain `http://` to a host other than this machine (else refused: the text would travel
+    /// unencrypted).
+    pub inference_allow_http: bool,
     pub completion_top_k: usize,
     pub completion_min_probability: f32,
     pub completion_max_pieces: usize,
@@ -48,13 +60,16 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 32] = [
+pub const SETTING_KEYS: [&str; 35] = [
     "model",
     "revision",
     "device",
     "precision",
     "inference.url",
     "inference.timeoutMs",
+    "inference.token",
+    "inference.caFile",
+    "inference.allowHttp",
     "offline",
     "completion.topK",
     "completion.minProbability",
@@ -83,6 +98,58 @@ pub const SETTING_KEYS: [&str; 32] = [
     "latex.skipEnvironments",
 ];
 
+/// The settings that choose where the manuscript's text is sent, what is loaded or run, or where
+/// we write outside the workspace. They are taken from the user (the user's configuration file,
+/// the editor's user settings, the command line, the environment), never from a workspace: a
+/// cloned repository must not choose them. `editors/settings.json` marks exactly these
+/// `"scope": "machine"`.
+pub const MACHINE_SETTING_KEYS: [&str; 10] = [
+    "model",
+    "revision",
+    "device",
+    "precision",
+    "offline",
+    "inference.url",
+    "inference.timeoutMs",
+    "inference.token",
+    "inference.caFile",
+    "inference.allowHttp",
+];
+
+/// Whether `key` is a machine setting ([`MACHINE_SETTING_KEYS`], or `dictionary.userFile`).
+pub fn is_machine_setting(key: &str) -> bool {
+    MACHINE_SETTING_KEYS.contains(&key) || key == "dictionary.userFile"
+}
+
+/// Who wrote a settings value: the user, or a workspace (its files are data, not commands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingsOrigin {
+    User,
+    Workspace,
+}
+
+/// What merging a settings value did.
+#[derive(Debug, Default)]
+pub struct MergeOutcome {
+    pub applied: Vec<String>,
+    pub warnings: Vec<SettingsWarning>,
+    /// Machine settings a workspace named, left as they were.
+    pub ignored_machine_keys: Vec<String>,
+}
+
+/// The warning for a machine setting a workspace file named: the key, where it was, where to set
+/// it instead.
+pub fn ignored_machine_setting_message(key: &str, origin: &str) -> String {
+    format!(
+        "{origin}: biomedLsp.{key} is ignored: a workspace may not choose where text is sent, \
+         what is loaded or where files are written; set it in your user configuration \
+         ({}), your editor's user settings or with --set",
+        crate::config_file::user_config_file()
+            .map(|path| path.display().to_string())
+            .unwrap_or_else(|| "~/.config/biomed-lsp/config.json".to_string())
+    )
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -93,6 +160,9 @@ impl Default for Settings {
             offline: false,
             inference_url: String::new(),
             inference_timeout_ms: crate::model::resolve::DEFAULT_INFERENCE_TIMEOUT_MS,
+            inference_token: crate::secret::Secret::default(),
+            inference_ca_file: String::new(),
+            inference_allow_http: false,
             completion_top_k: 10,
             completion_min_probability: 0.001,
             completion_max_pieces: 2,
@@ -152,24 +222,60 @@ impl Settings {
             || self.offline != other.offline
             || self.inference_url != other.inference_url
             || self.inference_timeout_ms != other.inference_timeout_ms
+            || self.inference_token != other.inference_token
+            || self.inference_ca_file != other.inference_ca_file
+            || self.inference_allow_http != other.inference_allow_http
+    }
+
+    /// The model these settings name. The token falls back to `BIOMED_LSP_INFERENCE_TOKEN`.
+    pub fn model_options(&self) -> crate::model::ModelOptions {
+        let token = if self.inference_token.is_empty() {
+            crate::secret::Secret::new(
+                std::env::var(INFERENCE_TOKEN_VARIABLE)
+                    .unwrap_or_default()
+                    .trim(),
+            )
+        } else {
+            self.inference_token.clone()
+        };
+        crate::model::ModelOptions {
+            model: self.model.clone(),
+            revision: self.revision.clone(),
+            device: self.device.clone(),
+            precision: self.precision.clone(),
+            offline: self.offline,
+            inference_url: self.inference_url.clone(),
+            inference_timeout_ms: self.inference_timeout_ms,
+            inference_token: token,
+            inference_ca_file: self.inference_ca_file.clone(),
+            inference_allow_http: self.inference_allow_http,
+        }
     }
 
     /// Applies the keys present in `value` (the `biomedLsp` object, or an object holding it under
     /// `biomedLsp`) on top of `self`. Unknown keys are ignored (an editor also sends the keys of
     /// its extension); invalid values are reported.
     pub fn merge_json(&mut self, value: &Value) -> Vec<SettingsWarning> {
-        self.merge(value, false).1
+        self.merge(value, false, SettingsOrigin::User).warnings
     }
 
     /// [`Self::merge_json`] for a configuration file or the command line, where a key the server
     /// does not read is a mistake to report too. Returns the keys applied and the warnings.
     pub fn merge_json_strict(&mut self, value: &Value) -> (Vec<String>, Vec<SettingsWarning>) {
-        self.merge(value, true)
+        let outcome = self.merge(value, true, SettingsOrigin::User);
+        (outcome.applied, outcome.warnings)
     }
 
-    fn merge(&mut self, value: &Value, strict: bool) -> (Vec<String>, Vec<SettingsWarning>) {
+    /// [`Self::merge_json_strict`] for a configuration file: from a workspace, machine settings
+    /// are left as they are and listed.
+    pub fn merge_file_json(&mut self, value: &Value, origin: SettingsOrigin) -> MergeOutcome {
+        self.merge(value, true, origin)
+    }
+
+    fn merge(&mut self, value: &Value, strict: bool, origin: SettingsOrigin) -> MergeOutcome {
         let mut warnings = Vec::new();
         let mut applied = Vec::new();
+        let mut ignored_machine_keys = Vec::new();
         let section = match value.get(SETTINGS_SECTION) {
             Some(inner) => inner,
             None => value,
@@ -182,7 +288,11 @@ impl Settings {
                     kept: "all settings".to_string(),
                 });
             }
-            return (applied, warnings);
+            return MergeOutcome {
+                applied,
+                warnings,
+                ignored_machine_keys,
+            };
         };
         let mut flat = Vec::new();
         flatten("", section, &mut flat);
@@ -203,6 +313,10 @@ impl Settings {
                 });
                 continue;
             }
+            if origin == SettingsOrigin::Workspace && is_machine_setting(&key) {
+                ignored_machine_keys.push(key);
+                continue;
+            }
             match self.set(&key, value) {
                 Ok(()) => applied.push(key),
                 Err(reason) => {
@@ -211,7 +325,11 @@ impl Settings {
                 }
             }
         }
-        (applied, warnings)
+        MergeOutcome {
+            applied,
+            warnings,
+            ignored_machine_keys,
+        }
     }
 
     /// Sets one key from the command line (`diagnostics.minMargin=6`): the value is read as JSON
@@ -295,6 +413,9 @@ impl Settings {
             "precision" => Value::from(self.precision.clone()),
             "inference.url" => Value::from(self.inference_url.clone()),
             "inference.timeoutMs" => Value::from(self.inference_timeout_ms),
+            "inference.token" => Value::from(self.inference_token.redacted()),
+            "inference.caFile" => Value::from(self.inference_ca_file.clone()),
+            "inference.allowHttp" => Value::from(self.inference_allow_http),
             "offline" => Value::from(self.offline),
             "completion.topK" => Value::from(self.completion_top_k),
             "completion.minProbability" => Value::from(self.completion_min_probability),
@@ -364,6 +485,29 @@ impl Settings {
             }
             "inference.timeoutMs" => {
                 self.inference_timeout_ms = integer_in(value, 100, 600_000)? as u64
+            }
+            "inference.token" => {
+                // Never echo the value: a mistake names only the key.
+                let token = value
+                    .as_str()
+                    .ok_or_else(|| "expected a string".to_string())?
+                    .trim();
+                if token.chars().any(|c| c.is_control() || c == ' ') {
+                    return Err("a token holds no spaces or control characters".to_string());
+                }
+                self.inference_token = crate::secret::Secret::new(token);
+            }
+            "inference.caFile" => {
+                self.inference_ca_file = value
+                    .as_str()
+                    .ok_or_else(|| format!("expected a path, got {value}"))?
+                    .trim()
+                    .to_string()
+            }
+            "inference.allowHttp" => {
+                self.inference_allow_http = value
+                    .as_bool()
+                    .ok_or_else(|| format!("expected true or false, got {value}"))?
             }
             "offline" => {
                 self.offline = value
@@ -548,6 +692,11 @@ mod tests {
         let defaults = Settings::default();
         for entry in entries {
             let key = entry["key"].as_str().unwrap();
+            assert_eq!(
+                entry["scope"] == "machine",
+                is_machine_setting(key),
+                "{key}: editors/settings.json's scope and the server's machine settings differ"
+            );
             let ours = defaults.value_of(key).unwrap();
             let theirs = &entry["default"];
             let same = match (ours.as_f64(), theirs.as_f64()) {
@@ -621,5 +770,29 @@ mod tests {
         assert!(warnings[1]
             .to_string()
             .contains("biomedLsp.completion.topK"));
+    }
+
+    #[test]
+    fn the_token_never_shows() {
+        let mut settings = Settings::default();
+        let warnings = settings.merge_json(&json!({"inference": {"token": "t0k3n-secret"}}));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(settings.inference_token.expose(), "t0k3n-secret");
+        assert!(!format!("{settings:?}").contains("t0k3n"));
+        assert_eq!(
+            settings.value_of("inference.token"),
+            Some(json!("(set, hidden)"))
+        );
+        let warnings = settings.merge_json(&json!({"inference.token": "two words"}));
+        assert_eq!(warnings.len(), 1);
+        let shown = warnings[0].to_string();
+        assert!(
+            !shown.contains("two words") && !shown.contains("t0k3n"),
+            "{shown}"
+        );
+        assert_eq!(
+            settings.model_options().inference_token.expose(),
+            "t0k3n-secret"
+        );
     }
 }

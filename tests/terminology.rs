@@ -797,6 +797,7 @@ fn the_engine_gives_the_same_findings_as_the_runner_and_the_same_screen() {
             device: "cpu".into(),
             precision: "f32".into(),
             display_name: "mini model".into(),
+            sent_to: None,
         },
     });
     let through_engine =
@@ -1044,6 +1045,7 @@ fn check_reads_the_user_dictionary_the_editor_writes() {
     biomed_lsp::dictionary_files::append_word(
         &config_home.join("biomed-lsp").join("dictionary.txt"),
         "infraction",
+        None,
     )
     .expect("write the user dictionary");
     let after = check();

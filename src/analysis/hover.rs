@@ -73,6 +73,8 @@ pub enum ModelStatus<'a> {
     Scored {
         score: &'a WordScore,
         display_name: &'a str,
+        /// The inference server the text was sent to, when it left this machine.
+        sent_to: Option<&'a str>,
     },
     Loading,
     Unavailable(&'a str),
@@ -127,6 +129,7 @@ pub fn hover_markdown(
         ModelStatus::Scored {
             score,
             display_name,
+            sent_to,
         } => {
             // A flagged word shows the probability its finding gives: one number for one word in
             // one place, whatever the batch it was computed in.
@@ -134,10 +137,14 @@ pub fn hover_markdown(
                 .map_or(score.log_probability, |finding| finding.log_probability)
                 .exp();
             markdown.push_str(&format!(
-                "p = {} in this context · {}\n",
+                "p = {} in this context · {}",
                 format_probability(probability),
                 escape_markdown(display_name)
             ));
+            if let Some(url) = sent_to {
+                markdown.push_str(&format!(" · text sent to {}", escape_markdown(url)));
+            }
+            markdown.push('\n');
             if !score.alternatives.is_empty() {
                 markdown.push_str("\n| alternative | p |\n|---|---|\n");
                 for alternative in &score.alternatives {
@@ -183,4 +190,48 @@ pub fn hover_markdown(
         ));
     }
     markdown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_line_says_where_the_text_was_sent() {
+        let words = [TokenizedWord {
+            text: "troponin".into(),
+            start: 0,
+            end: 8,
+            pieces: vec!["troponin".into()],
+            ids: vec![1],
+            in_vocabulary: true,
+        }];
+        let score = crate::model::api::WordScore {
+            range: 0..8,
+            pieces: vec!["troponin".into()],
+            log_probability: -1.0,
+            alternatives: Vec::new(),
+            candidates: Vec::new(),
+        };
+        let hover = |sent_to| {
+            hover_markdown(
+                "troponin",
+                &words,
+                ModelStatus::Scored {
+                    score: &score,
+                    display_name: "BiomedBERT",
+                    sent_to,
+                },
+                None,
+                None,
+            )
+        };
+        let remote = hover(Some("https://gpu-box:8000/v2/models/biomedbert"));
+        assert!(
+            remote.contains("in this context · BiomedBERT · text sent to https://gpu-box:8000/v2/models/biomedbert"),
+            "{remote}"
+        );
+        let local = hover(None);
+        assert!(!local.contains("sent to"), "{local}");
+    }
 }

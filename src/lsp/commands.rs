@@ -37,14 +37,18 @@ impl Backend {
                 let Some(word) = word else {
                     return Err(invalid(format!("{COMMAND_ADD_TO_DICTIONARY} needs {{\"word\": \"…\"}} with one word, got {argument}")));
                 };
-                let path = match argument["scope"].as_str().unwrap_or("user") {
+                // The workspace's dictionary is written inside its folder only; the user's
+                // wherever the user's own settings say.
+                let (path, inside) = match argument["scope"].as_str().unwrap_or("user") {
                     "workspace" => match argument["uri"]
                         .as_str()
                         .and_then(|uri| Url::parse(uri).ok())
                         .and_then(|uri| self.folder_of(&uri))
                         .or_else(|| lock(&self.shared.workspace_folders).first().cloned())
                     {
-                        Some(folder) => workspace_dictionary_path(&folder.root),
+                        Some(folder) => {
+                            (workspace_dictionary_path(&folder.root), Some(folder.root))
+                        }
                         None => {
                             return Err(invalid(
                                 "there is no workspace folder for a workspace dictionary".into(),
@@ -53,7 +57,8 @@ impl Backend {
                     },
                     "user" => {
                         let setting = lock(&self.shared.settings).dictionary_user_file.clone();
-                        user_dictionary_path(&setting).ok_or_else(|| invalid("no home or config directory for the user dictionary; set biomedLsp.dictionary.userFile".into()))?
+                        let path = user_dictionary_path(&setting).ok_or_else(|| invalid("no home or config directory for the user dictionary; set biomedLsp.dictionary.userFile".into()))?;
+                        (path, None)
                     }
                     other => {
                         return Err(invalid(format!("scope {other:?} is not user or workspace")))
@@ -61,12 +66,12 @@ impl Backend {
                 };
                 let word = word.to_string();
                 let written = path.clone();
-                tokio::task::spawn_blocking(move || append_word(&written, &word))
-                    .await
-                    .map_err(internal_error)?
-                    .map_err(|error| {
-                        internal_error(format!("cannot write {}: {error}", path.display()))
-                    })?;
+                tokio::task::spawn_blocking(move || {
+                    append_word(&written, &word, inside.as_deref())
+                })
+                .await
+                .map_err(internal_error)?
+                .map_err(|error| internal_error(error.to_string()))?;
                 self.schedule_all_checks();
                 Ok(Some(serde_json::json!({"path": path})))
             }

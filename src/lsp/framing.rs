@@ -92,8 +92,22 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(
             "content length {length} is over the limit of {MAX_BODY_BYTES}"
         ))));
     }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await?;
+    // Grown as the bytes come: a header that claims hundreds of MB before the input ends
+    // allocates no more than what arrived.
+    let mut body = Vec::with_capacity(length.min(1 << 20));
+    (&mut *reader)
+        .take(length as u64)
+        .read_to_end(&mut body)
+        .await?;
+    if body.len() < length {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "the input ended {} bytes into a body of {length}",
+                body.len()
+            ),
+        ));
+    }
     Ok(Some(FrameRead::Body(body)))
 }
 

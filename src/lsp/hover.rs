@@ -124,6 +124,7 @@ impl Backend {
                                 ModelStatus::Scored {
                                     score,
                                     display_name: &engine.info().display_name,
+                                    sent_to: engine.info().sent_to.as_deref(),
                                 },
                                 evidence,
                             )

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tower_lsp::lsp_types::MessageType;
 
-use crate::model::{load_engine, CancelFlag, LoadEvent, ModelOptions};
+use crate::model::{load_engine, CancelFlag, LoadEvent};
 
 use super::progress::ProgressReporter;
 use super::state::*;
@@ -17,15 +17,7 @@ impl Backend {
     pub(super) fn start_model_load(&self) {
         let generation = self.shared.load_generation.fetch_add(1, Ordering::SeqCst) + 1;
         let settings = lock(&self.shared.settings).clone();
-        let options = ModelOptions {
-            model: settings.model.clone(),
-            revision: settings.revision.clone(),
-            device: settings.device.clone(),
-            precision: settings.precision.clone(),
-            offline: settings.offline,
-            inference_url: settings.inference_url.clone(),
-            inference_timeout_ms: settings.inference_timeout_ms,
-        };
+        let options = settings.model_options();
         let supports_progress = lock(&self.shared.client_support).work_done_progress;
         let client = self.client.clone();
         let shared = Arc::clone(&self.shared);

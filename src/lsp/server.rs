@@ -17,11 +17,12 @@ use tower_lsp::lsp_types::{
 };
 use tower_lsp::{LanguageServer, LspService, Server};
 
-use crate::config_file::{read_workspace_config, workspace_config_file};
+use crate::config_file::{read_config_for_server, user_config_file, workspace_config_file};
 use crate::lsp::framing::{forward_client_input, forward_server_output, OutstandingRequests};
 use crate::lsp::panic_guard::catch_panic;
 use crate::lsp::position::PositionEncoding;
 use crate::lsp::process_watch::watch_client_process;
+use crate::settings::SettingsOrigin;
 
 use super::commands::*;
 use super::state::*;
@@ -77,17 +78,28 @@ impl LanguageServer for Backend {
                     .filter_map(|uri| uri.to_file_path().ok())
                     .collect(),
             };
-            // Each folder's configuration file; the editor's settings go over it. The model and
-            // completion follow the first folder's (one engine serves them all).
+            // The user's configuration file, then each folder's (its machine settings ignored);
+            // the editor's settings go over them. Completion follows the first folder's (one
+            // engine serves them all).
+            let user_config = user_config_file().and_then(|path| {
+                let (config, errors) = read_config_for_server(&path, SettingsOrigin::User);
+                lock(&self.shared.pending_warnings).extend(errors);
+                config
+            });
+            if let Some(config) = &user_config {
+                let _ = lock(&self.shared.settings).merge_file_json(config, SettingsOrigin::User);
+            }
+            *lock(&self.shared.user_config) = user_config;
             let mut folders = Vec::new();
             for root in roots {
                 let path = workspace_config_file(&root);
-                let (config, errors) = read_workspace_config(&path);
-                lock(&self.shared.pending_warnings).extend(errors.iter().map(ToString::to_string));
+                let (config, errors) = read_config_for_server(&path, SettingsOrigin::Workspace);
+                lock(&self.shared.pending_warnings).extend(errors);
                 folders.push(WorkspaceFolder { root, config });
             }
             if let Some(config) = folders.first().and_then(|folder| folder.config.as_ref()) {
-                let _ = lock(&self.shared.settings).merge_json_strict(config);
+                let _ =
+                    lock(&self.shared.settings).merge_file_json(config, SettingsOrigin::Workspace);
             }
             *lock(&self.shared.workspace_folders) = folders;
             if let Some(options) = &params.initialization_options {

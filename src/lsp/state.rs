@@ -15,7 +15,7 @@ use crate::document::Document;
 use crate::lsp::position::PositionEncoding;
 use crate::model::api::CancelFlag;
 use crate::model::EngineHandle;
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsOrigin};
 
 /// How long the server waits for the client to answer its own requests (configuration,
 /// progress tokens) before going on without the answer. The request itself is never abandoned:
@@ -82,6 +82,9 @@ pub(super) struct Shared {
     pub(super) configuration_pulls: AtomicU64,
     /// The terminology check: its cache and lexicon, per-document state.
     pub(super) checks: CheckState,
+    /// The user's own configuration file (`~/.config/biomed-lsp/config.json`), read at
+    /// `initialize`: the only file that may set machine settings.
+    pub(super) user_config: Mutex<Option<Value>>,
     /// The workspace folders, with their configuration files, from `initialize`.
     pub(super) workspace_folders: Mutex<Vec<WorkspaceFolder>>,
     /// Everything the editor sent as settings (`initializationOptions`, pushes and pulls), merged:
@@ -164,13 +167,16 @@ impl Backend {
             .cloned()
     }
 
-    /// The settings of a document: the defaults, its folder's configuration file, then the
-    /// editor's settings.
+    /// The settings of a document: the defaults, the user's configuration file, its folder's
+    /// (machine settings left out), then the editor's settings.
     pub(super) fn settings_for(&self, uri: &Url) -> Settings {
         let mut settings = Settings::default();
+        // Their mistakes were shown when the files were read.
+        if let Some(config) = lock(&self.shared.user_config).as_ref() {
+            let _ = settings.merge_file_json(config, SettingsOrigin::User);
+        }
         if let Some(config) = self.folder_of(uri).and_then(|folder| folder.config) {
-            // Its mistakes were shown when the file was read.
-            let _ = settings.merge_json_strict(&config);
+            let _ = settings.merge_file_json(&config, SettingsOrigin::Workspace);
         }
         let _ = settings.merge_json(&lock(&self.shared.editor_settings));
         settings

@@ -135,6 +135,8 @@ pub struct ModelInfo {
     pub precision: String,
     /// Short display name, e.g. `BiomedBERT` or `mini model`.
     pub display_name: String,
+    /// Where the text goes when it leaves this machine: the inference server's URL.
+    pub sent_to: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -171,9 +171,13 @@ fn load_remote(
     let server = InferenceServer {
         url: options.inference_url.trim().to_string(),
         timeout: std::time::Duration::from_millis(options.inference_timeout_ms),
+        token: options.inference_token.clone(),
+        ca_file: (!options.inference_ca_file.trim().is_empty())
+            .then(|| std::path::PathBuf::from(options.inference_ca_file.trim())),
+        allow_http: options.inference_allow_http,
     };
     on_event(LoadEvent::Message(format!(
-        "connecting to the inference server at {}…",
+        "connecting to the inference server at {}: the text to check is sent there…",
         server.url
     )));
     let remote = RemoteEncoder::connect(server, &config)?;
@@ -188,9 +192,10 @@ fn load_remote(
         requested: options.model.clone(),
         loaded: format!("{} (served at {device})", options.model),
         is_fallback: resolution.fallback_warning.is_some(),
-        device,
         precision: runner.model.precision_name().to_string(),
         display_name: display,
+        sent_to: Some(device.clone()),
+        device,
     };
     Ok(LoadedModel { runner, info })
 }
@@ -217,7 +222,12 @@ pub fn load_model(
             on_event(LoadEvent::Warning(warning.clone()));
         }
         match load_remote(options, &resolution, on_event) {
-            Err(ModelError::Remote(error @ RemoteError::Unreachable { .. })) => {
+            // The text stays here when the server cannot be reached or may not be used.
+            Err(ModelError::Remote(
+                error @ (RemoteError::Unreachable { .. }
+                | RemoteError::InsecureHttp { .. }
+                | RemoteError::BadCaFile { .. }),
+            )) => {
                 on_event(LoadEvent::Warning(format!(
                     "{error}; the model runs in this process instead (restart or change a \
                      setting to try the server again)"
@@ -274,6 +284,7 @@ pub fn load_model(
         device,
         precision: runner.model.precision_name().to_string(),
         display_name: display,
+        sent_to: None,
     };
     Ok(LoadedModel { runner, info })
 }

@@ -31,6 +31,12 @@ pub struct ModelOptions {
     pub inference_url: String,
     /// How long a request to the inference server may take, connecting included.
     pub inference_timeout_ms: u64,
+    /// Sent as a bearer token to the inference server.
+    pub inference_token: crate::secret::Secret,
+    /// PEM certificates trusted for the inference server besides the system's.
+    pub inference_ca_file: String,
+    /// Plain HTTP to a host other than this machine.
+    pub inference_allow_http: bool,
 }
 
 impl Default for ModelOptions {
@@ -43,6 +49,9 @@ impl Default for ModelOptions {
             offline: false,
             inference_url: String::new(),
             inference_timeout_ms: DEFAULT_INFERENCE_TIMEOUT_MS,
+            inference_token: crate::secret::Secret::default(),
+            inference_ca_file: String::new(),
+            inference_allow_http: false,
         }
     }
 }

@@ -2,8 +2,11 @@
 // the model becomes ready, "infraction" is squiggled and listed in Problems, its hover shows the
 // WordPiece split, the quick fix corrects it, completion finishes "Acute myocardial inf", typing
 // "Serum trop" offers troponin without Ctrl+Space, and a word added to the workspace dictionary loses its squiggle. Screenshots go to docs/.
+// With MODE `untrusted` (a workspace VS Code does not trust, whose settings name another server
+// binary, model and inference server): the model is ready and the checks run in Restricted Mode;
+// the calling script then checks that nothing the workspace named was run or reached.
 //
-//   node tests/editors/vscode_e2e.mjs URL WORKSPACE SCREENSHOT_DIR
+//   node tests/editors/vscode_e2e.mjs URL WORKSPACE SCREENSHOT_DIR [trusted|untrusted]
 //
 // Needs playwright-core (NODE_PATH) and Chromium at $CHROMIUM (default /usr/bin/chromium). Every
 // wait is on the page's state, with a deadline; a failure prints the page's console and the
@@ -14,7 +17,7 @@ import * as path from "node:path";
 
 const require = createRequire(import.meta.url);
 const { chromium } = require("playwright-core");
-const [url, workspace, screenshots] = process.argv.slice(2);
+const [url, workspace, screenshots, mode = "trusted"] = process.argv.slice(2);
 const manuscript = path.join(workspace, "manuscript.md");
 const consoleLines = [];
 
@@ -65,6 +68,15 @@ try {
     });
     await page.screenshot({ path: path.join(screenshots, "vscode-diagnostic.png") });
   });
+
+  if (mode === "untrusted") {
+    await stage("the workspace is in Restricted Mode", async () => {
+      await until("the Restricted Mode indicator", async () => (await page.locator(".statusbar-item", { hasText: "Restricted Mode" }).count()) > 0);
+    });
+    console.log(`${stages.length} passed, 0 failed`);
+    await browser.close();
+    process.exit(0);
+  }
 
   // A word's squiggle: the decoration drawn over it, on the line that holds the text.
   async function squiggleOn(lineText) {

@@ -13,16 +13,17 @@ const { section, settings } = JSON.parse(readFileSync(settingsPath, "utf8"));
 const packageJson = JSON.parse(readFileSync(packagePath, "utf8"));
 
 // Fields of a settings.json entry that VS Code's configuration schema understands as they are.
-const passThrough = ["type", "default", "enum", "enumDescriptions", "minimum", "maximum", "items"];
+const passThrough = ["type", "default", "enum", "enumDescriptions", "minimum", "maximum", "items", "scope"];
 
 const properties = {};
 properties[`${section}.serverPath`] = {
   type: "string",
   default: "",
-  scope: "machine-overridable",
+  // What runs: the user's choice only, never a workspace's.
+  scope: "machine",
   order: 0,
   markdownDescription:
-    "Path of the `biomed-lsp` executable (for example `/path/to/biomed-lsp/target/release/biomed-lsp`). Empty: `biomed-lsp` on the `PATH`. A relative path is taken from the first workspace folder. The server restarts when this changes.",
+    "Path of the `biomed-lsp` executable (for example `/path/to/biomed-lsp/target/release/biomed-lsp`). Empty: `biomed-lsp` on the `PATH`. A relative path is taken from the first workspace folder. The server restarts when this changes. User settings only: a workspace cannot set it.",
 };
 properties[`${section}.trace.server`] = {
   type: "string",
@@ -52,5 +53,18 @@ settings.forEach((setting, index) => {
 });
 
 packageJson.contributes.configuration = { title: "biomed-lsp", properties };
+// In a workspace VS Code does not trust, the extension runs (the checks read text, nothing more),
+// and VS Code takes none of the settings that choose what runs, what is loaded or where text goes
+// from the workspace. Machine-scoped settings are never read from a workspace anyway.
+const restricted = Object.keys(properties).filter((key) => properties[key].scope === "machine");
+packageJson.capabilities = {
+  ...packageJson.capabilities,
+  untrustedWorkspaces: {
+    supported: "limited",
+    description:
+      "In an untrusted workspace biomed-lsp checks and completes as usual; the settings that choose the server binary, the model, the inference server and the user dictionary are taken from your user settings only.",
+    restrictedConfigurations: restricted,
+  },
+};
 writeFileSync(packagePath, JSON.stringify(packageJson, null, 2) + "\n");
 console.log(`wrote ${Object.keys(properties).length} settings to ${packagePath}`);
