@@ -215,3 +215,82 @@ fn the_server_uses_the_inference_url_of_the_users_configuration_file() {
     client.wait_for_model_ready(DEFAULT_TIMEOUT);
     assert!(listener.connections() > 0, "{:?}", client.notifications);
 }
+
+#[test]
+fn the_token_from_the_environment_reaches_the_server_and_no_output() {
+    use std::io::{Read, Write};
+    const TOKEN: &str = "s3cr3t-lab-token";
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let (sender, heads) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = sender.send(String::from_utf8_lossy(&head).into_owned());
+            // A server that echoes what it was sent.
+            let body = format!("token {TOKEN} refused");
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let workspace = tempfile::tempdir().unwrap();
+    let config_home = tempfile::tempdir().unwrap();
+    std::fs::write(workspace.path().join("paper.md"), TEXT).unwrap();
+    let output = std::process::Command::new(SERVER)
+        .args([
+            "check",
+            "paper.md",
+            "--model",
+            "bundled",
+            "--fail-on",
+            "none",
+            "--set",
+        ])
+        .arg(format!(
+            "inference.url=http://127.0.0.1:{port}/v2/models/biomedbert"
+        ))
+        .current_dir(workspace.path())
+        .env("XDG_CONFIG_HOME", config_home.path())
+        .env("BIOMED_LSP_INFERENCE_TOKEN", TOKEN)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run check");
+    let head = heads
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a request");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("authorization: bearer {TOKEN}\r\n")),
+        "{head}"
+    );
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(shown.contains("HTTP 401"), "{shown}");
+    assert!(!shown.contains(TOKEN), "{shown}");
+
+    // `config` says a token is set, not what it is.
+    let shown = std::process::Command::new(SERVER)
+        .args(["config", "--set"])
+        .arg(format!("inference.token={TOKEN}"))
+        .current_dir(workspace.path())
+        .env("XDG_CONFIG_HOME", config_home.path())
+        .output()
+        .expect("run config");
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        stdout.contains("inference.token = \"(set, hidden)\"  (--set)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(TOKEN), "{stdout}");
+}
