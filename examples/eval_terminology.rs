@@ -227,6 +227,8 @@ fn main() -> anyhow::Result<()> {
                 match finding.code {
                     FindingCode::ImprobableTerm => sweep_clean.push(finding.score),
                     FindingCode::UnknownTerm => clean_unknown += 1,
+                    // Document-level only: never found sentence by sentence.
+                    FindingCode::Abbreviation(_) => {}
                 }
             }
             clean_improbable += findings

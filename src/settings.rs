@@ -60,7 +60,7 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 35] = [
+pub const SETTING_KEYS: [&str; 38] = [
     "model",
     "revision",
     "device",
@@ -91,6 +91,9 @@ pub const SETTING_KEYS: [&str; 35] = [
     "diagnostics.debounceMs",
     "diagnostics.evidence",
     "hover.evidence",
+    "abbreviations.enabled",
+    "abbreviations.undefined",
+    "abbreviations.common",
     "dictionary.userFile",
     "dictionary.words",
     "latex.proseCommands",
@@ -429,6 +432,16 @@ impl Settings {
             "diagnostics.debounceMs" => Value::from(self.diagnostics_debounce_ms),
             "diagnostics.evidence" => Value::from(evidence_name(self.check.evidence)),
             "hover.evidence" => Value::from(evidence_name(self.hover_evidence)),
+            "abbreviations.enabled" => Value::from(self.check.abbreviations.enabled),
+            "abbreviations.undefined" => Value::from(self.check.abbreviations.report_undefined),
+            "abbreviations.common" => Value::from(
+                self.check
+                    .abbreviations
+                    .common
+                    .difference(&crate::analysis::abbreviations::common_abbreviations())
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ),
             "dictionary.userFile" => Value::from(self.dictionary_user_file.clone()),
             "dictionary.words" => Value::from(self.dictionary_words.clone()),
             "latex.proseCommands" => Value::from(self.latex_prose_commands.clone()),
@@ -556,6 +569,21 @@ impl Settings {
             }
             "diagnostics.evidence" => self.check.evidence = evidence_method(value)?,
             "hover.evidence" => self.hover_evidence = evidence_method(value)?,
+            "abbreviations.enabled" => {
+                self.check.abbreviations.enabled = value
+                    .as_bool()
+                    .ok_or_else(|| format!("expected true or false, got {value}"))?
+            }
+            "abbreviations.undefined" => {
+                self.check.abbreviations.report_undefined = value
+                    .as_bool()
+                    .ok_or_else(|| format!("expected true or false, got {value}"))?
+            }
+            "abbreviations.common" => {
+                let mut common = crate::analysis::abbreviations::common_abbreviations();
+                common.extend(string_list(value)?);
+                self.check.abbreviations.common = common;
+            }
             "dictionary.userFile" => {
                 self.dictionary_user_file = value
                     .as_str()

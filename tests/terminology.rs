@@ -904,12 +904,14 @@ fn check_prints_json_findings_with_one_based_character_positions() {
             "line",
             "message",
             "path",
+            "related",
             "score",
             "severity",
             "suggestions",
             "word"
         ]
     );
+    assert_eq!(infraction["related"], serde_json::json!([]));
 }
 
 #[test]

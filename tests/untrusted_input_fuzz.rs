@@ -190,7 +190,7 @@ proptest! {
         let folder = tempfile::tempdir().expect("a folder");
         let path = folder.path().join("dictionary.txt");
         std::fs::write(&path, &bytes).expect("write");
-        let (dictionary, errors) = read_dictionaries(&[path.clone()], &[]);
+        let (dictionary, errors) = read_dictionaries(std::slice::from_ref(&path), &[]);
         match std::str::from_utf8(&bytes) {
             Ok(text) if !text.contains('\0') => {
                 prop_assert!(errors.is_empty(), "{:?}", errors);

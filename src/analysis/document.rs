@@ -4,11 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+use super::abbreviations::{abbreviation_findings, AbbreviationIssue};
 use super::improbable_term::keep_despite_repetition;
 use super::switches::{disabled_ranges, is_disabled};
 use super::terminology::{
-    check_sentences_with, CheckError, CheckStatistics, Finding, SentenceCache, SentenceCheckInputs,
-    SentenceToCheck, TermScorer,
+    check_sentences_with, CheckError, CheckStatistics, Finding, FindingCode, RelatedPlace,
+    SentenceCache, SentenceCheckInputs, SentenceToCheck, Severity, TermScorer,
 };
 use super::unknown_word::merge_own_terms;
 use crate::model::CancelFlag;
@@ -150,7 +151,56 @@ pub fn check_document(
     // The manuscript as evidence: how many sentences write each word.
     let sentences_using = sentences_using_each_word(&document.sentences);
     findings.retain(|finding| keep_despite_repetition(finding, &sentences_using, inputs.settings));
-    Ok(merge_own_terms(findings, &sentences_using, inputs.settings))
+    let mut findings = merge_own_terms(findings, &sentences_using, inputs.settings);
+    findings.extend(
+        document_abbreviation_findings(document, inputs.settings)
+            .into_iter()
+            .filter(|finding| !suppressed(document, ignored_words, finding)),
+    );
+    findings.sort_by_key(|finding| finding.range.start);
+    Ok(findings)
+}
+
+/// The abbreviation findings of a document (no model), with source ranges.
+pub fn document_abbreviation_findings(
+    document: &PreparedDocument,
+    settings: &super::CheckSettings,
+) -> Vec<Finding> {
+    let to_source = |sentence: usize, range: &Range<usize>| {
+        let sentence = &document.sentences[sentence];
+        document.chunks[sentence.chunk_index].source_range_of(
+            sentence.prose_range.start + range.start..sentence.prose_range.start + range.end,
+        )
+    };
+    abbreviation_findings(&document.sentences, &settings.abbreviations)
+        .into_iter()
+        .map(|finding| {
+            let severity = match finding.issue {
+                AbbreviationIssue::Undefined => Severity::Hint,
+                _ => Severity::Information,
+            };
+            Finding {
+                range: to_source(finding.sentence, &finding.range),
+                code: FindingCode::Abbreviation(finding.issue),
+                severity,
+                word: finding.short,
+                message: finding.message,
+                suggestions: finding.replacement.into_iter().collect(),
+                score: 0.0,
+                margin_over_threshold: 0.0,
+                log_probability: 0.0,
+                evidence: Vec::new(),
+                related: finding
+                    .related
+                    .into_iter()
+                    .map(|(sentence, range, message)| RelatedPlace {
+                        range: to_source(sentence, &range),
+                        message,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// For each word (lowercase; letters, digits and inner hyphens or apostrophes), how many of the

@@ -267,6 +267,7 @@ pub(super) fn decide(
         margin_over_threshold: excess,
         log_probability: observed,
         evidence: Vec::new(),
+        related: Vec::new(),
     })
 }
 
@@ -329,6 +330,7 @@ mod tests {
             margin_over_threshold,
             log_probability: -10.0,
             evidence: Vec::new(),
+            related: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! (lexicon, dictionaries, switches), whole documents through it, and how numbers and words are
 //! written.
 
+pub mod abbreviations;
 pub mod completion;
 mod completion_weights;
 pub mod document;

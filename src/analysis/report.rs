@@ -46,6 +46,16 @@ pub struct LocatedFinding {
     pub finding: Finding,
     /// The finding's evidence, placed.
     pub evidence: Vec<LocatedEvidence>,
+    /// The places it points to (an abbreviation's definition), placed.
+    pub related: Vec<LocatedPlace>,
+}
+
+/// A related place in the file: 1-based line and column, and what it is.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LocatedPlace {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
 }
 
 /// 1-based line and character column of a byte offset (clamped to the text, snapped back to a
@@ -76,6 +86,18 @@ pub fn locate_findings(path: &str, source: &str, findings: Vec<Finding>) -> Vec<
                 end_line,
                 end_column,
                 evidence: locate_evidence(source, &finding.evidence),
+                related: finding
+                    .related
+                    .iter()
+                    .map(|place| {
+                        let (line, column) = line_and_column(source, place.range.start);
+                        LocatedPlace {
+                            line,
+                            column,
+                            message: place.message.clone(),
+                        }
+                    })
+                    .collect(),
                 finding,
             }
         })
@@ -123,12 +145,19 @@ pub fn format_text(findings: &[LocatedFinding]) -> String {
                 words.join(", ")
             ));
         }
+        for place in &located.related {
+            out.push_str(&format!(
+                "  {}:{}:{}: {}\n",
+                located.path, place.line, place.column, place.message
+            ));
+        }
     }
     out
 }
 
 /// `{"findings":[{path, line, column, end_line, end_column, code, severity, word, message,
-/// suggestions, score, evidence: [{word, line, column, weight}]}]}` followed by a newline.
+/// suggestions, score, evidence: [{word, line, column, weight}], related: [{line, column,
+/// message}]}]}` followed by a newline.
 pub fn format_json(findings: &[LocatedFinding]) -> String {
     // A struct, not `json!`, so that the keys keep this documented order.
     #[derive(serde::Serialize)]
@@ -145,6 +174,7 @@ pub fn format_json(findings: &[LocatedFinding]) -> String {
         suggestions: &'a [String],
         score: f32,
         evidence: &'a [LocatedEvidence],
+        related: &'a [LocatedPlace],
     }
     #[derive(serde::Serialize)]
     struct JsonReport<'a> {
@@ -166,6 +196,7 @@ pub fn format_json(findings: &[LocatedFinding]) -> String {
                 suggestions: &located.finding.suggestions,
                 score: located.finding.score,
                 evidence: &located.evidence,
+                related: &located.related,
             })
             .collect(),
     };

@@ -107,6 +107,8 @@ pub struct CheckSettings {
     pub evidence: Option<EvidenceMethod>,
     /// Most evidence words per finding.
     pub evidence_words: usize,
+    /// The abbreviation findings (no model: definitions and uses in the document).
+    pub abbreviations: super::abbreviations::AbbreviationSettings,
 }
 
 impl Default for CheckSettings {
@@ -142,13 +144,14 @@ impl Default for CheckSettings {
             unknown_max_log_probability: 0.0,
             unknown_min_pieces: 2,
             unknown_check_capitalized: false,
-            unknown_min_margin: 19.0,
+            unknown_min_margin: 16.0,
             unknown_edit_penalty: 12.0,
             unknown_severity: Severity::Information,
             own_term_min_sentences: 2,
             max_suggestions: 3,
             evidence: Some(DEFAULT_EVIDENCE),
             evidence_words: 3,
+            abbreviations: super::abbreviations::AbbreviationSettings::default(),
         }
     }
 }
@@ -191,6 +194,7 @@ impl Severity {
 pub enum FindingCode {
     ImprobableTerm,
     UnknownTerm,
+    Abbreviation(super::abbreviations::AbbreviationIssue),
 }
 
 impl FindingCode {
@@ -198,6 +202,7 @@ impl FindingCode {
         match self {
             FindingCode::ImprobableTerm => "improbable-term",
             FindingCode::UnknownTerm => "unknown-term",
+            FindingCode::Abbreviation(issue) => issue.as_str(),
         }
     }
 }
@@ -225,6 +230,22 @@ pub struct Finding {
     /// The context words that make the model expect the first suggestion, strongest first
     /// (ranges like `range`); empty without suggestions or with evidence off.
     pub evidence: Vec<EvidenceWord>,
+    /// Other places the finding is about (an abbreviation's definition), ranges like `range`.
+    pub related: Vec<RelatedPlace>,
+}
+
+/// A place a finding points to, and what it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelatedPlace {
+    pub range: Range<usize>,
+    pub message: String,
+}
+
+impl FindingCode {
+    /// Whether the finding is about a word a dictionary could accept (the dictionary fixes).
+    pub fn is_about_a_word(self) -> bool {
+        matches!(self, FindingCode::ImprobableTerm | FindingCode::UnknownTerm)
+    }
 }
 
 /// A sentence to check and the byte ranges of it that are not prose (citation stand-ins, code).

@@ -135,6 +135,7 @@ pub(super) fn decide(
         margin_over_threshold: margin - settings.unknown_min_margin,
         log_probability: observed,
         evidence: Vec::new(),
+        related: Vec::new(),
     })
 }
 
@@ -230,6 +231,7 @@ mod tests {
             margin_over_threshold: 0.0,
             log_probability: -10.0,
             evidence: Vec::new(),
+            related: Vec::new(),
         }
     }
 

@@ -39,14 +39,30 @@ pub(super) struct CheckSnapshot {
     language: crate::prose::Language,
 }
 
-/// The evidence of a finding as related information: where each supporting word is, and for
-/// which suggestion (`supports "infarction" (41 %)`).
+/// The places a finding points to (an abbreviation's definition), else its evidence as related
+/// information: where each supporting word is, and for which suggestion (`supports "infarction"
+/// (41 %)`).
 fn evidence_information(
     uri: &Url,
     rope: &ropey::Rope,
     finding: &Finding,
     encoding: PositionEncoding,
 ) -> Option<Vec<DiagnosticRelatedInformation>> {
+    if !finding.related.is_empty() {
+        return Some(
+            finding
+                .related
+                .iter()
+                .map(|place| DiagnosticRelatedInformation {
+                    location: Location {
+                        uri: uri.clone(),
+                        range: offsets_to_range(rope, place.range.clone(), encoding),
+                    },
+                    message: place.message.clone(),
+                })
+                .collect(),
+        );
+    }
     let suggestion = finding.suggestions.first()?;
     if finding.evidence.is_empty() {
         return None;
@@ -383,10 +399,13 @@ impl Backend {
             code: Some(NumberOrString::String(finding.code.as_str().to_string())),
             source: Some("biomed-lsp".to_string()),
             message: finding.message.clone(),
-            // Fixes travel with the finding: code actions are derived from this.
-            data: Some(
-                serde_json::json!({"word": finding.word, "suggestions": finding.suggestions, "score": finding.score}),
-            ),
+            // Fixes travel with the finding: code actions are derived from this. A finding that
+            // is not about a word's spelling offers no dictionary (no word in its data).
+            data: Some(serde_json::json!({
+                "word": if finding.code.is_about_a_word() { finding.word.as_str() } else { "" },
+                "suggestions": finding.suggestions,
+                "score": finding.score,
+            })),
             ..Diagnostic::default()
         }
     }
