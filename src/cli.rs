@@ -619,6 +619,12 @@ pub fn run_check(
     loaded.runner.max_batch_tokens = crate::model::fill::BATCH_TOKENS_WITHOUT_INTERACTIVE_WORK;
     let mut check_settings = settings.check_settings();
     check_settings.evidence = evidence;
+    // Several files are one manuscript: its abbreviations are read across them, in order, after
+    // the files' own checks.
+    let whole_manuscript_abbreviations = sources.len() > 1 && check_settings.abbreviations.enabled;
+    if whole_manuscript_abbreviations {
+        check_settings.abbreviations.enabled = false;
+    }
     let lexicon = analysis::lexicon_for_tokenizer(&loaded.runner.tokenizer, &check_settings)?;
     let total: usize = sources.iter().map(|source| source.2.sentences.len()).sum();
     let progress = if std::io::stderr().is_terminal() && total > 20 {
@@ -664,6 +670,26 @@ pub fn run_check(
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
+    }
+    if whole_manuscript_abbreviations {
+        check_settings.abbreviations.enabled = true;
+        let documents: Vec<&analysis::document::PreparedDocument> =
+            sources.iter().map(|(_, _, document)| document).collect();
+        let files: Vec<(&str, &str)> = sources
+            .iter()
+            .map(|(path, text, _)| (path.as_str(), text.as_str()))
+            .collect();
+        located.extend(analysis::locate_manuscript_findings(
+            &files,
+            analysis::document::manuscript_abbreviation_findings(&documents, &check_settings),
+        ));
+        // Each file's findings together, in the order of their places.
+        located.sort_by_key(|finding| {
+            (
+                files.iter().position(|(path, _)| *path == finding.path),
+                finding.finding.range.start,
+            )
+        });
     }
     let threshold = match fail_on {
         FailOn::Error => Some(analysis::Severity::Error),

@@ -174,3 +174,61 @@ fn the_editor_gets_the_definition_as_related_information_and_the_fix() {
     let edit = &actions[0]["edit"]["changes"][&uri][0];
     assert_eq!(edit["newText"], "LVEF");
 }
+
+#[test]
+fn the_files_of_one_check_are_one_manuscript() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let intro = folder.path().join("01.intro.md");
+    let methods = folder.path().join("02.methods.md");
+    std::fs::write(
+        &intro,
+        "Serum C-reactive protein (CRP) is raised in sepsis.\n\nThe LVEF was low in most patients.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        &methods,
+        "CRP was measured daily.\n\nEchocardiography measured the left ventricular ejection fraction (LVEF).\n",
+    )
+    .expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
+        .args([
+            "check",
+            "--model",
+            "bundled",
+            "--format",
+            "json",
+            "--fail-on",
+            "none",
+        ])
+        .arg(&intro)
+        .arg(&methods)
+        .env("XDG_CONFIG_HOME", folder.path())
+        .output()
+        .expect("run check");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let findings: Vec<&Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|finding| {
+            finding["code"]
+                .as_str()
+                .is_some_and(|code| code.starts_with("abbreviation-"))
+        })
+        .collect();
+    // CRP, defined in the first file, is used in the second: nothing to say. LVEF is used in the
+    // first before the second defines it.
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["code"], "abbreviation-before-definition");
+    assert_eq!(findings[0]["word"], "LVEF");
+    assert!(findings[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("01.intro.md"));
+    let related = &findings[0]["related"][0];
+    assert!(
+        related["path"].as_str().unwrap().ends_with("02.methods.md"),
+        "{related}"
+    );
+    assert_eq!(related["line"], 3);
+}

@@ -361,6 +361,8 @@ pub fn abbreviation_findings(
             });
         }
         // The long form written again after the definition: the abbreviation was made for it.
+        // One finding, at the first such place, with the count and the others as related places.
+        let mut long_forms: Vec<(usize, Range<usize>)> = Vec::new();
         let long_lower = definition.long.to_lowercase();
         for (sentence_index, text) in texts.iter().enumerate().skip(definition.sentence) {
             let lower = text.to_lowercase();
@@ -393,20 +395,35 @@ pub fn abbreviation_findings(
                     && text.is_char_boundary(range.start)
                     && text.is_char_boundary(range.end)
                 {
-                    findings.push(AbbreviationFinding {
-                        issue: AbbreviationIssue::LongFormAfterDefinition,
-                        short: short.to_string(),
-                        sentence: sentence_index,
-                        range,
-                        message: format!(
-                            "\"{}\" was abbreviated as {short} before: write {short}",
-                            definition.long
-                        ),
-                        replacement: Some(short.to_string()),
-                        related: vec![definition_place.clone()],
-                    });
+                    long_forms.push((sentence_index, range));
                 }
             }
+        }
+        if let Some((sentence, range)) = long_forms.first().cloned() {
+            let times = match long_forms.len() {
+                1 => String::new(),
+                count => format!(" ({count} times)"),
+            };
+            let mut related = vec![definition_place.clone()];
+            related.extend(long_forms.iter().skip(1).map(|(sentence, range)| {
+                (
+                    *sentence,
+                    range.clone(),
+                    format!("\"{}\" again", definition.long),
+                )
+            }));
+            findings.push(AbbreviationFinding {
+                issue: AbbreviationIssue::LongFormAfterDefinition,
+                short: short.to_string(),
+                sentence,
+                range,
+                message: format!(
+                    "\"{}\" was abbreviated as {short} before, yet is written out again{times}: write {short}",
+                    definition.long
+                ),
+                replacement: Some(short.to_string()),
+                related,
+            });
         }
     }
     if settings.report_undefined {

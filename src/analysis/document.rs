@@ -166,21 +166,58 @@ pub fn document_abbreviation_findings(
     document: &PreparedDocument,
     settings: &super::CheckSettings,
 ) -> Vec<Finding> {
+    manuscript_abbreviation_findings(&[document], settings)
+        .into_iter()
+        .map(|(_, finding)| finding)
+        .collect()
+}
+
+/// The abbreviation findings of a manuscript written in several documents, in reading order (a
+/// definition in one counts in the next): each with the index of its document; related places
+/// say theirs.
+pub fn manuscript_abbreviation_findings(
+    documents: &[&PreparedDocument],
+    settings: &super::CheckSettings,
+) -> Vec<(usize, Finding)> {
+    let mut sentences = Vec::new();
+    let mut owners = Vec::new();
+    for (document_index, document) in documents.iter().enumerate() {
+        for (sentence_index, sentence) in document.sentences.iter().enumerate() {
+            sentences.push(sentence.clone());
+            owners.push((document_index, sentence_index));
+        }
+    }
     let to_source = |sentence: usize, range: &Range<usize>| {
-        let sentence = &document.sentences[sentence];
-        document.chunks[sentence.chunk_index].source_range_of(
+        let (document_index, local) = owners[sentence];
+        let document = documents[document_index];
+        let sentence = &document.sentences[local];
+        let range = document.chunks[sentence.chunk_index].source_range_of(
             sentence.prose_range.start + range.start..sentence.prose_range.start + range.end,
-        )
+        );
+        (document_index, range)
     };
-    abbreviation_findings(&document.sentences, &settings.abbreviations)
+    abbreviation_findings(&sentences, &settings.abbreviations)
         .into_iter()
         .map(|finding| {
             let severity = match finding.issue {
                 AbbreviationIssue::Undefined => Severity::Hint,
                 _ => Severity::Information,
             };
-            Finding {
-                range: to_source(finding.sentence, &finding.range),
+            let (document_index, range) = to_source(finding.sentence, &finding.range);
+            let related = finding
+                .related
+                .into_iter()
+                .map(|(sentence, range, message)| {
+                    let (document, range) = to_source(sentence, &range);
+                    RelatedPlace {
+                        document,
+                        range,
+                        message,
+                    }
+                })
+                .collect();
+            let finding = Finding {
+                range,
                 code: FindingCode::Abbreviation(finding.issue),
                 severity,
                 word: finding.short,
@@ -190,16 +227,11 @@ pub fn document_abbreviation_findings(
                 margin_over_threshold: 0.0,
                 log_probability: 0.0,
                 evidence: Vec::new(),
-                related: finding
-                    .related
-                    .into_iter()
-                    .map(|(sentence, range, message)| RelatedPlace {
-                        range: to_source(sentence, &range),
-                        message,
-                    })
-                    .collect(),
-            }
+                related,
+            };
+            (document_index, finding)
         })
+        .filter(|(document, finding)| !is_disabled(&documents[*document].disabled, &finding.range))
         .collect()
 }
 

@@ -23,7 +23,8 @@ pub mod wording;
 
 pub use lexicon::{Dictionary, Lexicon, LexiconError, NearWord};
 pub use report::{
-    format_json, format_text, locate_evidence, locate_findings, LocatedEvidence, LocatedFinding,
+    format_json, format_text, locate_evidence, locate_findings, locate_manuscript_findings,
+    LocatedEvidence, LocatedFinding,
 };
 pub use terminology::{
     check_sentence, check_sentences, check_sentences_cached, check_sentences_with,

@@ -50,9 +50,10 @@ pub struct LocatedFinding {
     pub related: Vec<LocatedPlace>,
 }
 
-/// A related place in the file: 1-based line and column, and what it is.
+/// A related place: its file, 1-based line and column, and what it is.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct LocatedPlace {
+    pub path: String,
     pub line: usize,
     pub column: usize,
     pub message: String,
@@ -74,12 +75,25 @@ pub fn line_and_column(text: &str, byte_offset: usize) -> (usize, usize) {
 
 /// Places findings (ranges in bytes of `source`) in the file `path`.
 pub fn locate_findings(path: &str, source: &str, findings: Vec<Finding>) -> Vec<LocatedFinding> {
+    locate_manuscript_findings(
+        &[(path, source)],
+        findings.into_iter().map(|finding| (0, finding)).collect(),
+    )
+}
+
+/// Places findings of a manuscript in several files (`files[i]` is `(path, source)` of document
+/// `i`; each finding with its document's index, related places with theirs).
+pub fn locate_manuscript_findings(
+    files: &[(&str, &str)],
+    findings: Vec<(usize, Finding)>,
+) -> Vec<LocatedFinding> {
     findings
         .into_iter()
-        .map(|finding| {
+        .filter_map(|(document, finding)| {
+            let &(path, source) = files.get(document)?;
             let (line, column) = line_and_column(source, finding.range.start);
             let (end_line, end_column) = line_and_column(source, finding.range.end);
-            LocatedFinding {
+            Some(LocatedFinding {
                 path: path.to_string(),
                 line,
                 column,
@@ -89,17 +103,19 @@ pub fn locate_findings(path: &str, source: &str, findings: Vec<Finding>) -> Vec<
                 related: finding
                     .related
                     .iter()
-                    .map(|place| {
+                    .filter_map(|place| {
+                        let &(path, source) = files.get(place.document)?;
                         let (line, column) = line_and_column(source, place.range.start);
-                        LocatedPlace {
+                        Some(LocatedPlace {
+                            path: path.to_string(),
                             line,
                             column,
                             message: place.message.clone(),
-                        }
+                        })
                     })
                     .collect(),
                 finding,
-            }
+            })
         })
         .collect()
 }
@@ -148,7 +164,7 @@ pub fn format_text(findings: &[LocatedFinding]) -> String {
         for place in &located.related {
             out.push_str(&format!(
                 "  {}:{}:{}: {}\n",
-                located.path, place.line, place.column, place.message
+                place.path, place.line, place.column, place.message
             ));
         }
     }
@@ -156,7 +172,7 @@ pub fn format_text(findings: &[LocatedFinding]) -> String {
 }
 
 /// `{"findings":[{path, line, column, end_line, end_column, code, severity, word, message,
-/// suggestions, score, evidence: [{word, line, column, weight}], related: [{line, column,
+/// suggestions, score, evidence: [{word, line, column, weight}], related: [{path, line, column,
 /// message}]}]}` followed by a newline.
 pub fn format_json(findings: &[LocatedFinding]) -> String {
     // A struct, not `json!`, so that the keys keep this documented order.

@@ -237,6 +237,8 @@ pub struct Finding {
 /// A place a finding points to, and what it is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RelatedPlace {
+    /// Which document of the manuscript it is in (0 when the finding's own is the only one).
+    pub document: usize,
     pub range: Range<usize>,
     pub message: String,
 }
