@@ -376,7 +376,7 @@ fn run_pass(
                     FindingCode::UnknownTerm => finding.score,
                     FindingCode::ImprobableTerm => finding.margin_over_threshold,
                     // Evaluated on their own (BENCHMARKS.md, "Abbreviations"): left out here.
-                    FindingCode::Abbreviation(_) => continue,
+                    FindingCode::Abbreviation(_) | FindingCode::TermVariant => continue,
                 };
                 if findings_count < show {
                     println!(
@@ -459,7 +459,7 @@ fn kept_published(
             FindingCode::ImprobableTerm => {
                 *value > extra_margin + manuscript_weight * (*sentences.max(&1) as f32).ln()
             }
-            FindingCode::Abbreviation(_) => false,
+            FindingCode::Abbreviation(_) | FindingCode::TermVariant => false,
         })
         .count()
 }
@@ -472,6 +472,7 @@ fn main() -> anyhow::Result<()> {
     let mut settings = CheckSettings::default();
     // The spelling findings are evaluated here; the abbreviation ones on their own.
     settings.abbreviations.enabled = false;
+    settings.abbreviations.term_variants = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));

@@ -228,7 +228,7 @@ fn main() -> anyhow::Result<()> {
                     FindingCode::ImprobableTerm => sweep_clean.push(finding.score),
                     FindingCode::UnknownTerm => clean_unknown += 1,
                     // Document-level only: never found sentence by sentence.
-                    FindingCode::Abbreviation(_) => {}
+                    FindingCode::Abbreviation(_) | FindingCode::TermVariant => {}
                 }
             }
             clean_improbable += findings

@@ -619,11 +619,13 @@ pub fn run_check(
     loaded.runner.max_batch_tokens = crate::model::fill::BATCH_TOKENS_WITHOUT_INTERACTIVE_WORK;
     let mut check_settings = settings.check_settings();
     check_settings.evidence = evidence;
-    // Several files are one manuscript: its abbreviations are read across them, in order, after
-    // the files' own checks.
-    let whole_manuscript_abbreviations = sources.len() > 1 && check_settings.abbreviations.enabled;
-    if whole_manuscript_abbreviations {
+    // Several files are one manuscript: its abbreviations and term variants are read across
+    // them, in order, after the files' own checks.
+    let consistency = check_settings.abbreviations.clone();
+    let whole_manuscript = sources.len() > 1 && (consistency.enabled || consistency.term_variants);
+    if whole_manuscript {
         check_settings.abbreviations.enabled = false;
+        check_settings.abbreviations.term_variants = false;
     }
     let lexicon = analysis::lexicon_for_tokenizer(&loaded.runner.tokenizer, &check_settings)?;
     let total: usize = sources.iter().map(|source| source.2.sentences.len()).sum();
@@ -671,8 +673,8 @@ pub fn run_check(
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    if whole_manuscript_abbreviations {
-        check_settings.abbreviations.enabled = true;
+    if whole_manuscript {
+        check_settings.abbreviations = consistency;
         let documents: Vec<&analysis::document::PreparedDocument> =
             sources.iter().map(|(_, _, document)| document).collect();
         let files: Vec<(&str, &str)> = sources
@@ -681,7 +683,7 @@ pub fn run_check(
             .collect();
         located.extend(analysis::locate_manuscript_findings(
             &files,
-            analysis::document::manuscript_abbreviation_findings(&documents, &check_settings),
+            analysis::document::manuscript_consistency_findings(&documents, &check_settings),
         ));
         // Each file's findings together, in the order of their places.
         located.sort_by_key(|finding| {

@@ -60,7 +60,7 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 38] = [
+pub const SETTING_KEYS: [&str; 39] = [
     "model",
     "revision",
     "device",
@@ -94,6 +94,7 @@ pub const SETTING_KEYS: [&str; 38] = [
     "abbreviations.enabled",
     "abbreviations.undefined",
     "abbreviations.common",
+    "termVariants.enabled",
     "dictionary.userFile",
     "dictionary.words",
     "latex.proseCommands",
@@ -434,6 +435,7 @@ impl Settings {
             "hover.evidence" => Value::from(evidence_name(self.hover_evidence)),
             "abbreviations.enabled" => Value::from(self.check.abbreviations.enabled),
             "abbreviations.undefined" => Value::from(self.check.abbreviations.report_undefined),
+            "termVariants.enabled" => Value::from(self.check.abbreviations.term_variants),
             "abbreviations.common" => Value::from(
                 self.check
                     .abbreviations
@@ -576,6 +578,11 @@ impl Settings {
             }
             "abbreviations.undefined" => {
                 self.check.abbreviations.report_undefined = value
+                    .as_bool()
+                    .ok_or_else(|| format!("expected true or false, got {value}"))?
+            }
+            "termVariants.enabled" => {
+                self.check.abbreviations.term_variants = value
                     .as_bool()
                     .ok_or_else(|| format!("expected true or false, got {value}"))?
             }

@@ -232,3 +232,62 @@ fn the_files_of_one_check_are_one_manuscript() {
     );
     assert_eq!(related["line"], 3);
 }
+
+#[test]
+fn one_term_written_two_ways_is_one_finding_each() {
+    let folder = tempfile::tempdir().expect("a folder");
+    let run = |text: &str| -> Vec<(String, String, String)> {
+        let path = folder.path().join("variants.md");
+        std::fs::write(&path, text).expect("write");
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
+            .args([
+                "check",
+                "--model",
+                "bundled",
+                "--format",
+                "json",
+                "--fail-on",
+                "none",
+            ])
+            .arg(&path)
+            .env("XDG_CONFIG_HOME", folder.path())
+            .output()
+            .expect("run check");
+        let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|finding| finding["code"] == "term-variant")
+            .map(|finding| {
+                (
+                    finding["word"].as_str().unwrap_or_default().to_string(),
+                    finding["suggestions"][0]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    finding["related"][0]["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    let found = run("The tumor grew in the first month.\n\n\
+        The tumor shrank after treatment.\n\n\
+        A second tumour appeared in the liver.\n\n\
+        T-cell counts rose, T cell counts fell and T-cell subsets were stable.\n");
+    assert_eq!(
+        found,
+        [
+            ("tumour", "tumor", "\"tumor\" is written here"),
+            ("T cell", "T-cell", "\"T-cell\" is written here"),
+        ]
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    );
+    let consistent = run("The tumor grew in the first month.\n\n\
+        The tumor shrank after treatment.\n\n\
+        T-cell counts rose and T-cell subsets were stable.\n");
+    assert_eq!(consistent, []);
+}

@@ -72,6 +72,8 @@ pub struct AbbreviationSettings {
     pub report_undefined: bool,
     /// Abbreviations every reader knows (`DNA`, `PCR`): never reported as undefined.
     pub common: BTreeSet<String>,
+    /// Report one term written several ways (`term-variant`; `analysis::term_variants`).
+    pub term_variants: bool,
 }
 
 impl Default for AbbreviationSettings {
@@ -82,6 +84,7 @@ impl Default for AbbreviationSettings {
             // next, and each field has acronyms its readers know (BENCHMARKS.md).
             report_undefined: false,
             common: common_abbreviations(),
+            term_variants: true,
         }
     }
 }
@@ -250,9 +253,6 @@ pub fn abbreviation_findings(
     sentences: &[DocumentSentence],
     settings: &AbbreviationSettings,
 ) -> Vec<AbbreviationFinding> {
-    if !settings.enabled {
-        return Vec::new();
-    }
     let texts: Vec<&str> = sentences
         .iter()
         .map(|sentence| sentence.check.text.as_str())

@@ -7,6 +7,7 @@ use std::ops::Range;
 use super::abbreviations::{abbreviation_findings, AbbreviationIssue};
 use super::improbable_term::keep_despite_repetition;
 use super::switches::{disabled_ranges, is_disabled};
+use super::term_variants::term_variant_findings;
 use super::terminology::{
     check_sentences_with, CheckError, CheckStatistics, Finding, FindingCode, RelatedPlace,
     SentenceCache, SentenceCheckInputs, SentenceToCheck, Severity, TermScorer,
@@ -153,7 +154,7 @@ pub fn check_document(
     findings.retain(|finding| keep_despite_repetition(finding, &sentences_using, inputs.settings));
     let mut findings = merge_own_terms(findings, &sentences_using, inputs.settings);
     findings.extend(
-        document_abbreviation_findings(document, inputs.settings)
+        document_consistency_findings(document, inputs.settings)
             .into_iter()
             .filter(|finding| !suppressed(document, ignored_words, finding)),
     );
@@ -161,21 +162,21 @@ pub fn check_document(
     Ok(findings)
 }
 
-/// The abbreviation findings of a document (no model), with source ranges.
-pub fn document_abbreviation_findings(
+/// The abbreviation and term-variant findings of a document (no model), with source ranges.
+pub fn document_consistency_findings(
     document: &PreparedDocument,
     settings: &super::CheckSettings,
 ) -> Vec<Finding> {
-    manuscript_abbreviation_findings(&[document], settings)
+    manuscript_consistency_findings(&[document], settings)
         .into_iter()
         .map(|(_, finding)| finding)
         .collect()
 }
 
-/// The abbreviation findings of a manuscript written in several documents, in reading order (a
-/// definition in one counts in the next): each with the index of its document; related places
-/// say theirs.
-pub fn manuscript_abbreviation_findings(
+/// The abbreviation and term-variant findings of a manuscript written in several documents, in
+/// reading order (a definition in one counts in the next): each with the index of its document;
+/// related places say theirs.
+pub fn manuscript_consistency_findings(
     documents: &[&PreparedDocument],
     settings: &super::CheckSettings,
 ) -> Vec<(usize, Finding)> {
@@ -196,7 +197,41 @@ pub fn manuscript_abbreviation_findings(
         );
         (document_index, range)
     };
-    abbreviation_findings(&sentences, &settings.abbreviations)
+    let variants = if settings.abbreviations.term_variants {
+        term_variant_findings(&sentences)
+    } else {
+        Vec::new()
+    };
+    let variant_findings = variants.into_iter().map(|variant| {
+        let (document_index, range) = to_source(variant.sentence, &variant.range);
+        let (majority_sentence, majority_range) = &variant.majority_place;
+        let (document, majority_range) = to_source(*majority_sentence, majority_range);
+        let finding = Finding {
+            range,
+            code: FindingCode::TermVariant,
+            severity: Severity::Information,
+            word: variant.form,
+            message: variant.message,
+            suggestions: vec![variant.majority.clone()],
+            score: 0.0,
+            margin_over_threshold: 0.0,
+            log_probability: 0.0,
+            evidence: Vec::new(),
+            related: vec![RelatedPlace {
+                document,
+                range: majority_range,
+                message: format!("\"{}\" is written here", variant.majority),
+            }],
+        };
+        (document_index, finding)
+    });
+    let abbreviation_settings = &settings.abbreviations;
+    let abbreviations = if abbreviation_settings.enabled {
+        abbreviation_findings(&sentences, abbreviation_settings)
+    } else {
+        Vec::new()
+    };
+    abbreviations
         .into_iter()
         .map(|finding| {
             let severity = match finding.issue {
@@ -231,6 +266,7 @@ pub fn manuscript_abbreviation_findings(
             };
             (document_index, finding)
         })
+        .chain(variant_findings)
         .filter(|(document, finding)| !is_disabled(&documents[*document].disabled, &finding.range))
         .collect()
 }

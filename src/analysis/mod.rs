@@ -17,6 +17,7 @@ pub mod morphology;
 pub mod report;
 pub mod spelling;
 pub mod switches;
+pub mod term_variants;
 pub mod terminology;
 pub mod unknown_word;
 pub mod wording;

@@ -193,3 +193,20 @@ mod tests {
         }
     }
 }
+
+/// Which spelling convention a word belongs to, by the bundled dictionaries: `Some("en_US")` when
+/// only en_US knows it (`tumor`), `Some("en_GB")` when only en_GB does (`tumour`), `None` when
+/// both or neither do.
+pub fn spelling_convention(word: &str) -> Option<&'static str> {
+    let bundled = bundled_dictionaries();
+    let knows = |name: &str| {
+        bundled
+            .iter()
+            .any(|(dictionary_name, dictionary)| dictionary_name == name && dictionary.check(word))
+    };
+    match (knows("en_US"), knows("en_GB")) {
+        (true, false) => Some("en_US"),
+        (false, true) => Some("en_GB"),
+        _ => None,
+    }
+}

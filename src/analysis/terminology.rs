@@ -195,6 +195,8 @@ pub enum FindingCode {
     ImprobableTerm,
     UnknownTerm,
     Abbreviation(super::abbreviations::AbbreviationIssue),
+    /// One term written several ways in the manuscript.
+    TermVariant,
 }
 
 impl FindingCode {
@@ -203,6 +205,7 @@ impl FindingCode {
             FindingCode::ImprobableTerm => "improbable-term",
             FindingCode::UnknownTerm => "unknown-term",
             FindingCode::Abbreviation(issue) => issue.as_str(),
+            FindingCode::TermVariant => "term-variant",
         }
     }
 }

@@ -1,0 +1,259 @@
+//! One concept written several ways in one manuscript: British and American spellings
+//! (`tumour`/`tumor`, `haemoglobin`/`hemoglobin`), a hyphen or none (`non-linear`/`nonlinear`) and,
+//! for names with a letter or a number for one part, a hyphen or a space (`T-cell`/`T cell`).
+//! Candidate pairs come from normalised forms; a spelling pair counts only when the bundled
+//! dictionaries put its forms in different conventions (so `four`/`for` or `ileum`/`ilium` are
+//! never merged). Plain functions over the document's sentences; no model.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::document::DocumentSentence;
+use super::spelling::spelling_convention;
+
+/// A form that differs from the manuscript's majority form of the same term.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariantFinding {
+    /// The minority form, its first place (sentence index, byte range in its text).
+    pub form: String,
+    pub sentence: usize,
+    pub range: Range<usize>,
+    /// The majority form, as the manuscript writes it, and its first place.
+    pub majority: String,
+    pub majority_place: (usize, Range<usize>),
+    pub message: String,
+}
+
+/// A form's occurrences: (sentence, range, surface text).
+type Occurrences = Vec<(usize, Range<usize>, String)>;
+
+/// The words of a text with their byte ranges (letters, digits, inner hyphens).
+fn words(text: &str) -> Vec<(Range<usize>, &str)> {
+    let mut found = Vec::new();
+    let mut start: Option<usize> = None;
+    let characters: Vec<(usize, char)> = text.char_indices().collect();
+    for (index, &(offset, character)) in characters.iter().enumerate() {
+        let inner_hyphen = character == '-'
+            && start.is_some()
+            && characters
+                .get(index + 1)
+                .is_some_and(|(_, next)| next.is_alphanumeric());
+        if character.is_alphanumeric() || inner_hyphen {
+            start.get_or_insert(offset);
+        } else if let Some(begin) = start.take() {
+            found.push((begin..offset, &text[begin..offset]));
+        }
+    }
+    if let Some(begin) = start {
+        found.push((begin..text.len(), &text[begin..]));
+    }
+    found
+}
+
+/// The spelling key: British spellings turned American (only a key: the dictionaries decide).
+fn spelling_key(lower: &str) -> String {
+    let mut key = lower
+        .replace("our", "or")
+        .replace("ae", "e")
+        .replace("oe", "e")
+        .replace("isation", "ization")
+        .replace("ise", "ize")
+        .replace("yse", "yze");
+    if let Some(stem) = key.strip_suffix("tre") {
+        key = format!("{stem}ter");
+    }
+    key
+}
+
+/// The variant findings of a manuscript's sentences.
+pub fn term_variant_findings(sentences: &[DocumentSentence]) -> Vec<VariantFinding> {
+    let mut spelling_groups: HashMap<String, HashMap<String, Occurrences>> = HashMap::new();
+    let mut hyphenated: HashMap<String, (usize, HashMap<String, Occurrences>)> = HashMap::new();
+    let tokenized: Vec<Vec<(Range<usize>, &str)>> = sentences
+        .iter()
+        .map(|sentence| words(&sentence.check.text))
+        .collect();
+    for (sentence_index, sentence_words) in tokenized.iter().enumerate() {
+        for (range, word) in sentence_words {
+            let lower = word.to_lowercase();
+            if let Some(split) = lower.find('-') {
+                if lower.matches('-').count() == 1 {
+                    let key = lower.replace('-', "");
+                    let entry = hyphenated
+                        .entry(key)
+                        .or_insert_with(|| (split, HashMap::new()));
+                    entry.1.entry(lower.clone()).or_default().push((
+                        sentence_index,
+                        range.clone(),
+                        word.to_string(),
+                    ));
+                }
+            } else if lower.chars().all(char::is_alphabetic) && lower.len() >= 4 {
+                let key = spelling_key(&lower);
+                spelling_groups
+                    .entry(key)
+                    .or_default()
+                    .entry(lower.clone())
+                    .or_default()
+                    .push((sentence_index, range.clone(), word.to_string()));
+            }
+        }
+    }
+    // The same hyphenated terms written with a space (`T cell`) or closed up (`Tcell`).
+    for (sentence_index, sentence_words) in tokenized.iter().enumerate() {
+        let text = &sentences[sentence_index].check.text;
+        for (index, (range, word)) in sentence_words.iter().enumerate() {
+            let lower = word.to_lowercase();
+            if let Some((_, forms)) = hyphenated.get_mut(&lower) {
+                forms.entry(lower.clone()).or_default().push((
+                    sentence_index,
+                    range.clone(),
+                    word.to_string(),
+                ));
+            }
+            let Some((next_range, next)) = sentence_words.get(index + 1) else {
+                continue;
+            };
+            if &text[range.end..next_range.start] != " " {
+                continue;
+            }
+            let joined = format!("{}{}", lower, next.to_lowercase());
+            if let Some((split, forms)) = hyphenated.get_mut(&joined) {
+                // A space where a hyphen was is usually grammar (`a high-level view`, `at a
+                // high level`); it is a variant of a name only when one part is a letter or a
+                // number (`T cell`/`T-cell`, `IL 6`/`IL-6`).
+                let name_like =
+                    lower.chars().count() == 1 || next.chars().all(|c| c.is_ascii_digit());
+                if *split == lower.len() && name_like {
+                    forms
+                        .entry(format!("{} {}", lower, next.to_lowercase()))
+                        .or_default()
+                        .push((
+                            sentence_index,
+                            range.start..next_range.end,
+                            text[range.start..next_range.end].to_string(),
+                        ));
+                }
+            }
+        }
+    }
+    let mut findings = Vec::new();
+    for forms in spelling_groups.into_values() {
+        if forms.len() < 2 {
+            continue;
+        }
+        // Only forms of different conventions are one term written two ways.
+        let conventions: Vec<Option<&str>> =
+            forms.keys().map(|form| spelling_convention(form)).collect();
+        let different =
+            conventions.contains(&Some("en_US")) && conventions.contains(&Some("en_GB"));
+        if different && conventions.iter().all(Option::is_some) {
+            findings.extend(report(forms));
+        }
+    }
+    for (_, forms) in hyphenated.into_values() {
+        if forms.len() >= 2 {
+            findings.extend(report(forms));
+        }
+    }
+    findings.sort_by_key(|finding| (finding.sentence, finding.range.start));
+    findings
+}
+
+/// One finding per minority form: the majority is the form written most (the first written on
+/// a tie).
+fn report(forms: HashMap<String, Occurrences>) -> Vec<VariantFinding> {
+    let mut forms: Vec<(String, Occurrences)> = forms.into_iter().collect();
+    forms.sort_by_key(|(_, places)| {
+        (
+            std::cmp::Reverse(places.len()),
+            places
+                .first()
+                .map(|(sentence, range, _)| (*sentence, range.start)),
+        )
+    });
+    let (_, majority_places) = &forms[0];
+    let (majority_sentence, majority_range, majority_surface) = majority_places[0].clone();
+    let counts: Vec<String> = forms
+        .iter()
+        .map(|(_, places)| format!("\"{}\" ×{}", places[0].2, places.len()))
+        .collect();
+    forms[1..]
+        .iter()
+        .map(|(_, places)| {
+            let (sentence, range, surface) = places[0].clone();
+            let majority_surface = with_first_letter_case_of(&majority_surface, &surface);
+            VariantFinding {
+                message: format!(
+                    "one term written {} ways in this manuscript ({}): write \"{}\"",
+                    forms.len(),
+                    counts.join(", "),
+                    majority_surface
+                ),
+                form: surface,
+                sentence,
+                range,
+                majority: majority_surface.clone(),
+                majority_place: (majority_sentence, majority_range.clone()),
+            }
+        })
+        .collect()
+}
+
+/// `word` with its first letter upper or lower case as `model`'s (a sentence's first word).
+fn with_first_letter_case_of(word: &str, model: &str) -> String {
+    let upper = model.chars().next().is_some_and(char::is_uppercase);
+    let mut characters = word.chars();
+    match characters.next() {
+        Some(first) if upper => first.to_uppercase().chain(characters).collect(),
+        Some(first) => first.to_lowercase().chain(characters).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::document::prepare_document;
+    use crate::prose::{Language, ProseOptions};
+
+    fn variants(text: &str) -> Vec<(String, String)> {
+        let document = prepare_document(text, Language::PlainText, None, &ProseOptions::default());
+        term_variant_findings(&document.sentences)
+            .into_iter()
+            .map(|finding| (finding.form, finding.majority))
+            .collect()
+    }
+
+    #[test]
+    fn spelling_and_hyphenation_variants_are_one_finding_each() {
+        let text = "The tumor grew.\n\nThe tumor shrank after treatment.\n\n\
+                    A second tumour appeared.\n\nT-cell counts rose, and T cell counts fell, \
+                    while T-cell subsets were stable.";
+        assert_eq!(
+            variants(text),
+            [
+                ("tumour".to_string(), "tumor".to_string()),
+                ("T cell".to_string(), "T-cell".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn different_words_are_never_merged() {
+        let text = "The ileum and the ilium differ.\n\nFour patients came for a visit.\n\n\
+                    The source of the course was clear.";
+        assert_eq!(variants(text), []);
+        let grammar = "A high-level view helps.\n\nAt a high level the views agree.";
+        assert_eq!(variants(grammar), []);
+        // The fix keeps the case of the place it replaces.
+        let text =
+            "Feed-forward networks came first.\n\nThen feed-forward layers and feedforward ones.";
+        assert_eq!(
+            variants(text),
+            [("feedforward".to_string(), "feed-forward".to_string())]
+        );
+        let consistent = "The tumor grew.\n\nThe tumor shrank.\n\nT-cell counts rose; T-cell subsets were stable.";
+        assert_eq!(variants(consistent), []);
+    }
+}
