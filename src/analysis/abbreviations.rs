@@ -122,7 +122,7 @@ pub fn is_abbreviation_shape(token: &str) -> bool {
 }
 
 /// The words of a text with their byte ranges (letters, digits, inner hyphens).
-fn words(text: &str) -> Vec<(Range<usize>, &str)> {
+pub(super) fn words(text: &str) -> Vec<(Range<usize>, &str)> {
     let mut found = Vec::new();
     let mut start = None;
     let bytes: Vec<(usize, char)> = text.char_indices().collect();

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use super::abbreviations::words;
 use super::document::DocumentSentence;
 use super::spelling::spelling_convention;
 
@@ -26,29 +27,6 @@ pub struct VariantFinding {
 
 /// A form's occurrences: (sentence, range, surface text).
 type Occurrences = Vec<(usize, Range<usize>, String)>;
-
-/// The words of a text with their byte ranges (letters, digits, inner hyphens).
-fn words(text: &str) -> Vec<(Range<usize>, &str)> {
-    let mut found = Vec::new();
-    let mut start: Option<usize> = None;
-    let characters: Vec<(usize, char)> = text.char_indices().collect();
-    for (index, &(offset, character)) in characters.iter().enumerate() {
-        let inner_hyphen = character == '-'
-            && start.is_some()
-            && characters
-                .get(index + 1)
-                .is_some_and(|(_, next)| next.is_alphanumeric());
-        if character.is_alphanumeric() || inner_hyphen {
-            start.get_or_insert(offset);
-        } else if let Some(begin) = start.take() {
-            found.push((begin..offset, &text[begin..offset]));
-        }
-    }
-    if let Some(begin) = start {
-        found.push((begin..text.len(), &text[begin..]));
-    }
-    found
-}
 
 /// The spelling key: British spellings turned American (only a key: the dictionaries decide).
 fn spelling_key(lower: &str) -> String {
