@@ -130,7 +130,17 @@ impl LayeredSettings {
         origin: SettingsOrigin,
     ) -> Result<(), Vec<ConfigError>> {
         let value = read_config_file(path).map_err(|error| vec![error])?;
-        let outcome = self.settings.merge_file_json(&value, origin);
+        self.apply_value(&value, path, origin)
+    }
+
+    /// [`Self::apply_file`] for a file already read into `value`.
+    fn apply_value(
+        &mut self,
+        value: &Value,
+        path: &Path,
+        origin: SettingsOrigin,
+    ) -> Result<(), Vec<ConfigError>> {
+        let outcome = self.settings.merge_file_json(value, origin);
         self.ignored.extend(
             outcome
                 .ignored_machine_keys
@@ -221,7 +231,7 @@ pub fn read_config_for_server(path: &Path, origin: SettingsOrigin) -> (Option<Va
         Ok(value) => {
             let mut layered = LayeredSettings::default();
             let mut messages: Vec<String> = layered
-                .apply_file(path, origin)
+                .apply_value(&value, path, origin)
                 .err()
                 .unwrap_or_default()
                 .iter()

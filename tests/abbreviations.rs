@@ -35,21 +35,26 @@ Brain natriuretic peptide was not measured again.\n\
 \n\
 CRP fell after treatment, and so did LVEF.\n";
 
-fn check(text: &str) -> Vec<Value> {
+/// `check --format json` on `files` (name, text) written into a fresh folder, in that order: the
+/// findings whose code starts with `code_prefix`.
+fn check_files(files: &[(&str, &str)], code_prefix: &str) -> Vec<Value> {
     let folder = tempfile::tempdir().expect("a folder");
-    let path = folder.path().join("results.md");
-    std::fs::write(&path, text).expect("write");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
-        .args([
-            "check",
-            "--model",
-            "bundled",
-            "--format",
-            "json",
-            "--fail-on",
-            "none",
-        ])
-        .arg(&path)
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"));
+    command.args([
+        "check",
+        "--model",
+        "bundled",
+        "--format",
+        "json",
+        "--fail-on",
+        "none",
+    ]);
+    for (name, text) in files {
+        let path = folder.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        command.arg(&path);
+    }
+    let output = command
         .env("XDG_CONFIG_HOME", folder.path())
         .output()
         .expect("run check");
@@ -67,10 +72,14 @@ fn check(text: &str) -> Vec<Value> {
         .filter(|finding| {
             finding["code"]
                 .as_str()
-                .is_some_and(|code| code.starts_with("abbreviation-"))
+                .is_some_and(|code| code.starts_with(code_prefix))
         })
         .cloned()
         .collect()
+}
+
+fn check(text: &str) -> Vec<Value> {
+    check_files(&[("results.md", text)], "abbreviation-")
 }
 
 #[test]
@@ -177,45 +186,19 @@ fn the_editor_gets_the_definition_as_related_information_and_the_fix() {
 
 #[test]
 fn the_files_of_one_check_are_one_manuscript() {
-    let folder = tempfile::tempdir().expect("a folder");
-    let intro = folder.path().join("01.intro.md");
-    let methods = folder.path().join("02.methods.md");
-    std::fs::write(
-        &intro,
-        "Serum C-reactive protein (CRP) is raised in sepsis.\n\nThe LVEF was low in most patients.\n",
-    )
-    .expect("write");
-    std::fs::write(
-        &methods,
-        "CRP was measured daily.\n\nEchocardiography measured the left ventricular ejection fraction (LVEF).\n",
-    )
-    .expect("write");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
-        .args([
-            "check",
-            "--model",
-            "bundled",
-            "--format",
-            "json",
-            "--fail-on",
-            "none",
-        ])
-        .arg(&intro)
-        .arg(&methods)
-        .env("XDG_CONFIG_HOME", folder.path())
-        .output()
-        .expect("run check");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    let findings: Vec<&Value> = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|finding| {
-            finding["code"]
-                .as_str()
-                .is_some_and(|code| code.starts_with("abbreviation-"))
-        })
-        .collect();
+    let findings = check_files(
+        &[
+            (
+                "01.intro.md",
+                "Serum C-reactive protein (CRP) is raised in sepsis.\n\nThe LVEF was low in most patients.\n",
+            ),
+            (
+                "02.methods.md",
+                "CRP was measured daily.\n\nEchocardiography measured the left ventricular ejection fraction (LVEF).\n",
+            ),
+        ],
+        "abbreviation-",
+    );
     // CRP, defined in the first file, is used in the second: nothing to say. LVEF is used in the
     // first before the second defines it.
     assert_eq!(findings.len(), 1, "{findings:#?}");
@@ -235,30 +218,9 @@ fn the_files_of_one_check_are_one_manuscript() {
 
 #[test]
 fn one_term_written_two_ways_is_one_finding_each() {
-    let folder = tempfile::tempdir().expect("a folder");
     let run = |text: &str| -> Vec<(String, String, String)> {
-        let path = folder.path().join("variants.md");
-        std::fs::write(&path, text).expect("write");
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
-            .args([
-                "check",
-                "--model",
-                "bundled",
-                "--format",
-                "json",
-                "--fail-on",
-                "none",
-            ])
-            .arg(&path)
-            .env("XDG_CONFIG_HOME", folder.path())
-            .output()
-            .expect("run check");
-        let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-        report["findings"]
-            .as_array()
-            .expect("findings")
+        check_files(&[("variants.md", text)], "term-variant")
             .iter()
-            .filter(|finding| finding["code"] == "term-variant")
             .map(|finding| {
                 (
                     finding["word"].as_str().unwrap_or_default().to_string(),

@@ -294,6 +294,12 @@ pub fn abbreviation_findings(
         }
     }
     let position = |sentence: usize, range: &Range<usize>| (sentence, range.start);
+    // Each sentence lowercased once, for the long forms of every definition; `None` where
+    // lowercasing moved the offsets (a rare letter): no range there to trust.
+    let lowered: Vec<Option<String>> = texts
+        .iter()
+        .map(|text| Some(text.to_lowercase()).filter(|lower| lower.len() == text.len()))
+        .collect();
     let mut findings = Vec::new();
     let mut first_definition: HashMap<&str, &Definition> = HashMap::new();
     for definition in &definitions {
@@ -365,11 +371,9 @@ pub fn abbreviation_findings(
         let mut long_forms: Vec<(usize, Range<usize>)> = Vec::new();
         let long_lower = definition.long.to_lowercase();
         for (sentence_index, text) in texts.iter().enumerate().skip(definition.sentence) {
-            let lower = text.to_lowercase();
-            if lower.len() != text.len() {
-                // Lowercasing moved the offsets (a rare letter): no range to trust.
+            let Some(lower) = &lowered[sentence_index] else {
                 continue;
-            }
+            };
             let mut from = 0;
             while let Some(at) = lower[from..].find(&long_lower).map(|at| at + from) {
                 from = at + long_lower.len();
