@@ -133,7 +133,9 @@ pub fn hover_markdown(
         } => {
             // A flagged word shows the probability its finding gives: one number for one word in
             // one place, whatever the batch it was computed in.
+            // (An abbreviation or variant finding has no probability: the score's stands.)
             let probability = finding
+                .filter(|finding| finding.code.is_about_a_word())
                 .map_or(score.log_probability, |finding| finding.log_probability)
                 .exp();
             markdown.push_str(&format!(
@@ -233,5 +235,52 @@ mod tests {
         );
         let local = hover(None);
         assert!(!local.contains("sent to"), "{local}");
+    }
+
+    #[test]
+    fn an_abbreviation_finding_leaves_the_probability_to_the_model() {
+        let words = [TokenizedWord {
+            text: "LVEF".into(),
+            start: 0,
+            end: 4,
+            pieces: vec!["lv".into(), "##ef".into()],
+            ids: vec![1, 2],
+            in_vocabulary: false,
+        }];
+        let score = crate::model::api::WordScore {
+            range: 0..4,
+            pieces: vec!["lv".into(), "##ef".into()],
+            log_probability: (0.25f32).ln(),
+            alternatives: Vec::new(),
+            candidates: Vec::new(),
+        };
+        let finding = Finding {
+            range: 0..4,
+            code: crate::analysis::FindingCode::Abbreviation(
+                crate::analysis::abbreviations::AbbreviationIssue::Redefined,
+            ),
+            severity: crate::analysis::Severity::Information,
+            word: "LVEF".into(),
+            message: "LVEF is defined again here".into(),
+            suggestions: vec!["LVEF".into()],
+            score: 0.0,
+            margin_over_threshold: 0.0,
+            log_probability: 0.0,
+            evidence: Vec::new(),
+            related: Vec::new(),
+        };
+        let hover = hover_markdown(
+            "LVEF",
+            &words,
+            ModelStatus::Scored {
+                score: &score,
+                display_name: "mini model",
+                sent_to: None,
+            },
+            Some(&finding),
+            None,
+        );
+        assert!(hover.contains("p = 0.25 in this context"), "{hover}");
+        assert!(hover.contains("LVEF is defined again here"), "{hover}");
     }
 }

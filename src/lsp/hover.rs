@@ -65,6 +65,9 @@ impl Backend {
         };
         // A flagged word shows its finding's evidence; another word, what supports it here.
         let finding_evidence = finding.as_ref().and_then(|finding| {
+            if !finding.code.is_about_a_word() {
+                return None;
+            }
             let candidate = finding.suggestions.first()?;
             Some(HoverEvidence {
                 candidate,
