@@ -112,7 +112,7 @@ impl Outcome {
             )
         };
         println!(
-            "| {text} | {completer} | {:.1} % | {:.1} % | {mean_letters:.2} | {answered} | {} | {} |",
+            "| {text} | {completer} | {:.2} % | {:.1} % | {mean_letters:.2} | {answered} | {} | {} |",
             100.0 * self.saved as f64 / self.characters.max(1) as f64,
             100.0 * self.words_4plus_completed as f64 / self.words_4plus.max(1) as f64,
             latency(&self.first_letter),

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use bench_support::{argument, flag, manuscript_prose, ncbi_abstracts};
 use biomed_lsp::analysis::completion::{
-    completion_request, ranked_candidates, CompletionSettings, ManuscriptContext, RankingFeatures,
-    RankingWeights, FITTED_WEIGHTS,
+    completion_request, ranked_candidates, weights_for_prefix, CompletionSettings,
+    ManuscriptContext, RankingFeatures, RankingWeights,
 };
 use biomed_lsp::analysis::manuscript_words::{previous_term, ManuscriptWordsBuilder};
 use biomed_lsp::context::{completion_slot, sentence_window, CompletionSlot, SlotKind};
@@ -37,6 +37,7 @@ const PREFIX_LENGTHS: [usize; 4] = [0, 1, 2, 3];
 struct Sample {
     candidates: Vec<[f32; FEATURES]>,
     wanted: usize,
+    prefix_chars: usize,
 }
 
 fn features(f: &RankingFeatures) -> [f32; FEATURES] {
@@ -74,7 +75,7 @@ fn develop_abstracts(data: &Path, limit: usize) -> Vec<String> {
 }
 
 /// The mean log-likelihood of the wanted candidates and its gradient.
-fn log_likelihood(samples: &[Sample], w: &[f64; FEATURES]) -> (f64, [f64; FEATURES]) {
+fn log_likelihood(samples: &[&Sample], w: &[f64; FEATURES]) -> (f64, [f64; FEATURES]) {
     let mut total = 0.0;
     let mut gradient = [0.0; FEATURES];
     for sample in samples {
@@ -100,8 +101,32 @@ fn log_likelihood(samples: &[Sample], w: &[f64; FEATURES]) -> (f64, [f64; FEATUR
     (total / n, gradient.map(|g| g / n))
 }
 
+/// Gradient ascent with a backtracking step (the objective is concave in the weights): the
+/// weights and the mean log-likelihood they reach.
+fn fit(samples: &[&Sample]) -> ([f64; FEATURES], f64) {
+    let mut w = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    let (mut value, mut gradient) = log_likelihood(samples, &w);
+    let mut step = 0.5;
+    for _ in 0..200 {
+        let candidate: [f64; FEATURES] = std::array::from_fn(|k| w[k] + step * gradient[k]);
+        let (next_value, next_gradient) = log_likelihood(samples, &candidate);
+        if next_value > value {
+            w = candidate;
+            value = next_value;
+            gradient = next_gradient;
+            step *= 1.2;
+        } else {
+            step *= 0.5;
+            if step < 1e-6 {
+                break;
+            }
+        }
+    }
+    (w, value)
+}
+
 /// Share of samples whose wanted word ranks among the first three.
-fn top3(samples: &[Sample], w: &[f64; FEATURES]) -> f64 {
+fn top3(samples: &[&Sample], w: &[f64; FEATURES]) -> f64 {
     let hits = samples
         .iter()
         .filter(|sample| {
@@ -126,7 +151,6 @@ fn main() -> anyhow::Result<()> {
     let (runner, _) = load_bundled(DeviceChoice::Cpu, PrecisionChoice::Auto)?;
     let server_settings = Settings::default();
     let settings: CompletionSettings = server_settings.completion_settings();
-    let weights = FITTED_WEIGHTS;
     let mut samples = Vec::new();
     let mut requests = 0usize;
     let abstracts = develop_abstracts(&data, limit);
@@ -176,6 +200,7 @@ fn main() -> anyhow::Result<()> {
                 others: Vec::new(),
                 slot_source_start: word_range.start,
                 previous_word: previous_term(before, before.len()),
+                compound_head: String::new(),
             };
             // The server's window: the sentences before the cursor (the writer types at the end).
             let window = sentence_window(
@@ -213,13 +238,15 @@ fn main() -> anyhow::Result<()> {
                 let distributions = distributions.as_ref().expect("computed above");
                 let proposals = runner.vocabulary.proposals(distributions, &request);
                 let predictions = runner.vocabulary.predictions(proposals, request.top_k);
-                let ranked = ranked_candidates(&predictions, &manuscript, &weights);
+                let ranked =
+                    ranked_candidates(&predictions, &manuscript, weights_for_prefix(&prefix));
                 requests += 1;
                 let key = word.to_lowercase();
                 if let Some(wanted) = ranked.iter().position(|candidate| candidate.key == key) {
                     samples.push(Sample {
                         candidates: ranked.iter().map(|c| features(&c.features)).collect(),
                         wanted,
+                        prefix_chars,
                     });
                 }
             }
@@ -233,30 +260,6 @@ fn main() -> anyhow::Result<()> {
         samples.len(),
         100.0 * samples.len() as f64 / requests.max(1) as f64
     );
-    // Gradient ascent with a backtracking step: the objective is concave in the weights.
-    let mut w = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
-    let (mut value, mut gradient) = log_likelihood(&samples, &w);
-    let model_only = (value, top3(&samples, &w));
-    let mut step = 0.5;
-    for _ in 0..200 {
-        let candidate: [f64; FEATURES] = std::array::from_fn(|k| w[k] + step * gradient[k]);
-        let (next_value, next_gradient) = log_likelihood(&samples, &candidate);
-        if next_value > value {
-            w = candidate;
-            value = next_value;
-            gradient = next_gradient;
-            step *= 1.2;
-        } else {
-            step *= 0.5;
-            if step < 1e-6 {
-                break;
-            }
-        }
-    }
-    // The develop split has one document at a time: the other documents' weight cannot be fitted
-    // there, and takes this document's (a word used elsewhere in the manuscript counts as one
-    // used here, without the recency).
-    w[2] = w[1];
     let names = [
         "model",
         "this_document",
@@ -267,43 +270,97 @@ fn main() -> anyhow::Result<()> {
         "after_previous_word",
         "english",
     ];
+    // One set of weights per number of letters typed: before the first letter the model and the
+    // word pairs decide, after three letters the document's own words do.
+    let groups: Vec<Vec<&Sample>> = PREFIX_LENGTHS
+        .iter()
+        .map(|&length| {
+            samples
+                .iter()
+                .filter(|s| s.prefix_chars == length)
+                .collect()
+        })
+        .collect();
+    let (pooled, pooled_value) = fit(&samples.iter().collect::<Vec<_>>());
+    let by_letters: Vec<[f64; FEATURES]> = groups
+        .iter()
+        .map(|group| {
+            let (mut w, _) = fit(group);
+            // The develop split has one document at a time: the other documents' weight cannot
+            // be fitted there, and takes this document's (a word used elsewhere in the
+            // manuscript counts as one used here, without the recency).
+            w[2] = w[1];
+            w
+        })
+        .collect();
+    // Mean log-likelihood and top-3 share over all samples, each group with its own weights.
+    let evaluate = |weights_of_group: &dyn Fn(usize) -> [f64; FEATURES]| -> (f64, f64) {
+        let (mut value, mut hits) = (0.0, 0.0);
+        for (index, group) in groups.iter().enumerate() {
+            let w = weights_of_group(index);
+            value += log_likelihood(group, &w).0 * group.len() as f64;
+            hits += top3(group, &w) * group.len() as f64;
+        }
+        let n = samples.len().max(1) as f64;
+        (value / n, hits / n)
+    };
+    let model_only = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
     println!("\n| weights | log-likelihood per request | wanted word in the first 3 |");
     println!("|---|---|---|");
-    println!(
-        "| model alone | {:.3} | {:.1} % |",
-        model_only.0,
-        100.0 * model_only.1
+    let row = |label: &str, (value, hits): (f64, f64)| {
+        println!("| {label} | {value:.3} | {:.1} % |", 100.0 * hits);
+    };
+    row("model alone", evaluate(&|_| model_only));
+    row(
+        "one set for every prefix",
+        (pooled_value, evaluate(&|_| pooled).1),
     );
-    println!(
-        "| fitted | {value:.3} | {:.1} % |",
-        100.0 * top3(&samples, &w)
+    row(
+        "one set per letters typed",
+        evaluate(&|index| by_letters[index]),
     );
     for drop in [1, 3, 4, 5, 6, 7] {
-        let mut without = w;
-        without[drop] = 0.0;
-        println!(
-            "| fitted without {} | {:.3} | {:.1} % |",
-            names[drop],
-            log_likelihood(&samples, &without).0,
-            100.0 * top3(&samples, &without)
+        row(
+            &format!("… without {}", names[drop]),
+            evaluate(&|index| {
+                let mut w = by_letters[index];
+                w[drop] = 0.0;
+                if drop == 1 {
+                    w[2] = 0.0;
+                }
+                w
+            }),
         );
     }
-    println!();
-    for (name, weight) in names.iter().zip(&w) {
-        println!("{name}: {weight:.4}");
+    println!("\n| letters typed | requests | {} |", names.join(" | "));
+    println!("|---|---|{}", "---|".repeat(FEATURES));
+    for ((length, group), w) in PREFIX_LENGTHS.iter().zip(&groups).zip(&by_letters) {
+        let cells: Vec<String> = w.iter().map(|weight| format!("{weight:.3}")).collect();
+        println!(
+            "| {length}{} | {} | {} |",
+            if *length == 3 { "+" } else { "" },
+            group.len(),
+            cells.join(" | ")
+        );
     }
-    let fitted = weights_of(&w);
     if flag("--write") {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/analysis/completion_weights.rs");
-        let source = format!(
-            "//! The weights of completion's ranking. Written by `fit_completion` (see BENCHMARKS.md for the\n\
-             //! command and the data); do not edit by hand.\n\n\
+        let mut source = String::from(
+            "//! The weights of completion's ranking, one set per number of letters typed (0, 1, 2, 3 or\n\
+             //! more). Written by `fit_completion` (see BENCHMARKS.md for the command and the data); do\n\
+             //! not edit by hand.\n\n\
              use super::completion::RankingWeights;\n\n\
-             pub const FITTED_WEIGHTS: RankingWeights = RankingWeights {{\n    \
-             model: {:?},\n    this_document: {:?},\n    other_documents: {:?},\n    recency: {:?},\n    lexicon: {:?},\n    english: {:?},\n    pieces: {:?},\n    after_previous_word: {:?},\n}};\n",
-            fitted.model, fitted.this_document, fitted.other_documents, fitted.recency, fitted.lexicon, fitted.english,
-            fitted.pieces, fitted.after_previous_word
+             pub const FITTED_WEIGHTS: [RankingWeights; 4] = [\n",
         );
+        for w in &by_letters {
+            let fitted = weights_of(w);
+            source.push_str(&format!(
+                "    RankingWeights {{\n        model: {:?},\n        this_document: {:?},\n        other_documents: {:?},\n        recency: {:?},\n        lexicon: {:?},\n        english: {:?},\n        pieces: {:?},\n        after_previous_word: {:?},\n    }},\n",
+                fitted.model, fitted.this_document, fitted.other_documents, fitted.recency,
+                fitted.lexicon, fitted.english, fitted.pieces, fitted.after_previous_word
+            ));
+        }
+        source.push_str("];\n");
         std::fs::write(&path, source)?;
         println!("written to {}", path.display());
     }

@@ -894,6 +894,48 @@ fn a_term_written_earlier_in_the_document_is_offered_after_three_letters() {
 }
 
 #[test]
+fn a_hyphenated_compound_is_completed_after_its_hyphen_whole_over_what_was_typed() {
+    let mut line = String::from("Cells were sorted by high-throughput screening.");
+    let mut client = server_with_document(&line);
+    let mut version = 1;
+    // Right after the hyphen: the compound the document wrote.
+    let response = type_and_complete(&mut client, &mut line, " Two high-", &mut version);
+    assert_eq!(
+        labels(&response).first().map(String::as_str),
+        Some("high-throughput")
+    );
+    // A compound the document never wrote: the part after the hyphen is a word of its own,
+    // offered with the typed head, replacing all that was typed of the compound.
+    let response = type_and_complete(&mut client, &mut line, "th", &mut version);
+    let offered = labels(&response);
+    assert!(
+        offered
+            .iter()
+            .take(3)
+            .any(|label| label == "high-throughput"),
+        "{offered:?}"
+    );
+    assert!(
+        offered.iter().all(|label| label.starts_with("high-th")),
+        "{offered:?}"
+    );
+    let item = &response["result"]["items"][0];
+    let typed_from = line.encode_utf16().count() as u32 - "high-th".len() as u32;
+    assert_eq!(
+        item["textEdit"]["range"],
+        range(0, typed_from, 0, typed_from + 7)
+    );
+    let response = type_and_complete(&mut client, &mut line, " and low-c", &mut version);
+    let offered = labels(&response);
+    assert!(!offered.is_empty(), "{response}");
+    assert!(
+        offered.iter().all(|label| label.starts_with("low-c")),
+        "{offered:?}"
+    );
+    shutdown_and_exit(&mut client);
+}
+
+#[test]
 fn completion_answers_after_a_trailing_space_at_a_paragraphs_end_and_at_a_sentence_start() {
     let mut line = String::from("Acute myocardial infarction was confirmed by troponin.");
     let mut client = server_with_document(&line);

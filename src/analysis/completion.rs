@@ -56,6 +56,9 @@ pub struct ManuscriptContext<'a> {
     pub slot_source_start: usize,
     /// The lowercase term right before the slot (see [`super::manuscript_words::previous_term`]), if any.
     pub previous_word: Option<String>,
+    /// In a hyphenated compound, the parts typed before the slot's part (`data-` in `data-i`, as
+    /// typed; see [`compound_part`]); empty elsewhere. The manuscript's words are looked up whole.
+    pub compound_head: String,
 }
 
 impl ManuscriptContext<'_> {
@@ -67,6 +70,7 @@ impl ManuscriptContext<'_> {
             others: Vec::new(),
             slot_source_start: 0,
             previous_word: None,
+            compound_head: String::new(),
         }
     }
 
@@ -83,11 +87,30 @@ impl ManuscriptContext<'_> {
             .count() as u32
     }
 
+    /// The lowercase manuscript key of a candidate for the slot's part: the compound's head and
+    /// the candidate (`data-intensive` for `intensive` after `data-`).
+    fn manuscript_key(&self, key: &str) -> String {
+        if self.compound_head.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}{key}", self.compound_head.to_lowercase())
+        }
+    }
+
+    /// The part of a manuscript word after the compound's head, as the manuscript writes it.
+    fn part_of(&self, written: &str) -> String {
+        written
+            .chars()
+            .skip(self.compound_head.chars().count())
+            .collect()
+    }
+
     /// The manuscript's words that start with the prefix, for the model to score in the slot:
     /// those this document wrote after the slot's previous word first, then the most used, at
     /// most [`MANUSCRIPT_CANDIDATES`].
-    pub fn candidates(&self, prefix: &str) -> Vec<String> {
-        let prefix = prefix.to_lowercase();
+    pub fn candidates(&self, part_prefix: &str) -> Vec<String> {
+        let part_prefix = part_prefix.to_lowercase();
+        let prefix = self.manuscript_key(&part_prefix);
         let mut found: Vec<(&str, u32)> = Vec::new();
         if let Some(previous) = &self.previous_word {
             for pair in self.this_document.pairs_after(previous) {
@@ -113,8 +136,9 @@ impl ManuscriptContext<'_> {
             .into_iter()
             .filter(|(written, _)| seen.insert(written.to_lowercase()))
             .take(MANUSCRIPT_CANDIDATES)
-            .map(|(written, _)| written.to_string())
+            .map(|(written, _)| self.part_of(written))
             .collect();
+        let prefix = part_prefix;
         // Once a letter is typed, the corpus's and general English's frequent words that start
         // with it are candidates too, whatever their number of pieces (the vocabulary's own proposals stop at the
         // longest row).
@@ -231,6 +255,14 @@ pub struct RankedCandidate {
     pub probability: f32,
 }
 
+/// The fitted weights for a slot whose word starts with `prefix`: one set per number of letters
+/// typed (0, 1, 2, 3 or more), since what predicts the word changes as letters narrow the
+/// candidates (before the first letter the model and the word pairs decide, after three the
+/// document's own words do).
+pub fn weights_for_prefix(prefix: &str) -> &'static RankingWeights {
+    &FITTED_WEIGHTS[prefix.chars().count().min(FITTED_WEIGHTS.len() - 1)]
+}
+
 /// Words of the bundled corpus list scored in one slot at most, the most frequent first.
 pub const LEXICON_CANDIDATES: usize = 32;
 
@@ -253,6 +285,7 @@ pub fn ranked_candidates(
     let mut candidates: Vec<RankedCandidate> = Vec::new();
     for prediction in predictions {
         let key = prediction.word.to_lowercase();
+        let manuscript_key = manuscript.manuscript_key(&key);
         let model = prediction.probability.ln().max(MODEL_FLOOR);
         if let Some(&idx) = by_key.get(&key) {
             let known = &mut candidates[idx];
@@ -269,7 +302,7 @@ pub fn ranked_candidates(
         };
         let mut written = prediction.word.clone();
         let mut uses_in_document = 0;
-        if let Some(word) = manuscript.this_document.get(&key) {
+        if let Some(word) = manuscript.this_document.get(&manuscript_key) {
             let elsewhere: Vec<usize> = word
                 .offsets
                 .iter()
@@ -283,19 +316,19 @@ pub fn ranked_candidates(
                 .min()
             {
                 features.recency = (-(distance as f32) / RECENCY_SCALE_BYTES).exp();
-                written = word.written.clone();
+                written = manuscript.part_of(&word.written);
             }
             features.this_document = (uses_in_document as f32).ln_1p();
             features.after_previous_word =
-                (manuscript.uses_after_previous_word(&key) as f32).ln_1p();
+                (manuscript.uses_after_previous_word(&manuscript_key) as f32).ln_1p();
         }
         let other_uses: u32 = manuscript
             .others
             .iter()
-            .filter_map(|words| words.get(&key))
+            .filter_map(|words| words.get(&manuscript_key))
             .map(|word| {
                 if uses_in_document == 0 {
-                    written = word.written.clone();
+                    written = manuscript.part_of(&word.written);
                 }
                 word.count.max(1)
             })
@@ -339,9 +372,23 @@ pub fn completion_proposals(
     manuscript: &ManuscriptContext,
 ) -> Vec<CompletionProposal> {
     let placeholder_text = window_text.get(slot.range.clone()).unwrap_or_default();
-    let capitalise = slot.prefix.is_empty() && starts_sentence(window_text, slot.range.start);
+    let head = &manuscript.compound_head;
+    let capitalise =
+        head.is_empty() && slot.prefix.is_empty() && starts_sentence(window_text, slot.range.start);
     let typed = slot.prefix.to_lowercase();
-    ranked_candidates(predictions, manuscript, &FITTED_WEIGHTS)
+    let mut ranked = ranked_candidates(predictions, manuscript, weights_for_prefix(&slot.prefix));
+    // Right after a compound's hyphen, only the manuscript's own compounds (`IL-` → `IL-6`), their
+    // probabilities among themselves: the model's favourite word after any hyphen makes no term.
+    if !head.is_empty() && typed.is_empty() {
+        ranked.retain(|candidate| {
+            candidate.features.this_document > 0.0 || candidate.features.other_documents > 0.0
+        });
+        let total: f32 = ranked.iter().map(|candidate| candidate.probability).sum();
+        for candidate in &mut ranked {
+            candidate.probability /= total;
+        }
+    }
+    ranked
         .into_iter()
         .filter(|candidate| candidate.probability >= settings.min_probability)
         // The letters typed so far are no proposal (accepting them saves nothing, and editors put
@@ -350,7 +397,8 @@ pub fn completion_proposals(
         .take(settings.top_k)
         .enumerate()
         .map(|(rank, candidate)| {
-            let word = written_like_the_prefix(&candidate.written, &slot.prefix, capitalise);
+            let part = written_like_the_prefix(&candidate.written, &slot.prefix, capitalise);
+            let word = format!("{head}{part}");
             let filter_text = match slot.kind {
                 SlotKind::Placeholder => format!("{placeholder_text}{word}"),
                 SlotKind::Word => word.clone(),
@@ -364,6 +412,34 @@ pub fn completion_proposals(
             }
         })
         .collect()
+}
+
+/// The part of a hyphenated compound that the model fills at `slot` of `text`: in `data-i|` the
+/// word after the last hyphen (`i`, after `data-`), whose candidates are whole words (WordPiece
+/// splits at hyphens, so the model sees `data - [MASK]`). Returns the head as typed and the part's
+/// slot; `None` when the prefix has no hyphen.
+pub fn compound_part(text: &str, slot: &CompletionSlot) -> Option<(String, CompletionSlot)> {
+    if slot.kind != SlotKind::Word {
+        return None;
+    }
+    let (at, hyphen) = slot
+        .prefix
+        .char_indices()
+        .filter(|&(_, character)| matches!(character, '-' | '\u{2010}' | '\u{2011}'))
+        .last()?;
+    let head_len = at + hyphen.len_utf8();
+    let part_start = slot.range.start + head_len;
+    if !text.is_char_boundary(part_start) || part_start > slot.range.end {
+        return None;
+    }
+    Some((
+        slot.prefix[..head_len].to_string(),
+        CompletionSlot {
+            range: part_start..slot.range.end,
+            prefix: slot.prefix[head_len..].to_string(),
+            kind: SlotKind::Word,
+        },
+    ))
 }
 
 /// A candidate written for the slot: a lowercase word takes the typed prefix's case (`Trop` →
@@ -442,23 +518,18 @@ mod tests {
         };
         let none = ManuscriptContext::none();
         let proposals = completion_proposals(&predictions, "Acute Inf", &typed, &settings, &none);
-        let words: Vec<(&str, usize, &str)> = proposals
+        // (Their order is the fitted ranking's: the corpus knows infection far better.)
+        let mut words: Vec<(&str, &str)> = proposals
             .iter()
-            .map(|proposal| {
-                (
-                    proposal.word.as_str(),
-                    proposal.rank,
-                    proposal.filter_text.as_str(),
-                )
-            })
+            .map(|proposal| (proposal.word.as_str(), proposal.filter_text.as_str()))
             .collect();
+        words.sort();
         assert_eq!(
             words,
-            [
-                ("Infarction", 0, "Infarction"),
-                ("Infection", 1, "Infection")
-            ]
+            [("Infarction", "Infarction"), ("Infection", "Infection")]
         );
+        let ranks: Vec<usize> = proposals.iter().map(|proposal| proposal.rank).collect();
+        assert_eq!(ranks, [0, 1]);
         // Probabilities are among the candidates: they add up to one.
         let total: f32 = proposals.iter().map(|proposal| proposal.probability).sum();
         assert!(total > 0.99 && total <= 1.0001, "{total}");
@@ -469,7 +540,9 @@ mod tests {
         };
         let proposals =
             completion_proposals(&predictions, "Acute [MASK]", &placeholder, &settings, &none);
-        assert_eq!(proposals[0].filter_text, "[MASK]infarction");
+        assert!(proposals
+            .iter()
+            .any(|proposal| proposal.filter_text == "[MASK]infarction"));
         let request = completion_request(
             "Acute Inf".to_string(),
             &typed,
@@ -510,6 +583,7 @@ mod tests {
             others: vec![&dictionary],
             slot_source_start: 60,
             previous_word: None,
+            compound_head: String::new(),
         };
         let candidates = context.candidates("s");
         assert_eq!(candidates[..2], ["SARS-CoV-2", "sepsis"]);
@@ -528,7 +602,7 @@ mod tests {
             ["SARS-CoV-2", "again", "and", "hsTnT", "later", "sepsis"]
         );
         let predictions = [prediction("SARS-CoV-2", 0.01), prediction("sars", 0.2)];
-        let ranked = ranked_candidates(&predictions, &context, &FITTED_WEIGHTS);
+        let ranked = ranked_candidates(&predictions, &context, weights_for_prefix(""));
         let sars = ranked.iter().find(|c| c.key == "sars-cov-2").unwrap();
         assert_eq!(
             (sars.written.as_str(), sars.uses_in_document),
@@ -540,7 +614,7 @@ mod tests {
             slot_source_start: 0,
             ..context
         };
-        let ranked = ranked_candidates(&predictions, &at_slot, &FITTED_WEIGHTS);
+        let ranked = ranked_candidates(&predictions, &at_slot, weights_for_prefix(""));
         let sars = ranked.iter().find(|c| c.key == "sars-cov-2").unwrap();
         assert_eq!(sars.uses_in_document, 1);
     }
@@ -555,13 +629,14 @@ mod tests {
             others: Vec::new(),
             slot_source_start: slot,
             previous_word: previous_term(&format!("{text} Deep "), slot),
+            compound_head: String::new(),
         };
         assert_eq!(context.previous_word.as_deref(), Some("deep"));
         assert_eq!(context.candidates("")[..2], ["learning", "models"]);
         let ranked = ranked_candidates(
             &[prediction("learning", 0.01), prediction("layers", 0.01)],
             &context,
-            &FITTED_WEIGHTS,
+            weights_for_prefix(""),
         );
         let after = |key: &str| {
             ranked
@@ -595,5 +670,65 @@ mod tests {
                 "{written} after {prefix:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_hyphenated_compound_is_completed_part_by_part() {
+        let text = "Cells were treated with high-throughput screens.";
+        let typed = format!("{text} High-th");
+        let whole = crate::context::completion_slot(&typed, typed.len());
+        let (head, part) = compound_part(&typed, &whole).expect("a compound");
+        assert_eq!((head.as_str(), part.prefix.as_str()), ("High-", "th"));
+        assert_eq!(&typed[part.range.clone()], "th");
+        assert!(
+            compound_part("the pati", &crate::context::completion_slot("the pati", 8)).is_none()
+        );
+
+        let this_document = manuscript(text);
+        let context = ManuscriptContext {
+            this_document: &this_document,
+            others: Vec::new(),
+            slot_source_start: text.len() + 1,
+            previous_word: None,
+            compound_head: head,
+        };
+        // The manuscript's compound comes back as its part after the head, first; then the
+        // lexicon's and English words for the part.
+        let candidates = context.candidates("th");
+        assert_eq!(candidates[0], "throughput");
+        assert!(
+            candidates.contains(&"therapy".to_string()),
+            "{candidates:?}"
+        );
+        let settings = CompletionSettings {
+            top_k: 5,
+            max_pieces: 3,
+            min_probability: 0.0,
+        };
+        let predictions = [prediction("therapy", 0.3), prediction("throughput", 0.01)];
+        let proposals = completion_proposals(&predictions, &typed, &part, &settings, &context);
+        let throughput = proposals
+            .iter()
+            .find(|proposal| proposal.word == "High-throughput")
+            .expect("the whole compound, as the writer typed its head");
+        assert_eq!(throughput.uses_in_document, 1);
+        assert_eq!(throughput.filter_text, "High-throughput");
+        assert!(proposals
+            .iter()
+            .any(|proposal| proposal.word == "High-therapy"));
+
+        // Right after the hyphen: the manuscript's compounds only.
+        let typed = format!("{text} high-");
+        let whole = crate::context::completion_slot(&typed, typed.len());
+        let (head, part) = compound_part(&typed, &whole).expect("a compound");
+        assert_eq!(part.prefix, "");
+        let context = ManuscriptContext {
+            compound_head: head,
+            ..context
+        };
+        let proposals = completion_proposals(&predictions, &typed, &part, &settings, &context);
+        let words: Vec<&str> = proposals.iter().map(|p| p.word.as_str()).collect();
+        assert_eq!(words, ["high-throughput"]);
+        assert!((proposals[0].probability - 1.0).abs() < 1e-6);
     }
 }

@@ -10,7 +10,9 @@ use tower_lsp::lsp_types::{
 
 use std::sync::Arc;
 
-use crate::analysis::completion::{completion_proposals, completion_request, ManuscriptContext};
+use crate::analysis::completion::{
+    completion_proposals, completion_request, compound_part, ManuscriptContext,
+};
 use crate::analysis::manuscript_words::{document_words, previous_term, ManuscriptWords};
 use crate::context::{completion_slot, context_for_position, CompletionSlot, SlotKind};
 use crate::document::Document;
@@ -231,10 +233,12 @@ impl Backend {
 }
 
 /// What a completion fills: the text the model sees, the slot in it, and the slot's range in the
-/// document.
+/// document (in a hyphenated compound, the slot is the part after the last hyphen, the range the
+/// whole compound typed so far, and the head the parts before).
 pub(super) struct CompletionTarget {
     text: String,
     slot: CompletionSlot,
+    compound_head: String,
     source_range: std::ops::Range<usize>,
 }
 
@@ -260,10 +264,14 @@ fn completion_target(
     if !window.is_checkable(slot.range.clone()) {
         return None;
     }
+    let source_range = window.source_range(slot.range.clone());
+    let (compound_head, slot) =
+        compound_part(&window.text, &slot).unwrap_or_else(|| (String::new(), slot));
     Some(CompletionTarget {
-        source_range: window.source_range(slot.range.clone()),
+        source_range,
         text: window.text,
         slot,
+        compound_head,
     })
 }
 
@@ -288,6 +296,7 @@ fn with_typed_text(
             prefix: String::new(),
             kind: SlotKind::Word,
         },
+        compound_head: String::new(),
         source_range: source_at..source_at,
     })
 }
@@ -305,7 +314,11 @@ impl WorkspaceWords {
             this_document: &self.this_document,
             others: self.others.iter().map(|words| words.as_ref()).collect(),
             slot_source_start: target.source_range.start,
-            previous_word: previous_term(&target.text, target.slot.range.start),
+            previous_word: previous_term(
+                &target.text,
+                target.slot.range.start - target.compound_head.len(),
+            ),
+            compound_head: target.compound_head.clone(),
         }
     }
 }
