@@ -1,5 +1,7 @@
-//! Abbreviation findings through `check --format json`: codes, places, related definitions and
-//! fixes, on a manuscript that gets them wrong and on the same text written consistently.
+//! Abbreviation and term-variant findings through `check --format json` (codes, places, related
+//! definitions and fixes, on a manuscript that gets them wrong and on the same text written
+//! consistently) and in an editor session (related information, the fix at every place, hover and
+//! go-to-definition of an abbreviation, LaTeX acronym packages).
 
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
@@ -118,8 +120,9 @@ fn the_same_text_written_consistently_gets_none() {
     assert_eq!(check(CONSISTENT), Vec::<Value>::new());
 }
 
-#[test]
-fn the_editor_gets_the_definition_as_related_information_and_the_fix() {
+/// An editor session on a fresh workspace with the bundled model loaded; `file` (name, text)
+/// opened in it as Markdown. Returns the client, the workspace (kept alive) and the file's URI.
+fn editor_with(file: (&str, &str)) -> (LspClient, tempfile::TempDir, String) {
     let workspace = tempfile::tempdir().expect("a workspace");
     let mut client = LspClient::spawn(
         env!("CARGO_BIN_EXE_biomed-lsp"),
@@ -135,26 +138,38 @@ fn the_editor_gets_the_definition_as_related_information_and_the_fix() {
     );
     client.notify("initialized", json!({}));
     client.wait_for_model_ready(DEFAULT_TIMEOUT);
-    let uri = format!("{root}/results.md");
+    let uri = format!("{root}/{}", file.0);
     client.notify(
         "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "markdown", "version": 1, "text": INCONSISTENT}}),
+        json!({"textDocument": {"uri": uri, "languageId": "markdown", "version": 1, "text": file.1}}),
     );
-    let redefined = |message: &Value| {
+    (client, workspace, uri)
+}
+
+/// The first diagnostics published with a finding of `code`: all of that code.
+fn published_with_code(client: &mut LspClient, code: &str) -> Vec<Value> {
+    let has_code = |message: &Value| {
         message["method"] == "textDocument/publishDiagnostics"
             && message["params"]["diagnostics"]
                 .as_array()
-                .is_some_and(|all| all.iter().any(|d| d["code"] == "abbreviation-redefined"))
+                .is_some_and(|all| all.iter().any(|d| d["code"] == code))
     };
     let published = client
-        .wait_for(DEFAULT_TIMEOUT, redefined)
-        .expect("the abbreviation findings are published");
-    let diagnostics = published["params"]["diagnostics"].as_array().unwrap();
-    let diagnostic = diagnostics
-        .iter()
-        .find(|d| d["code"] == "abbreviation-redefined")
+        .wait_for(DEFAULT_TIMEOUT, has_code)
+        .unwrap_or_else(|| panic!("no {code} finding published"));
+    published["params"]["diagnostics"]
+        .as_array()
         .unwrap()
-        .clone();
+        .iter()
+        .filter(|d| d["code"] == code)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_editor_gets_the_definition_as_related_information_and_the_fix() {
+    let (mut client, _workspace, uri) = editor_with(("results.md", INCONSISTENT));
+    let diagnostic = published_with_code(&mut client, "abbreviation-redefined")[0].clone();
     assert_eq!(
         diagnostic["range"]["start"],
         json!({"line": 8, "character": 6})
@@ -182,6 +197,165 @@ fn the_editor_gets_the_definition_as_related_information_and_the_fix() {
     assert_eq!(titles, ["Replace with \"LVEF\""], "{response}");
     let edit = &actions[0]["edit"]["changes"][&uri][0];
     assert_eq!(edit["newText"], "LVEF");
+}
+
+#[test]
+fn hover_shows_an_abbreviations_long_form_and_go_to_definition_jumps_there() {
+    let workspace = tempfile::tempdir().expect("a workspace");
+    let mut client = LspClient::spawn(
+        env!("CARGO_BIN_EXE_biomed-lsp"),
+        &[("XDG_CONFIG_HOME", workspace.path().to_str().unwrap())],
+    );
+    client.configuration = json!({"model": "bundled"});
+    let root = format!("file://{}", workspace.path().display());
+    let response = client.request(
+        "initialize",
+        json!({"processId": std::process::id(), "rootUri": root, "capabilities": {}}),
+    );
+    assert_eq!(
+        response["result"]["capabilities"]["definitionProvider"], true,
+        "{response}"
+    );
+    client.notify("initialized", json!({}));
+    let uri = format!("{root}/results.md");
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "markdown", "version": 1, "text": CONSISTENT}}),
+    );
+    // `CRP` on line 5 (0-based 4), defined on line 3 (0-based 2) at character 26.
+    let at_use = json!({"textDocument": {"uri": uri}, "position": {"line": 4, "character": 1}});
+    let hover = client.request("textDocument/hover", at_use.clone());
+    let markdown = hover["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        markdown.contains("**CRP** = C-reactive protein") && markdown.contains("defined on line 3"),
+        "{hover}"
+    );
+    let definition = client.request("textDocument/definition", at_use);
+    assert_eq!(definition["result"]["uri"], uri.as_str(), "{definition}");
+    assert_eq!(
+        definition["result"]["range"],
+        json!({"start": {"line": 2, "character": 26}, "end": {"line": 2, "character": 29}})
+    );
+    // On the definition itself the hover says so; a word that is no abbreviation has none.
+    let hover = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 2, "character": 27}}),
+    );
+    assert!(
+        hover["result"]["contents"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("defined here"),
+        "{hover}"
+    );
+    let nothing = client.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 4, "character": 10}}),
+    );
+    assert_eq!(nothing["result"], Value::Null, "{nothing}");
+
+    // In LaTeX, an abbreviation declared with the acronym package: its declaration.
+    let tex = format!("{root}/paper.tex");
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": tex, "languageId": "latex", "version": 1,
+            "text": acronym_manuscript("\\acro{CRP}{C-reactive protein}")}}),
+    );
+    // Line 7 (0-based 6): `Serum \ac{CRP} was raised`, CRP at character 10.
+    let at_use = json!({"textDocument": {"uri": tex}, "position": {"line": 6, "character": 11}});
+    let hover = client.request("textDocument/hover", at_use.clone());
+    assert!(
+        hover["result"]["contents"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("**CRP** = C-reactive protein · *defined on line 5*"),
+        "{hover}"
+    );
+    let definition = client.request("textDocument/definition", at_use);
+    assert_eq!(
+        definition["result"]["range"]["start"],
+        json!({"line": 4, "character": 0}),
+        "{definition}"
+    );
+}
+
+/// A LaTeX manuscript using the acronym package; `{declaration}` is put in its acronym list.
+fn acronym_manuscript(declaration: &str) -> String {
+    format!(
+        "\\documentclass{{article}}\n\\usepackage{{acronym}}\n\\begin{{document}}\n\
+         \\begin{{acronym}}\n{declaration}\n\\end{{acronym}}\n\
+         Serum \\ac{{CRP}} was raised at admission.\n\n\
+         Later the C-reactive protein (CRP) fell, and LVEF was low.\n\n\
+         The left ventricular ejection fraction (LVEF) was measured again.\n\
+         \\end{{document}}\n"
+    )
+}
+
+#[test]
+fn an_abbreviation_declared_with_the_acronym_package_is_defined_everywhere() {
+    let declared = check_files(
+        &[(
+            "paper.tex",
+            &acronym_manuscript("\\acro{CRP}{C-reactive protein}"),
+        )],
+        "abbreviation-",
+    );
+    let undeclared = check_files(
+        &[("paper.tex", &acronym_manuscript("% none"))],
+        "abbreviation-",
+    );
+    let about = |findings: &[Value], short: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|finding| finding["message"].as_str().unwrap().starts_with(short))
+            .map(|finding| finding["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // `\ac{CRP}` reads as CRP: used before the prose defines it, unless the package declares it.
+    assert_eq!(
+        about(&undeclared, "CRP"),
+        ["abbreviation-before-definition"]
+    );
+    assert!(about(&declared, "CRP").is_empty(), "{declared:?}");
+    // An abbreviation the package does not declare is checked as before.
+    assert_eq!(about(&declared, "LVEF"), ["abbreviation-before-definition"]);
+}
+
+#[test]
+fn the_fix_of_a_variant_writes_the_majority_form_at_every_place_at_once() {
+    let text = "The tumor grew in the first month.\n\nThe tumor shrank after treatment.\n\n\
+                The tumor was removed.\n\nA second tumour appeared in the liver.\n\n\
+                That tumour was small.\n";
+    let (mut client, _workspace, uri) = editor_with(("variants.md", text));
+    let variants = published_with_code(&mut client, "term-variant");
+    // One finding for the minority form, at its first place.
+    assert_eq!(variants.len(), 1, "{variants:?}");
+    let diagnostic = &variants[0];
+    assert_eq!(
+        diagnostic["range"]["start"],
+        json!({"line": 6, "character": 9})
+    );
+    let response = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": diagnostic["range"], "context": {"diagnostics": [diagnostic]}}),
+    );
+    let action = &response["result"][0];
+    assert_eq!(
+        action["title"], "Replace with \"tumor\" at all 2 places",
+        "{response}"
+    );
+    let edits = action["edit"]["changes"][&uri].as_array().unwrap();
+    let starts: Vec<&Value> = edits.iter().map(|edit| &edit["range"]["start"]).collect();
+    assert_eq!(
+        starts,
+        [
+            &json!({"line": 6, "character": 9}),
+            &json!({"line": 8, "character": 5})
+        ]
+    );
+    assert!(edits.iter().all(|edit| edit["newText"] == "tumor"));
 }
 
 #[test]

@@ -152,6 +152,22 @@ fn a_non_word_written_in_several_sentences_is_one_finding() {
 }
 
 #[test]
+fn a_name_the_document_cites_or_gives_as_author_is_not_unknown_a_typo_beside_it_is() {
+    let runner = runner();
+    let text = "Gomes et al. compared the trees with distory [@tag:distory2012].\n\n\
+                Levels of troponin tend to dicrease after the first week, in `igraph` and igraph.";
+    let findings = check(&runner, text);
+    let words: Vec<&str> = findings
+        .iter()
+        .map(|finding| finding.word.as_str())
+        .collect();
+    assert!(words.contains(&"dicrease"), "{findings:?}");
+    for name in ["Gomes", "distory", "igraph"] {
+        assert!(!words.contains(&name), "{name}: {findings:?}");
+    }
+}
+
+#[test]
 fn a_confusable_written_in_three_sentences_is_flagged_three_times() {
     let runner = runner();
     let text = "Men with prostrate cancer were enrolled from three clinics.\n\n\

@@ -139,6 +139,7 @@ fn main_session(offer_utf8: bool) {
                 "textDocumentSync": {"openClose": true, "change": 2},
                 "completionProvider": {},
                 "hoverProvider": true,
+                "definitionProvider": true,
                 "documentHighlightProvider": true,
                 "codeActionProvider": {"codeActionKinds": ["quickfix"]},
                 "executeCommandProvider": {"commands": [

@@ -4,7 +4,7 @@
 //! the long form still written after the definition, used and never defined. Plain functions over
 //! the document's sentences; no model.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 use super::document::DocumentSentence;
@@ -62,6 +62,8 @@ pub struct AbbreviationFinding {
     pub replacement: Option<String>,
     /// Where the definition (or the first definition) is, with a label.
     pub related: Vec<(usize, Range<usize>, String)>,
+    /// Other places where the same fix is made (the long form written out again), with a label.
+    pub same_fix_at: Vec<(usize, Range<usize>, String)>,
 }
 
 /// What the abbreviation check reports.
@@ -249,9 +251,12 @@ pub fn find_definitions(sentences: &[&str]) -> Vec<Definition> {
 }
 
 /// The abbreviation findings of a document's sentences.
+/// Abbreviations in `declared` (by a LaTeX package, before the prose) are defined everywhere and
+/// expanded by the package: none of their uses, definitions or long forms is reported.
 pub fn abbreviation_findings(
     sentences: &[DocumentSentence],
     settings: &AbbreviationSettings,
+    declared: &HashSet<String>,
 ) -> Vec<AbbreviationFinding> {
     let texts: Vec<&str> = sentences
         .iter()
@@ -323,9 +328,13 @@ pub fn abbreviation_findings(
                 first.whole_range.clone(),
                 format!("{short} is first defined here"),
             )],
+            same_fix_at: Vec::new(),
         });
     }
     for (short, definition) in &first_definition {
+        if declared.contains(*short) {
+            continue;
+        }
         let defined_at = position(definition.sentence, &definition.whole_range);
         let short_uses = uses.get(short).map(Vec::as_slice).unwrap_or_default();
         let definition_place = (
@@ -345,6 +354,7 @@ pub fn abbreviation_findings(
                 message: format!("{short} is used before its definition"),
                 replacement: None,
                 related: vec![definition_place.clone()],
+                same_fix_at: Vec::new(),
             });
         }
         let used_after = short_uses
@@ -364,6 +374,7 @@ pub fn abbreviation_findings(
                 message: format!("{short} is defined but never used again"),
                 replacement: Some(keep),
                 related: Vec::new(),
+                same_fix_at: Vec::new(),
             });
         }
         // The long form written again after the definition: the abbreviation was made for it.
@@ -408,14 +419,18 @@ pub fn abbreviation_findings(
                 1 => String::new(),
                 count => format!(" ({count} times)"),
             };
-            let mut related = vec![definition_place.clone()];
-            related.extend(long_forms.iter().skip(1).map(|(sentence, range)| {
-                (
-                    *sentence,
-                    range.clone(),
-                    format!("\"{}\" again", definition.long),
-                )
-            }));
+            let related = vec![definition_place.clone()];
+            let same_fix_at = long_forms
+                .iter()
+                .skip(1)
+                .map(|(sentence, range)| {
+                    (
+                        *sentence,
+                        range.clone(),
+                        format!("\"{}\" again", definition.long),
+                    )
+                })
+                .collect();
             findings.push(AbbreviationFinding {
                 issue: AbbreviationIssue::LongFormAfterDefinition,
                 short: short.to_string(),
@@ -427,6 +442,7 @@ pub fn abbreviation_findings(
                 ),
                 replacement: Some(short.to_string()),
                 related,
+                same_fix_at,
             });
         }
     }
@@ -435,6 +451,7 @@ pub fn abbreviation_findings(
             .iter()
             .filter(|(short, _)| {
                 !first_definition.contains_key(*short)
+                    && !declared.contains(**short)
                     && !settings.common.contains(**short)
                     && looks_like_an_acronym(short)
             })
@@ -452,6 +469,7 @@ pub fn abbreviation_findings(
                 ),
                 replacement: None,
                 related: Vec::new(),
+                same_fix_at: Vec::new(),
             });
         }
     }
@@ -486,7 +504,7 @@ mod tests {
             report_undefined: true,
             ..AbbreviationSettings::default()
         };
-        abbreviation_findings(&document.sentences, &settings)
+        abbreviation_findings(&document.sentences, &settings, &HashSet::new())
             .into_iter()
             .map(|finding| {
                 let sentence = &document.sentences[finding.sentence].check.text;

@@ -425,8 +425,7 @@ pub fn compound_part(text: &str, slot: &CompletionSlot) -> Option<(String, Compl
     let (at, hyphen) = slot
         .prefix
         .char_indices()
-        .filter(|&(_, character)| matches!(character, '-' | '\u{2010}' | '\u{2011}'))
-        .last()?;
+        .rfind(|&(_, character)| matches!(character, '-' | '\u{2010}' | '\u{2011}'))?;
     let head_len = at + hyphen.len_utf8();
     let part_start = slot.range.start + head_len;
     if !text.is_char_boundary(part_start) || part_start > slot.range.end {

@@ -4,7 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use super::abbreviations::{abbreviation_findings, AbbreviationIssue};
+use super::abbreviations::{abbreviation_findings, find_definitions, AbbreviationIssue};
+use super::declared_abbreviations::{declared_abbreviations, DeclaredAbbreviation};
+use super::document_names::DocumentNames;
 use super::improbable_term::keep_despite_repetition;
 use super::switches::{disabled_ranges, is_disabled};
 use super::term_variants::term_variant_findings;
@@ -24,6 +26,10 @@ pub struct PreparedDocument {
     pub sentences: Vec<DocumentSentence>,
     /// Source ranges switched off in the document (`% biomed-lsp: disable` …).
     pub disabled: Vec<Range<usize>>,
+    /// What the document names outside its prose and as authors: no `unknown-term` there.
+    pub names: DocumentNames,
+    /// Abbreviations a LaTeX document declares with the acronym, acro or glossaries packages.
+    pub declared: Vec<DeclaredAbbreviation>,
 }
 
 /// Extracts the prose of `source` (unless the caller has it already, as the server does for the
@@ -37,6 +43,12 @@ pub fn prepare_document(
     let chunks = chunks.unwrap_or_else(|| extract(source, language, options));
     let sentences = document_sentences(&chunks);
     PreparedDocument {
+        names: DocumentNames::from_source(source, &chunks),
+        declared: if language == Language::Latex {
+            declared_abbreviations(source)
+        } else {
+            Vec::new()
+        },
         chunks,
         sentences,
         disabled: disabled_ranges(source, language),
@@ -97,7 +109,8 @@ pub fn document_sentences(chunks: &[ProseChunk]) -> Vec<DocumentSentence> {
 /// Whether a finding is switched off in the document or its word ignored (case-insensitively).
 fn suppressed(document: &PreparedDocument, ignored_words: &[String], finding: &Finding) -> bool {
     let word = finding.word.to_lowercase();
-    is_disabled(&document.disabled, &finding.range)
+    (finding.code == FindingCode::UnknownTerm && document.names.contains(&word))
+        || is_disabled(&document.disabled, &finding.range)
         || ignored_words
             .iter()
             .any(|ignored| ignored.to_lowercase() == word)
@@ -162,6 +175,71 @@ pub fn check_document(
     Ok(findings)
 }
 
+/// An abbreviation the document defines: its first definition, with source ranges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefinedAbbreviation {
+    pub short: String,
+    pub long: String,
+    /// The short form within the definition.
+    pub short_range: Range<usize>,
+    /// The whole definition (long form, parentheses and short form).
+    pub definition_range: Range<usize>,
+}
+
+/// The abbreviations a document defines, each at its first definition: those a LaTeX source
+/// declares (`declared`, see [`declared_abbreviations`]) first, then those of its prose in order.
+pub fn defined_abbreviations(
+    chunks: &[ProseChunk],
+    declared: &[DeclaredAbbreviation],
+) -> Vec<DefinedAbbreviation> {
+    let declared = declared.iter().map(|declared| DefinedAbbreviation {
+        short: declared.short.clone(),
+        long: declared.long.clone(),
+        short_range: declared.range.clone(),
+        definition_range: declared.range.clone(),
+    });
+    let sentences = document_sentences(chunks);
+    let texts: Vec<&str> = sentences
+        .iter()
+        .map(|sentence| sentence.check.text.as_str())
+        .collect();
+    let in_prose = find_definitions(&texts).into_iter().map(|definition| {
+        let sentence = &sentences[definition.sentence];
+        let to_source = |range: &Range<usize>| {
+            chunks[sentence.chunk_index].source_range_of(
+                sentence.prose_range.start + range.start..sentence.prose_range.start + range.end,
+            )
+        };
+        DefinedAbbreviation {
+            short_range: to_source(&definition.short_range),
+            definition_range: to_source(&definition.whole_range),
+            short: definition.short,
+            long: definition.long,
+        }
+    });
+    let mut seen = HashSet::new();
+    declared
+        .chain(in_prose)
+        .filter(|definition| seen.insert(definition.short.clone()))
+        .collect()
+}
+
+/// The definition of `word` among `defined` (`CRPs` is the plural of `CRP`).
+pub fn definition_of<'a>(
+    defined: &'a [DefinedAbbreviation],
+    word: &str,
+) -> Option<&'a DefinedAbbreviation> {
+    let singular = word.strip_suffix('s').unwrap_or(word);
+    defined
+        .iter()
+        .find(|definition| definition.short == word)
+        .or_else(|| {
+            defined
+                .iter()
+                .find(|definition| definition.short == singular)
+        })
+}
+
 /// The abbreviation and term-variant findings of a document (no model), with source ranges.
 pub fn document_consistency_findings(
     document: &PreparedDocument,
@@ -210,24 +288,40 @@ pub fn manuscript_consistency_findings(
             range,
             code: FindingCode::TermVariant,
             severity: Severity::Information,
-            word: variant.form,
+            word: variant.form.clone(),
             message: variant.message,
             suggestions: vec![variant.majority.clone()],
             score: 0.0,
             margin_over_threshold: 0.0,
             log_probability: 0.0,
             evidence: Vec::new(),
-            related: vec![RelatedPlace {
+            related: std::iter::once(RelatedPlace {
                 document,
                 range: majority_range,
                 message: format!("\"{}\" is written here", variant.majority),
-            }],
+                same_fix: false,
+            })
+            .chain(variant.other_places.iter().map(|(sentence, range)| {
+                let (document, range) = to_source(*sentence, range);
+                RelatedPlace {
+                    document,
+                    range,
+                    message: format!("\"{}\" again", variant.form),
+                    same_fix: true,
+                }
+            }))
+            .collect(),
         };
         (document_index, finding)
     });
     let abbreviation_settings = &settings.abbreviations;
+    let declared: HashSet<String> = documents
+        .iter()
+        .flat_map(|document| &document.declared)
+        .map(|declared| declared.short.clone())
+        .collect();
     let abbreviations = if abbreviation_settings.enabled {
-        abbreviation_findings(&sentences, abbreviation_settings)
+        abbreviation_findings(&sentences, abbreviation_settings, &declared)
     } else {
         Vec::new()
     };
@@ -242,12 +336,15 @@ pub fn manuscript_consistency_findings(
             let related = finding
                 .related
                 .into_iter()
-                .map(|(sentence, range, message)| {
+                .map(|place| (place, false))
+                .chain(finding.same_fix_at.into_iter().map(|place| (place, true)))
+                .map(|((sentence, range, message), same_fix)| {
                     let (document, range) = to_source(sentence, &range);
                     RelatedPlace {
                         document,
                         range,
                         message,
+                        same_fix,
                     }
                 })
                 .collect();

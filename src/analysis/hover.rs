@@ -104,6 +104,20 @@ fn code_span(text: &str) -> String {
 
 /// The hover of a word: how the vocabulary splits it, its probability in its sentence and the
 /// model's alternatives, and the finding the check made of it, if any, in the check's own words.
+/// The hover's line for an abbreviation the document defines: its long form and where (`line` is
+/// 1-based; `None` when the hover is on the definition itself).
+pub fn abbreviation_markdown(short: &str, long: &str, line: Option<u32>) -> String {
+    let place = match line {
+        Some(line) => format!("defined on line {line}"),
+        None => "defined here".to_string(),
+    };
+    format!(
+        "**{}** = {} · *{place}*",
+        escape_markdown(short),
+        escape_markdown(long)
+    )
+}
+
 pub fn hover_markdown(
     unit_text: &str,
     words: &[TokenizedWord],

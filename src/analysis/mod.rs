@@ -6,7 +6,9 @@
 pub mod abbreviations;
 pub mod completion;
 mod completion_weights;
+pub mod declared_abbreviations;
 pub mod document;
+pub mod document_names;
 pub mod fixes;
 pub mod frequency_list;
 pub mod hover;

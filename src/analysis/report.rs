@@ -50,13 +50,15 @@ pub struct LocatedFinding {
     pub related: Vec<LocatedPlace>,
 }
 
-/// A related place: its file, 1-based line and column, and what it is.
+/// A related place: its file, 1-based line and column, what it is, and whether the finding's fix
+/// is made there too.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct LocatedPlace {
     pub path: String,
     pub line: usize,
     pub column: usize,
     pub message: String,
+    pub same_fix: bool,
 }
 
 /// 1-based line and character column of a byte offset (clamped to the text, snapped back to a
@@ -111,6 +113,7 @@ pub fn locate_manuscript_findings(
                             line,
                             column,
                             message: place.message.clone(),
+                            same_fix: place.same_fix,
                         })
                     })
                     .collect(),
@@ -173,7 +176,7 @@ pub fn format_text(findings: &[LocatedFinding]) -> String {
 
 /// `{"findings":[{path, line, column, end_line, end_column, code, severity, word, message,
 /// suggestions, score, evidence: [{word, line, column, weight}], related: [{path, line, column,
-/// message}]}]}` followed by a newline.
+/// message, same_fix}]}]}` followed by a newline.
 pub fn format_json(findings: &[LocatedFinding]) -> String {
     // A struct, not `json!`, so that the keys keep this documented order.
     #[derive(serde::Serialize)]

@@ -1,6 +1,7 @@
 //! One concept written several ways in one manuscript: British and American spellings
 //! (`tumour`/`tumor`, `haemoglobin`/`hemoglobin`), a hyphen or none (`non-linear`/`nonlinear`) and,
-//! for names with a letter or a number for one part, a hyphen or a space (`T-cell`/`T cell`).
+//! for names with a letter or a number for one part, a hyphen or a space (`T-cell`/`T cell`), and a
+//! Greek letter written as the letter or spelled out (`TNF-α`/`TNF-alpha`).
 //! Candidate pairs come from normalised forms; a spelling pair counts only when the bundled
 //! dictionaries put its forms in different conventions (so `four`/`for` or `ileum`/`ilium` are
 //! never merged). Plain functions over the document's sentences; no model.
@@ -19,6 +20,8 @@ pub struct VariantFinding {
     pub form: String,
     pub sentence: usize,
     pub range: Range<usize>,
+    /// The minority form's other places, written the same way: the fix is made there too.
+    pub other_places: Vec<(usize, Range<usize>)>,
     /// The majority form, as the manuscript writes it, and its first place.
     pub majority: String,
     pub majority_place: (usize, Range<usize>),
@@ -47,6 +50,7 @@ fn spelling_key(lower: &str) -> String {
 pub fn term_variant_findings(sentences: &[DocumentSentence]) -> Vec<VariantFinding> {
     let mut spelling_groups: HashMap<String, HashMap<String, Occurrences>> = HashMap::new();
     let mut hyphenated: HashMap<String, (usize, HashMap<String, Occurrences>)> = HashMap::new();
+    let mut greek: HashMap<String, HashMap<String, Occurrences>> = HashMap::new();
     let tokenized: Vec<Vec<(Range<usize>, &str)>> = sentences
         .iter()
         .map(|sentence| words(&sentence.check.text))
@@ -54,7 +58,14 @@ pub fn term_variant_findings(sentences: &[DocumentSentence]) -> Vec<VariantFindi
     for (sentence_index, sentence_words) in tokenized.iter().enumerate() {
         for (range, word) in sentence_words {
             let lower = word.to_lowercase();
-            if let Some(split) = lower.find('-') {
+            if let Some(key) = greek_key(&lower) {
+                greek
+                    .entry(key)
+                    .or_default()
+                    .entry(lower.clone())
+                    .or_default()
+                    .push((sentence_index, range.clone(), word.to_string()));
+            } else if let Some(split) = lower.find('-') {
                 if lower.matches('-').count() == 1 {
                     let key = lower.replace('-', "");
                     let entry = hyphenated
@@ -134,6 +145,11 @@ pub fn term_variant_findings(sentences: &[DocumentSentence]) -> Vec<VariantFindi
             findings.extend(report(forms));
         }
     }
+    for forms in greek.into_values() {
+        if forms.len() >= 2 {
+            findings.extend(report(forms));
+        }
+    }
     findings.sort_by_key(|finding| (finding.sentence, finding.range.start));
     findings
 }
@@ -161,6 +177,13 @@ fn report(forms: HashMap<String, Occurrences>) -> Vec<VariantFinding> {
         .map(|(_, places)| {
             let (sentence, range, surface) = places[0].clone();
             let majority_surface = with_first_letter_case_of(&majority_surface, &surface);
+            // The same fix fits only where the form is written the same way (a capital at a
+            // sentence's start takes its own).
+            let other_places = places[1..]
+                .iter()
+                .filter(|(_, _, other)| *other == surface)
+                .map(|(sentence, range, _)| (*sentence, range.clone()))
+                .collect();
             VariantFinding {
                 message: format!(
                     "one term written {} ways in this manuscript ({}): write \"{}\"",
@@ -171,11 +194,66 @@ fn report(forms: HashMap<String, Occurrences>) -> Vec<VariantFinding> {
                 form: surface,
                 sentence,
                 range,
+                other_places,
                 majority: majority_surface.clone(),
                 majority_place: (majority_sentence, majority_range.clone()),
             }
         })
         .collect()
+}
+
+/// Greek letters and their names, as biomedical names write them (`TNF-α`, `TNF-alpha`).
+const GREEK_LETTERS: &[(char, &str)] = &[
+    ('α', "alpha"),
+    ('β', "beta"),
+    ('γ', "gamma"),
+    ('δ', "delta"),
+    ('ε', "epsilon"),
+    ('ζ', "zeta"),
+    ('η', "eta"),
+    ('θ', "theta"),
+    ('ι', "iota"),
+    ('κ', "kappa"),
+    ('λ', "lambda"),
+    ('μ', "mu"),
+    ('ν', "nu"),
+    ('ξ', "xi"),
+    ('π', "pi"),
+    ('ρ', "rho"),
+    ('σ', "sigma"),
+    ('τ', "tau"),
+    ('φ', "phi"),
+    ('χ', "chi"),
+    ('ψ', "psi"),
+    ('ω', "omega"),
+];
+
+/// The key of a name with a Greek letter, written as the letter or spelled out, with or without
+/// a hyphen (`tnf-α`, `tnf-alpha`, `tnfα` → `tnfalpha`); `None` for a word with no Greek letter
+/// in it (a spelled-out name counts only as a hyphenated part: `alpha-helix`, not `alphabet`) or
+/// for a Greek letter alone.
+fn greek_key(lower: &str) -> Option<String> {
+    let spelled_part = lower.contains('-')
+        && lower
+            .split('-')
+            .any(|part| GREEK_LETTERS.iter().any(|(_, name)| *name == part));
+    let has_letter = lower
+        .chars()
+        .any(|c| GREEK_LETTERS.iter().any(|(letter, _)| *letter == c));
+    if !(spelled_part || has_letter) || lower.chars().count() < 2 {
+        return None;
+    }
+    let mut key = String::new();
+    for character in lower.chars().filter(|&c| c != '-') {
+        match GREEK_LETTERS
+            .iter()
+            .find(|(letter, _)| *letter == character)
+        {
+            Some((_, name)) => key.push_str(name),
+            None => key.push(character),
+        }
+    }
+    Some(key)
 }
 
 /// `word` with its first letter upper or lower case as `model`'s (a sentence's first word).
@@ -230,6 +308,19 @@ mod tests {
         assert_eq!(
             variants(text),
             [("feedforward".to_string(), "feed-forward".to_string())]
+        );
+        let greek = "TNF-α rose.\n\nTNF-α and IFN-γ fell.\n\nTNF-alpha stayed high, as did \
+                     IFN-gamma and IFN-gamma.\n\nThe α-helix and the alpha-helix.";
+        let mut found = variants(greek);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ("IFN-γ", "IFN-gamma"),
+                ("TNF-alpha", "TNF-α"),
+                ("alpha-helix", "α-helix")
+            ]
+            .map(|(form, majority)| (form.to_string(), majority.to_string()))
         );
         let consistent = "The tumor grew.\n\nThe tumor shrank.\n\nT-cell counts rose; T-cell subsets were stable.";
         assert_eq!(variants(consistent), []);

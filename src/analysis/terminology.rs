@@ -144,7 +144,7 @@ impl Default for CheckSettings {
             unknown_max_log_probability: 0.0,
             unknown_min_pieces: 2,
             unknown_check_capitalized: false,
-            unknown_min_margin: 16.0,
+            unknown_min_margin: 14.0,
             unknown_edit_penalty: 12.0,
             unknown_severity: Severity::Information,
             own_term_min_sentences: 2,
@@ -244,6 +244,9 @@ pub struct RelatedPlace {
     pub document: usize,
     pub range: Range<usize>,
     pub message: String,
+    /// Whether the finding's fix is made here too (another place of the same variant form, the
+    /// long form written out again): the quick fix then edits every such place at once.
+    pub same_fix: bool,
 }
 
 impl FindingCode {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tower_lsp::lsp_types::{
-    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, Command, TextEdit,
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, Command, Range, TextEdit,
     WorkspaceEdit,
 };
 
@@ -36,6 +36,16 @@ impl Backend {
                 })
                 .unwrap_or_default();
             let has_workspace = self.folder_of(uri).is_some();
+            // A fix made at several places (a variant form, a long form written out again).
+            let same_fix_at: Vec<Range> = data["sameFixAt"]
+                .as_array()
+                .map(|ranges| {
+                    ranges
+                        .iter()
+                        .filter_map(|range| serde_json::from_value(range.clone()).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
             for fix in fixes_for(&word, &suggestions, has_workspace) {
                 let mut action = CodeAction {
                     title: fix.title.clone(),
@@ -50,12 +60,20 @@ impl Backend {
                 };
                 match fix.action {
                     FixAction::Replace { with, preferred } => {
-                        let edit = TextEdit {
-                            range: diagnostic.range,
-                            new_text: with,
-                        };
+                        let everywhere = preferred && !same_fix_at.is_empty();
+                        let ranges = std::iter::once(diagnostic.range)
+                            .chain(same_fix_at.iter().copied().filter(|_| everywhere));
+                        let edits: Vec<TextEdit> = ranges
+                            .map(|range| TextEdit {
+                                range,
+                                new_text: with.clone(),
+                            })
+                            .collect();
+                        if everywhere {
+                            action.title = format!("{} at all {} places", fix.title, edits.len());
+                        }
                         action.edit = Some(WorkspaceEdit {
-                            changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
+                            changes: Some(HashMap::from([(uri.clone(), edits)])),
                             ..WorkspaceEdit::default()
                         });
                         action.is_preferred = Some(preferred);

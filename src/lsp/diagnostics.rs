@@ -405,6 +405,13 @@ impl Backend {
                 "word": if finding.code.is_about_a_word() { finding.word.as_str() } else { "" },
                 "suggestions": finding.suggestions,
                 "score": finding.score,
+                // The other places the first suggestion's fix is made at once.
+                "sameFixAt": finding
+                    .related
+                    .iter()
+                    .filter(|place| place.same_fix)
+                    .map(|place| offsets_to_range(rope, place.range.clone(), encoding))
+                    .collect::<Vec<_>>(),
             })),
             ..Diagnostic::default()
         }

@@ -4,14 +4,19 @@
 use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::{Hover, HoverContents, HoverParams, MarkupContent, MarkupKind};
 
+use crate::analysis::abbreviations::is_abbreviation_shape;
+use crate::analysis::declared_abbreviations::declared_abbreviations;
+use crate::analysis::document::{defined_abbreviations, definition_of, DefinedAbbreviation};
 use crate::analysis::hover::{
-    hover_explain_request, hover_markdown, hover_score_request, HoverEvidence, ModelStatus,
-    HOVER_CONTEXT_SENTENCES, HOVER_EVIDENCE_WORDS,
+    abbreviation_markdown, hover_explain_request, hover_markdown, hover_score_request,
+    HoverEvidence, ModelStatus, HOVER_CONTEXT_SENTENCES, HOVER_EVIDENCE_WORDS,
 };
 use crate::context::{context_for_position, hover_unit};
+use crate::document::Document;
 use crate::lsp::position::{offsets_to_range, position_to_offset};
 use crate::model::api::{CancelFlag, EngineError};
 use crate::model::bundled_tokenize;
+use crate::prose::{extract, Language, ProseOptions};
 
 use super::state::*;
 
@@ -54,9 +59,19 @@ impl Backend {
                         .find(|finding| finding.range == source_range)
                         .cloned()
                 });
-            (window, unit, hover_range, finding)
+            let abbreviation =
+                abbreviation_at(document, &window.text[unit.clone()]).map(|definition| {
+                    let on_definition = definition.short_range == source_range;
+                    let line = document.rope().byte_to_line(definition.short_range.start) as u32;
+                    abbreviation_markdown(
+                        &definition.short,
+                        &definition.long,
+                        (!on_definition).then_some(line + 1),
+                    )
+                });
+            (window, unit, hover_range, finding, abbreviation)
         };
-        let (window, unit, hover_range, finding) = prepared;
+        let (window, unit, hover_range, finding, abbreviation) = prepared;
         let unit_text = window.text[unit.clone()].to_string();
         let engine = self.current_engine();
         let words = match &engine {
@@ -141,6 +156,10 @@ impl Backend {
             Err(None) => markdown(ModelStatus::Loading, None),
             Err(Some(failure)) => markdown(ModelStatus::Unavailable(&failure), None),
         };
+        let markdown = match abbreviation {
+            Some(line) => format!("{line}\n\n{markdown}"),
+            None => markdown,
+        };
         Ok(Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
@@ -149,4 +168,29 @@ impl Backend {
             range: Some(hover_range),
         }))
     }
+}
+
+/// The definition of `word` if it is an abbreviation `document` defines in its prose.
+pub(super) fn abbreviation_at(document: &Document, word: &str) -> Option<DefinedAbbreviation> {
+    let singular = word.strip_suffix('s').unwrap_or(word);
+    if !is_abbreviation_shape(word) && !is_abbreviation_shape(singular) {
+        return None;
+    }
+    let extracted;
+    let chunks = match document.prose() {
+        Some(prose) => prose.chunks(),
+        None => {
+            extracted = extract(
+                &document.text(),
+                Language::PlainText,
+                &ProseOptions::default(),
+            );
+            &extracted
+        }
+    };
+    let declared = match document.language() {
+        Language::Latex => declared_abbreviations(&document.text()),
+        _ => Vec::new(),
+    };
+    definition_of(&defined_abbreviations(chunks, &declared), word).cloned()
 }

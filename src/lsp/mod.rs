@@ -5,6 +5,7 @@ mod code_actions;
 mod commands;
 mod completion;
 mod configuration;
+mod definition;
 mod diagnostics;
 mod document_sync;
 pub mod framing;

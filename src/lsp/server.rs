@@ -1,5 +1,5 @@
 //! The tower-lsp language server: capabilities, and the routing of each message to the file that
-//! handles it (`completion`, `hover`, `highlights`, `document_sync`, `configuration`,
+//! handles it (`completion`, `hover`, `definition`, `highlights`, `document_sync`, `configuration`,
 //! `diagnostics`, `code_actions`, `commands`); and the server on stdio.
 
 use std::sync::Arc;
@@ -11,9 +11,10 @@ use tower_lsp::lsp_types::{
     CodeActionProviderCapability, CompletionOptions, CompletionParams, CompletionResponse,
     DidChangeConfigurationParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
     DidOpenTextDocumentParams, DocumentHighlight, DocumentHighlightParams, ExecuteCommandOptions,
-    ExecuteCommandParams, Hover, HoverParams, HoverProviderCapability, InitializeParams,
-    InitializeResult, InitializedParams, MessageType, OneOf, ServerCapabilities, ServerInfo,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    ExecuteCommandParams, GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverParams,
+    HoverProviderCapability, InitializeParams, InitializeResult, InitializedParams, MessageType,
+    OneOf, ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions,
 };
 use tower_lsp::{LanguageServer, LspService, Server};
 
@@ -124,6 +125,7 @@ impl LanguageServer for Backend {
                     completion_provider: Some(CompletionOptions::default()),
                     hover_provider: Some(HoverProviderCapability::Simple(true)),
                     document_highlight_provider: Some(OneOf::Left(true)),
+                    definition_provider: Some(OneOf::Left(true)),
                     code_action_provider: Some(CodeActionProviderCapability::Options(
                         CodeActionOptions {
                             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
@@ -231,6 +233,15 @@ impl LanguageServer for Backend {
         catch_panic("hover", self.hover_body(params))
             .await
             .map_err(internal_error)?
+    }
+
+    async fn goto_definition(
+        &self,
+        params: GotoDefinitionParams,
+    ) -> jsonrpc::Result<Option<GotoDefinitionResponse>> {
+        catch_panic("definition", async { self.definition(&params) })
+            .await
+            .map_err(internal_error)
     }
 
     async fn document_highlight(

@@ -63,6 +63,20 @@ const INLINE_PROSE_COMMANDS: &[&str] = &[
     "mathrm",
     "intertext",
     "shortintertext",
+    // The acronym and acro packages: the argument is the abbreviation (its first use is expanded
+    // by the package), which the sentence needs as its word.
+    "ac",
+    "Ac",
+    "acs",
+    "acp",
+    "Acp",
+    "acsp",
+    "acf",
+    "Acf",
+    "acfp",
+    "acl",
+    "Acl",
+    "aclp",
 ];
 /// Commands whose first argument is skipped and whose second argument is prose.
 const SECOND_ARGUMENT_PROSE_COMMANDS: &[&str] = &[
