@@ -38,10 +38,16 @@ fn spelling_key(lower: &str) -> String {
         .replace("ae", "e")
         .replace("oe", "e")
         .replace("isation", "ization")
+        .replace("ising", "izing")
         .replace("ise", "ize")
+        .replace("elling", "eling")
+        .replace("elled", "eled")
         .replace("yse", "yze");
-    if let Some(stem) = key.strip_suffix("tre") {
-        key = format!("{stem}ter");
+    for (british, american) in [("tre", "ter"), ("tres", "ters"), ("tred", "tered")] {
+        if let Some(stem) = key.strip_suffix(british) {
+            key = format!("{stem}{american}");
+            break;
+        }
     }
     key
 }
@@ -308,6 +314,15 @@ mod tests {
         assert_eq!(
             variants(text),
             [("feedforward".to_string(), "feed-forward".to_string())]
+        );
+        let endings = "Centers prioritizing care.\n\nTwo centers were prioritizing it.\n\n\
+                       Centres prioritising it.";
+        assert_eq!(
+            variants(endings),
+            [
+                ("Centres".to_string(), "Centers".to_string()),
+                ("prioritising".to_string(), "prioritizing".to_string())
+            ]
         );
         let greek = "TNF-α rose.\n\nTNF-α and IFN-γ fell.\n\nTNF-alpha stayed high, as did \
                      IFN-gamma and IFN-gamma.\n\nThe α-helix and the alpha-helix.";
