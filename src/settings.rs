@@ -60,7 +60,7 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 39] = [
+pub const SETTING_KEYS: [&str; 41] = [
     "model",
     "revision",
     "device",
@@ -94,7 +94,9 @@ pub const SETTING_KEYS: [&str; 39] = [
     "abbreviations.enabled",
     "abbreviations.undefined",
     "abbreviations.common",
+    "abbreviations.off",
     "termVariants.enabled",
+    "termVariants.accepted",
     "dictionary.userFile",
     "dictionary.words",
     "latex.proseCommands",
@@ -436,6 +438,22 @@ impl Settings {
             "abbreviations.enabled" => Value::from(self.check.abbreviations.enabled),
             "abbreviations.undefined" => Value::from(self.check.abbreviations.report_undefined),
             "termVariants.enabled" => Value::from(self.check.abbreviations.term_variants),
+            "abbreviations.off" => Value::from(
+                self.check
+                    .abbreviations
+                    .off
+                    .iter()
+                    .map(|issue| issue.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            "termVariants.accepted" => Value::from(
+                self.check
+                    .abbreviations
+                    .accepted_variants
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ),
             "abbreviations.common" => Value::from(
                 self.check
                     .abbreviations
@@ -585,6 +603,30 @@ impl Settings {
                 self.check.abbreviations.term_variants = value
                     .as_bool()
                     .ok_or_else(|| format!("expected true or false, got {value}"))?
+            }
+            "abbreviations.off" => {
+                use crate::analysis::abbreviations::AbbreviationIssue;
+                let mut off = std::collections::BTreeSet::new();
+                for code in string_list(value)? {
+                    let issue = AbbreviationIssue::from_code(&code).ok_or_else(|| {
+                        let known: Vec<&str> = AbbreviationIssue::ALL
+                            .iter()
+                            .map(|issue| issue.as_str())
+                            .collect();
+                        format!(
+                            "unknown finding {code:?}; expected one of {}",
+                            known.join(", ")
+                        )
+                    })?;
+                    off.insert(issue);
+                }
+                self.check.abbreviations.off = off;
+            }
+            "termVariants.accepted" => {
+                self.check.abbreviations.accepted_variants = string_list(value)?
+                    .into_iter()
+                    .map(|form| form.to_lowercase())
+                    .collect();
             }
             "abbreviations.common" => {
                 let mut common = crate::analysis::abbreviations::common_abbreviations();

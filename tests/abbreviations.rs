@@ -40,6 +40,11 @@ CRP fell after treatment, and so did LVEF.\n";
 /// `check --format json` on `files` (name, text) written into a fresh folder, in that order: the
 /// findings whose code starts with `code_prefix`.
 fn check_files(files: &[(&str, &str)], code_prefix: &str) -> Vec<Value> {
+    check_files_with(files, code_prefix, &[])
+}
+
+/// [`check_files`] with settings given as `--set KEY=VALUE`.
+fn check_files_with(files: &[(&str, &str)], code_prefix: &str, set: &[&str]) -> Vec<Value> {
     let folder = tempfile::tempdir().expect("a folder");
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"));
     command.args([
@@ -51,6 +56,9 @@ fn check_files(files: &[(&str, &str)], code_prefix: &str) -> Vec<Value> {
         "--fail-on",
         "none",
     ]);
+    for setting in set {
+        command.args(["--set", setting]);
+    }
     for (name, text) in files {
         let path = folder.path().join(name);
         std::fs::write(&path, text).expect("write");
@@ -426,4 +434,52 @@ fn one_term_written_two_ways_is_one_finding_each() {
         The tumor shrank after treatment.\n\n\
         T-cell counts rose and T-cell subsets were stable.\n");
     assert_eq!(consistent, []);
+}
+
+#[test]
+fn each_finding_can_be_switched_off_and_a_variant_accepted() {
+    let codes = |findings: Vec<Value>| -> Vec<String> {
+        findings
+            .iter()
+            .map(|finding| finding["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = codes(check(INCONSISTENT));
+    assert!(all.contains(&"abbreviation-unused".to_string()), "{all:?}");
+    let fewer = codes(check_files_with(
+        &[("results.md", INCONSISTENT)],
+        "abbreviation-",
+        &[r#"abbreviations.off=["abbreviation-unused", "abbreviation-long-form"]"#],
+    ));
+    let expected: Vec<String> = all
+        .iter()
+        .filter(|code| *code != "abbreviation-unused" && *code != "abbreviation-long-form")
+        .cloned()
+        .collect();
+    assert_eq!(fewer, expected);
+
+    let text = "The tumor grew.\n\nThe tumor shrank.\n\nA second tumour appeared.\n";
+    assert_eq!(check_files(&[("v.md", text)], "term-variant").len(), 1);
+    let accepted = check_files_with(
+        &[("v.md", text)],
+        "term-variant",
+        &[r#"termVariants.accepted=["Tumour"]"#],
+    );
+    assert!(accepted.is_empty(), "{accepted:?}");
+
+    // A code that is no abbreviation finding is an error naming it.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
+        .args([
+            "config",
+            "--set",
+            r#"abbreviations.off=["abbreviation-missing"]"#,
+        ])
+        .output()
+        .expect("run config");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("abbreviation-missing") && stderr.contains("abbreviation-unused"),
+        "{stderr}"
+    );
 }

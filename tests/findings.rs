@@ -168,6 +168,22 @@ fn a_name_the_document_cites_or_gives_as_author_is_not_unknown_a_typo_beside_it_
 }
 
 #[test]
+fn a_latin_phrase_is_not_an_unknown_word() {
+    let runner = runner();
+    let unknown = |text: &str| -> Vec<String> {
+        check(&runner, text)
+            .into_iter()
+            .filter(|finding| finding.code == FindingCode::UnknownTerm)
+            .map(|finding| finding.word)
+            .collect()
+    };
+    assert_eq!(
+        unknown("It became the de facto standard for analyses in silico."),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn a_confusable_written_in_three_sentences_is_flagged_three_times() {
     let runner = runner();
     let text = "Men with prostrate cancer were enrolled from three clinics.\n\n\

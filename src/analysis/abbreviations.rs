@@ -10,7 +10,7 @@ use std::ops::Range;
 use super::document::DocumentSentence;
 
 /// What is wrong with an abbreviation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AbbreviationIssue {
     /// Used before the sentence that defines it.
     BeforeDefinition,
@@ -25,6 +25,19 @@ pub enum AbbreviationIssue {
 }
 
 impl AbbreviationIssue {
+    pub const ALL: [AbbreviationIssue; 5] = [
+        AbbreviationIssue::BeforeDefinition,
+        AbbreviationIssue::Redefined,
+        AbbreviationIssue::Unused,
+        AbbreviationIssue::LongFormAfterDefinition,
+        AbbreviationIssue::Undefined,
+    ];
+
+    /// The issue of a finding code (`abbreviation-unused`).
+    pub fn from_code(code: &str) -> Option<AbbreviationIssue> {
+        Self::ALL.into_iter().find(|issue| issue.as_str() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AbbreviationIssue::BeforeDefinition => "abbreviation-before-definition",
@@ -76,6 +89,10 @@ pub struct AbbreviationSettings {
     pub common: BTreeSet<String>,
     /// Report one term written several ways (`term-variant`; `analysis::term_variants`).
     pub term_variants: bool,
+    /// Abbreviation findings switched off one by one.
+    pub off: BTreeSet<AbbreviationIssue>,
+    /// Lowercase forms the writer accepts as they are: never a `term-variant` finding.
+    pub accepted_variants: BTreeSet<String>,
 }
 
 impl Default for AbbreviationSettings {
@@ -87,6 +104,8 @@ impl Default for AbbreviationSettings {
             report_undefined: false,
             common: common_abbreviations(),
             term_variants: true,
+            off: BTreeSet::new(),
+            accepted_variants: BTreeSet::new(),
         }
     }
 }

@@ -277,6 +277,14 @@ pub fn manuscript_consistency_findings(
     };
     let variants = if settings.abbreviations.term_variants {
         term_variant_findings(&sentences)
+            .into_iter()
+            .filter(|variant| {
+                !settings
+                    .abbreviations
+                    .accepted_variants
+                    .contains(&variant.form.to_lowercase())
+            })
+            .collect()
     } else {
         Vec::new()
     };
@@ -322,6 +330,9 @@ pub fn manuscript_consistency_findings(
         .collect();
     let abbreviations = if abbreviation_settings.enabled {
         abbreviation_findings(&sentences, abbreviation_settings, &declared)
+            .into_iter()
+            .filter(|finding| !abbreviation_settings.off.contains(&finding.issue))
+            .collect()
     } else {
         Vec::new()
     };

@@ -943,7 +943,11 @@ fn plan_words(
             .iter()
             .all(|earlier| !earlier.text.chars().any(char::is_alphanumeric));
         let capitalized = word_text.chars().next().is_some_and(char::is_uppercase);
-        let known = unknown_word::is_known_word(word_text, word.in_vocabulary, lexicon, &spelling);
+        let in_latin_phrase = previous
+            .and_then(|previous| text.get(previous.start..previous.end))
+            .is_some_and(|previous| unknown_word::is_latin_phrase(previous, &lower));
+        let known = in_latin_phrase
+            || unknown_word::is_known_word(word_text, word.in_vocabulary, lexicon, &spelling);
         let unknown = settings.report_unknown
             && !known
             && word.pieces.len() >= settings.unknown_min_pieces

@@ -30,6 +30,43 @@ pub fn is_known_word(
         })
 }
 
+/// Latin phrases of scientific English whose second word is no word alone (`de facto`, `in
+/// silico`); the dictionaries know single words only.
+const LATIN_PHRASES: &[(&str, &str)] = &[
+    ("de", "facto"),
+    ("de", "novo"),
+    ("in", "vivo"),
+    ("in", "vitro"),
+    ("in", "situ"),
+    ("in", "silico"),
+    ("in", "utero"),
+    ("in", "toto"),
+    ("ex", "vivo"),
+    ("ex", "situ"),
+    ("a", "priori"),
+    ("a", "posteriori"),
+    ("ad", "hoc"),
+    ("post", "hoc"),
+    ("ad", "libitum"),
+    ("ad", "infinitum"),
+    ("per", "se"),
+    ("vice", "versa"),
+    ("bona", "fide"),
+    ("inter", "alia"),
+    ("sine", "qua"),
+    ("status", "quo"),
+    ("ipso", "facto"),
+    ("mutatis", "mutandis"),
+];
+
+/// Whether `word` (lowercase) completes a Latin phrase after `previous` (`de facto`).
+pub fn is_latin_phrase(previous: &str, word: &str) -> bool {
+    let previous = previous.to_lowercase();
+    LATIN_PHRASES
+        .iter()
+        .any(|&(first, second)| first == previous && second == word)
+}
+
 /// Corrections of a non-word worth scoring in context, nearest first: Hunspell's suggestions (a
 /// lowercase word gets no capitalised name), then the near spellings of the corpus word list
 /// (within `max_edit_distance`); each with its edit distance from the word.
@@ -200,6 +237,14 @@ mod tests {
         }
         // One whole token of the vocabulary is a word.
         assert!(is_known_word("phyloseq", true, &lexicon, &spelling));
+    }
+
+    #[test]
+    fn latin_phrases_complete_only_after_their_first_word() {
+        assert!(is_latin_phrase("de", "facto"));
+        assert!(is_latin_phrase("In", "silico"));
+        assert!(!is_latin_phrase("the", "facto"));
+        assert!(!is_latin_phrase("de", "fakto"));
     }
 
     #[test]
