@@ -16,6 +16,7 @@ mod bench_support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::time::Instant;
 
 use bench_support::{argument, letter_words};
 use biomed_lsp::analysis::abbreviations::{find_definitions, AbbreviationIssue};
@@ -160,13 +161,22 @@ fn main() -> anyhow::Result<()> {
     println!("| manuscript | injection | injected | reported | recall |");
     println!("|---|---|---|---|---|");
     let mut missed: Vec<String> = Vec::new();
+    let mut costs: Vec<String> = Vec::new();
     let mut published: Vec<String> = Vec::new();
     for (label, files) in &manuscripts {
+        let started = Instant::now();
         let prepared: Vec<PreparedDocument> = files
             .iter()
             .map(|file| prepare_document(&file.source, file.language, None, &options))
             .collect();
+        let preparing = started.elapsed();
+        let started = Instant::now();
         let before = check(files, &prepared, None, &options, &check_settings);
+        costs.push(format!(
+            "{label}: extracting and splitting the prose {:.1} ms, the abbreviation and variant pass {:.1} ms",
+            preparing.as_secs_f64() * 1000.0,
+            started.elapsed().as_secs_f64() * 1000.0
+        ));
         for (document, finding) in &before {
             published.push(format!(
                 "{label} {}: {} [{}]",
@@ -327,6 +337,10 @@ fn main() -> anyhow::Result<()> {
             "| {label} | a word written once in another spelling or hyphenation | {injected} | {reported} | {:.2} |",
             reported as f64 / injected.max(1) as f64
         );
+    }
+    println!();
+    for line in &costs {
+        println!("{line}");
     }
     println!(
         "\nfindings on the manuscripts as published: {}",

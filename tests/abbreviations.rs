@@ -483,3 +483,60 @@ fn each_finding_can_be_switched_off_and_a_variant_accepted() {
         "{stderr}"
     );
 }
+
+#[test]
+fn open_files_of_one_folder_are_one_manuscript_in_the_editor() {
+    let first_text = "Serum C-reactive protein (CRP) was raised at admission.\n";
+    let (mut client, _workspace, first) = editor_with(("01.intro.md", first_text));
+    let second = first.replace("01.intro.md", "02.results.md");
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": second, "languageId": "markdown", "version": 1,
+            "text": "CRP fell after treatment.\n\nThe C-reactive protein fell again.\n"}}),
+    );
+    let latest: std::cell::RefCell<std::collections::HashMap<String, Vec<Value>>> =
+        Default::default();
+    let has = |uri: &str, code: &str| {
+        latest
+            .borrow()
+            .get(uri)
+            .map(|all| all.iter().any(|d| d["code"] == code))
+    };
+    let settled = client.wait_for(DEFAULT_TIMEOUT, |message| {
+        if message["method"] == "textDocument/publishDiagnostics" {
+            latest.borrow_mut().insert(
+                message["params"]["uri"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                message["params"]["diagnostics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        // The second file writes out what the first abbreviated; the first file's CRP is used
+        // in the second, so it is no longer "never used again".
+        has(&second, "abbreviation-long-form") == Some(true)
+            && has(&first, "abbreviation-unused") == Some(false)
+    });
+    assert!(settled.is_some(), "{:?}", latest.borrow());
+    let latest = latest.borrow();
+    let long_form = latest[&second]
+        .iter()
+        .find(|d| d["code"] == "abbreviation-long-form")
+        .unwrap();
+    // The definition it points to is in the first file.
+    assert_eq!(
+        long_form["relatedInformation"][0]["location"]["uri"],
+        first.as_str(),
+        "{long_form}"
+    );
+    assert!(
+        !latest[&second]
+            .iter()
+            .any(|d| d["code"] == "abbreviation-before-definition"),
+        "CRP is defined in the file before: {:?}",
+        latest[&second]
+    );
+}

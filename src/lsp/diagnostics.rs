@@ -8,13 +8,15 @@ use tower_lsp::lsp_types::{
     NumberOrString, Url,
 };
 
-use crate::analysis::document::{check_document, prepare_document};
+use crate::analysis::document::{
+    check_document, manuscript_consistency_findings, prepare_document, PreparedDocument,
+};
 use crate::analysis::manuscript_words::ManuscriptWordsBuilder;
 use crate::analysis::spelling::SpellingDictionaries;
 use crate::analysis::wording::format_share;
 use crate::analysis::{
-    lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, Lexicon, SentenceCheckInputs,
-    Severity,
+    lexicon_for_tokenizer, CheckStatistics, Dictionary, Finding, FindingCode, Lexicon,
+    SentenceCheckInputs, Severity,
 };
 use crate::dictionary_files::{read_dictionaries, user_dictionary_path, workspace_dictionary_path};
 use crate::lsp::position::{offsets_to_range, PositionEncoding};
@@ -37,28 +39,113 @@ pub(super) struct CheckSnapshot {
     /// off the lock and off the async runtime.
     chunks: Option<Vec<crate::prose::ProseChunk>>,
     language: crate::prose::Language,
+    /// The other open documents of the same folder and language: with this one, in file-name
+    /// order, one manuscript for abbreviations and term variants.
+    siblings: Vec<Sibling>,
+}
+
+/// An open document checked with another as one manuscript.
+struct Sibling {
+    uri: Url,
+    rope: ropey::Rope,
+    chunks: Option<Vec<crate::prose::ProseChunk>>,
+}
+
+/// Open documents read as one manuscript at most (the others are left out).
+const MAX_SIBLINGS: usize = 64;
+
+/// The other open documents of `uri`'s folder written in `language`.
+fn siblings_of(
+    uri: &Url,
+    language: crate::prose::Language,
+    documents: &std::collections::HashMap<Url, crate::document::Document>,
+) -> Vec<Sibling> {
+    let folder = |uri: &Url| {
+        uri.path()
+            .rsplit_once('/')
+            .map(|(folder, _)| folder.to_string())
+    };
+    let Some(own_folder) = folder(uri) else {
+        return Vec::new();
+    };
+    let mut siblings: Vec<Sibling> = documents
+        .iter()
+        .filter(|(other, document)| {
+            *other != uri
+                && other.scheme() == uri.scheme()
+                && folder(other).as_deref() == Some(own_folder.as_str())
+                && document.language() == language
+        })
+        .map(|(other, document)| Sibling {
+            uri: other.clone(),
+            rope: document.rope().clone(),
+            chunks: document.prose().map(|prose| prose.chunks().to_vec()),
+        })
+        .collect();
+    siblings.sort_by(|a, b| a.uri.path().cmp(b.uri.path()));
+    siblings.truncate(MAX_SIBLINGS);
+    siblings
+}
+
+/// The abbreviation and term-variant findings of `own` read with `siblings` as one manuscript in
+/// file-name order (`own_uri` places it): those in `own`, their related places numbered 0 for
+/// `own` and 1.. for the siblings in their order.
+fn manuscript_findings(
+    own: &PreparedDocument,
+    own_uri: &Url,
+    siblings: &[(Url, PreparedDocument)],
+    settings: &crate::analysis::CheckSettings,
+) -> Vec<Finding> {
+    // Indices into [own, siblings…], in reading order.
+    let mut order: Vec<usize> = (0..=siblings.len()).collect();
+    let path = |index: usize| match index {
+        0 => own_uri.path(),
+        _ => siblings[index - 1].0.path(),
+    };
+    order.sort_by(|a, b| path(*a).cmp(path(*b)));
+    let documents: Vec<&PreparedDocument> = order
+        .iter()
+        .map(|&index| match index {
+            0 => own,
+            _ => &siblings[index - 1].1,
+        })
+        .collect();
+    manuscript_consistency_findings(&documents, settings)
+        .into_iter()
+        .filter(|(document, _)| order[*document] == 0)
+        .map(|(_, mut finding)| {
+            for place in &mut finding.related {
+                place.document = order[place.document];
+            }
+            finding
+        })
+        .collect()
 }
 
 /// The places a finding points to (an abbreviation's definition), else its evidence as related
 /// information: where each supporting word is, and for which suggestion (`supports "infarction"
 /// (41 %)`).
+/// `places` are the documents related places may be in: the finding's own first.
 fn evidence_information(
-    uri: &Url,
-    rope: &ropey::Rope,
+    places: &[(Url, ropey::Rope)],
     finding: &Finding,
     encoding: PositionEncoding,
 ) -> Option<Vec<DiagnosticRelatedInformation>> {
+    let (uri, rope) = places.first()?;
     if !finding.related.is_empty() {
         return Some(
             finding
                 .related
                 .iter()
-                .map(|place| DiagnosticRelatedInformation {
-                    location: Location {
-                        uri: uri.clone(),
-                        range: offsets_to_range(rope, place.range.clone(), encoding),
-                    },
-                    message: place.message.clone(),
+                .filter_map(|place| {
+                    let (uri, rope) = places.get(place.document)?;
+                    Some(DiagnosticRelatedInformation {
+                        location: Location {
+                            uri: uri.clone(),
+                            range: offsets_to_range(rope, place.range.clone(), encoding),
+                        },
+                        message: place.message.clone(),
+                    })
                 })
                 .collect(),
         );
@@ -129,6 +216,24 @@ impl Backend {
     }
 
     /// Schedules a check of a document after the debounce delay; a newer call cancels it.
+    /// Checks again the other open documents of `uri`'s manuscript (its folder, its language):
+    /// a document opened or closed beside them changes their abbreviations and variants.
+    pub(super) fn schedule_sibling_checks(&self, uri: &Url) {
+        let siblings: Vec<Url> = {
+            let documents = lock(&self.shared.documents);
+            let Some(document) = documents.get(uri) else {
+                return;
+            };
+            siblings_of(uri, document.language(), &documents)
+                .into_iter()
+                .map(|sibling| sibling.uri)
+                .collect()
+        };
+        for sibling in siblings {
+            self.schedule_check(sibling, true);
+        }
+    }
+
     pub(super) fn schedule_check(&self, uri: Url, debounce: bool) {
         let flag = CancelFlag::new();
         if let Some(older) = lock(&self.shared.checks.cancels).insert(uri.clone(), flag.clone()) {
@@ -256,6 +361,7 @@ impl Backend {
                 rope: document.rope().clone(),
                 chunks,
                 language: document.language(),
+                siblings: siblings_of(&uri, document.language(), &documents),
             }
         };
         if !settings.diagnostics_enabled {
@@ -284,11 +390,36 @@ impl Backend {
             .unwrap_or_default();
         let prose_options = settings.prose_options();
         let (rope, language) = (snapshot.rope.clone(), snapshot.language);
-        let document = tokio::task::spawn_blocking(move || {
-            prepare_document(&rope.to_string(), language, snapshot.chunks, &prose_options)
+        // Where related places are: this document first, then its siblings in their order.
+        let places: Vec<(Url, ropey::Rope)> = std::iter::once((uri.clone(), snapshot.rope.clone()))
+            .chain(
+                snapshot
+                    .siblings
+                    .iter()
+                    .map(|sibling| (sibling.uri.clone(), sibling.rope.clone())),
+            )
+            .collect();
+        let siblings = snapshot.siblings;
+        let (document, siblings) = tokio::task::spawn_blocking(move || {
+            let document =
+                prepare_document(&rope.to_string(), language, snapshot.chunks, &prose_options);
+            let siblings: Vec<(Url, PreparedDocument)> = siblings
+                .into_iter()
+                .map(|sibling| {
+                    let prepared = prepare_document(
+                        &sibling.rope.to_string(),
+                        language,
+                        sibling.chunks,
+                        &prose_options,
+                    );
+                    (sibling.uri, prepared)
+                })
+                .collect();
+            (document, siblings)
         })
         .await
         .map_err(|error| anyhow::anyhow!("preparing the check failed: {error}"))?;
+        let own_uri = uri.clone();
         let sentences_count = document.sentences.len();
         let (progress_sender, mut progress_receiver) =
             tokio::sync::mpsc::unbounded_channel::<u32>();
@@ -306,7 +437,7 @@ impl Backend {
             };
             let mut statistics = CheckStatistics::default();
             let mut last_percentage = 0;
-            check_document(
+            let findings = check_document(
                 &engine,
                 &document,
                 &inputs,
@@ -321,7 +452,32 @@ impl Backend {
                         let _ = progress_sender.send(percentage);
                     }
                 },
-            )
+            );
+            // With other open files of the folder, abbreviations and variants are those of the
+            // manuscript they make together.
+            if siblings.is_empty() {
+                return findings;
+            }
+            findings.map(|mut findings| {
+                findings.retain(|finding| {
+                    !matches!(
+                        finding.code,
+                        FindingCode::Abbreviation(_) | FindingCode::TermVariant
+                    )
+                });
+                findings.extend(
+                    manuscript_findings(&document, &own_uri, &siblings, &check_settings)
+                        .into_iter()
+                        .filter(|finding| {
+                            let word = finding.word.to_lowercase();
+                            !ignored_words
+                                .iter()
+                                .any(|ignored| ignored.to_lowercase() == word)
+                        }),
+                );
+                findings.sort_by_key(|finding| finding.range.start);
+                findings
+            })
         });
         // Long documents show their progress; short ones would only flicker. The check runs
         // while the client is asked for a progress token; its progress waits in the channel.
@@ -375,7 +531,7 @@ impl Backend {
                 let mut diagnostic = self.diagnostic(&snapshot.rope, finding, encoding);
                 if related_information {
                     diagnostic.related_information =
-                        evidence_information(&uri, &snapshot.rope, finding, encoding);
+                        evidence_information(&places, finding, encoding);
                 }
                 diagnostic
             })
@@ -409,7 +565,7 @@ impl Backend {
                 "sameFixAt": finding
                     .related
                     .iter()
-                    .filter(|place| place.same_fix)
+                    .filter(|place| place.same_fix && place.document == 0)
                     .map(|place| offsets_to_range(rope, place.range.clone(), encoding))
                     .collect::<Vec<_>>(),
             })),

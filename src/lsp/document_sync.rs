@@ -70,12 +70,15 @@ impl Backend {
         let document =
             Document::with_prose_options(&item.text, item.version, &item.language_id, options);
         lock(&self.shared.documents).insert(item.uri.clone(), document);
+        self.schedule_sibling_checks(&item.uri);
         self.schedule_check(item.uri, false);
     }
 
     /// A document closed: forget it and everything about it, and clear its diagnostics.
     pub(super) async fn did_close_body(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
+        // The manuscript's other open files lose this one's definitions and forms.
+        self.schedule_sibling_checks(&uri);
         lock(&self.shared.documents).remove(&uri);
         lock(&self.shared.manuscript_words).remove(&uri);
         lock(&self.shared.dictionary_words).remove(&uri);
