@@ -539,4 +539,20 @@ fn open_files_of_one_folder_are_one_manuscript_in_the_editor() {
         "CRP is defined in the file before: {:?}",
         latest[&second]
     );
+    // The hover and go-to-definition of CRP in the second file lead to the first.
+    let at_use = json!({"textDocument": {"uri": second}, "position": {"line": 0, "character": 1}});
+    let hover = client.request("textDocument/hover", at_use.clone());
+    assert!(
+        hover["result"]["contents"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("**CRP** = C-reactive protein · *defined in 01.intro.md, line 1*"),
+        "{hover}"
+    );
+    let definition = client.request("textDocument/definition", at_use);
+    assert_eq!(definition["result"]["uri"], first.as_str(), "{definition}");
+    assert_eq!(
+        definition["result"]["range"]["start"],
+        json!({"line": 0, "character": 26})
+    );
 }

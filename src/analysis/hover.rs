@@ -104,12 +104,19 @@ fn code_span(text: &str) -> String {
 
 /// The hover of a word: how the vocabulary splits it, its probability in its sentence and the
 /// model's alternatives, and the finding the check made of it, if any, in the check's own words.
-/// The hover's line for an abbreviation the document defines: its long form and where (`line` is
-/// 1-based; `None` when the hover is on the definition itself).
-pub fn abbreviation_markdown(short: &str, long: &str, line: Option<u32>) -> String {
-    let place = match line {
-        Some(line) => format!("defined on line {line}"),
-        None => "defined here".to_string(),
+/// The hover's line for an abbreviation the manuscript defines: its long form and where (`line` is
+/// 1-based, `file` the name of another file of the manuscript; `None` when the hover is on the
+/// definition itself).
+pub fn abbreviation_markdown(
+    short: &str,
+    long: &str,
+    file: Option<&str>,
+    line: Option<u32>,
+) -> String {
+    let place = match (file, line) {
+        (Some(file), Some(line)) => format!("defined in {file}, line {line}"),
+        (None, Some(line)) => format!("defined on line {line}"),
+        _ => "defined here".to_string(),
     };
     format!(
         "**{}** = {} · *{place}*",

@@ -1,9 +1,9 @@
-//! `textDocument/definition`: from an abbreviation to where the document defines it.
+//! `textDocument/definition`: from an abbreviation to where the manuscript defines it.
 
 use tower_lsp::lsp_types::{GotoDefinitionParams, GotoDefinitionResponse, Location};
 
 use crate::context::{context_for_position, hover_unit};
-use crate::lsp::hover::abbreviation_at;
+use crate::lsp::hover::abbreviation_definition;
 use crate::lsp::position::{offsets_to_range, position_to_offset};
 
 use super::state::*;
@@ -21,10 +21,12 @@ impl Backend {
         let offset = position_to_offset(document.rope(), position, encoding);
         let window = context_for_position(document, offset, 0)?;
         let unit = hover_unit(&window.text, window.to_text(offset)?)?;
-        let definition = abbreviation_at(document, &window.text[unit])?;
+        let (defined_in, definition) =
+            abbreviation_definition(&documents, uri, &window.text[unit])?;
+        let rope = documents.get(&defined_in)?.rope();
         Some(GotoDefinitionResponse::Scalar(Location {
-            uri: uri.clone(),
-            range: offsets_to_range(document.rope(), definition.short_range, encoding),
+            range: offsets_to_range(rope, definition.short_range, encoding),
+            uri: defined_in,
         }))
     }
 }

@@ -54,12 +54,12 @@ struct Sibling {
 /// Open documents read as one manuscript at most (the others are left out).
 const MAX_SIBLINGS: usize = 64;
 
-/// The other open documents of `uri`'s folder written in `language`.
-fn siblings_of(
+/// The other open documents of `uri`'s folder written in `language`, in file-name order.
+pub(super) fn sibling_uris(
     uri: &Url,
     language: crate::prose::Language,
     documents: &std::collections::HashMap<Url, crate::document::Document>,
-) -> Vec<Sibling> {
+) -> Vec<Url> {
     let folder = |uri: &Url| {
         uri.path()
             .rsplit_once('/')
@@ -68,7 +68,7 @@ fn siblings_of(
     let Some(own_folder) = folder(uri) else {
         return Vec::new();
     };
-    let mut siblings: Vec<Sibling> = documents
+    let mut siblings: Vec<Url> = documents
         .iter()
         .filter(|(other, document)| {
             *other != uri
@@ -76,15 +76,30 @@ fn siblings_of(
                 && folder(other).as_deref() == Some(own_folder.as_str())
                 && document.language() == language
         })
-        .map(|(other, document)| Sibling {
-            uri: other.clone(),
-            rope: document.rope().clone(),
-            chunks: document.prose().map(|prose| prose.chunks().to_vec()),
-        })
+        .map(|(other, _)| other.clone())
         .collect();
-    siblings.sort_by(|a, b| a.uri.path().cmp(b.uri.path()));
+    siblings.sort_by(|a, b| a.path().cmp(b.path()));
     siblings.truncate(MAX_SIBLINGS);
     siblings
+}
+
+/// The other open documents of `uri`'s folder written in `language`, with their text.
+fn siblings_of(
+    uri: &Url,
+    language: crate::prose::Language,
+    documents: &std::collections::HashMap<Url, crate::document::Document>,
+) -> Vec<Sibling> {
+    sibling_uris(uri, language, documents)
+        .into_iter()
+        .filter_map(|other| {
+            let document = documents.get(&other)?;
+            Some(Sibling {
+                rope: document.rope().clone(),
+                chunks: document.prose().map(|prose| prose.chunks().to_vec()),
+                uri: other,
+            })
+        })
+        .collect()
 }
 
 /// The abbreviation and term-variant findings of `own` read with `siblings` as one manuscript in
@@ -224,10 +239,7 @@ impl Backend {
             let Some(document) = documents.get(uri) else {
                 return;
             };
-            siblings_of(uri, document.language(), &documents)
-                .into_iter()
-                .map(|sibling| sibling.uri)
-                .collect()
+            sibling_uris(uri, document.language(), &documents)
         };
         for sibling in siblings {
             self.schedule_check(sibling, true);

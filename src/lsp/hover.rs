@@ -1,8 +1,10 @@
 //! `textDocument/hover`: the word under the cursor, scored as the check scores it; what to score
 //! and show is decided in `analysis::hover`.
 
+use std::collections::HashMap;
+
 use tower_lsp::jsonrpc;
-use tower_lsp::lsp_types::{Hover, HoverContents, HoverParams, MarkupContent, MarkupKind};
+use tower_lsp::lsp_types::{Hover, HoverContents, HoverParams, MarkupContent, MarkupKind, Url};
 
 use crate::analysis::abbreviations::is_abbreviation_shape;
 use crate::analysis::declared_abbreviations::declared_abbreviations;
@@ -17,6 +19,8 @@ use crate::lsp::position::{offsets_to_range, position_to_offset};
 use crate::model::api::{CancelFlag, EngineError};
 use crate::model::bundled_tokenize;
 use crate::prose::{extract, Language, ProseOptions};
+
+use super::diagnostics::sibling_uris;
 
 use super::state::*;
 
@@ -60,15 +64,28 @@ impl Backend {
                         .cloned()
                 });
             let abbreviation =
-                abbreviation_at(document, &window.text[unit.clone()]).map(|definition| {
-                    let on_definition = definition.short_range == source_range;
-                    let line = document.rope().byte_to_line(definition.short_range.start) as u32;
-                    abbreviation_markdown(
-                        &definition.short,
-                        &definition.long,
-                        (!on_definition).then_some(line + 1),
-                    )
-                });
+                abbreviation_definition(&documents, &uri, &window.text[unit.clone()]).map(
+                    |(defined_in, definition)| {
+                        let here = defined_in == uri;
+                        let on_definition = here && definition.short_range == source_range;
+                        let line = documents.get(&defined_in).map_or(0, |document| {
+                            document.rope().byte_to_line(definition.short_range.start) as u32
+                        });
+                        let file = (!here).then(|| {
+                            defined_in
+                                .path_segments()
+                                .and_then(|mut segments| segments.next_back())
+                                .unwrap_or_default()
+                                .to_string()
+                        });
+                        abbreviation_markdown(
+                            &definition.short,
+                            &definition.long,
+                            file.as_deref(),
+                            (!on_definition).then_some(line + 1),
+                        )
+                    },
+                );
             (window, unit, hover_range, finding, abbreviation)
         };
         let (window, unit, hover_range, finding, abbreviation) = prepared;
@@ -168,6 +185,25 @@ impl Backend {
             range: Some(hover_range),
         }))
     }
+}
+
+/// Where `word` is defined if it is an abbreviation: in the document `uri`, else in the first of
+/// the other open files of its manuscript (its folder, its language; see `sibling_uris`).
+pub(super) fn abbreviation_definition(
+    documents: &HashMap<Url, Document>,
+    uri: &Url,
+    word: &str,
+) -> Option<(Url, DefinedAbbreviation)> {
+    let document = documents.get(uri)?;
+    if let Some(definition) = abbreviation_at(document, word) {
+        return Some((uri.clone(), definition));
+    }
+    sibling_uris(uri, document.language(), documents)
+        .into_iter()
+        .find_map(|other| {
+            let definition = abbreviation_at(documents.get(&other)?, word)?;
+            Some((other, definition))
+        })
 }
 
 /// The definition of `word` if it is an abbreviation `document` defines in its prose.
