@@ -65,6 +65,17 @@ fn non_words_are_flagged_with_the_intended_word_first() {
             "dicrease",
             "decrease",
         ),
+        // Three letters: non-words are sought from three letters in lowercase.
+        (
+            "In previous studies, we hae found two common mutations in Caucasians.",
+            "hae",
+            "have",
+        ),
+        (
+            "Mutations that lead to exon skipping wre also predominant in our mutants.",
+            "wre",
+            "were",
+        ),
     ] {
         let findings = check(&runner, text);
         let finding = findings

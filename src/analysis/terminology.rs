@@ -958,6 +958,7 @@ fn plan_words(
                 .filter_map(|(word, distance)| candidate(scorer, word, distance))
                 .collect()
         } else if !known
+            || word_text.chars().count() < settings.min_word_length
             || improbable_term::is_function_word(&lower)
             || (capitalized && !is_sentence_start)
         {
@@ -1011,8 +1012,14 @@ fn candidate(scorer: &dyn TermScorer, word: String, distance: usize) -> Option<C
 
 /// Letters only, long enough, and not an abbreviation or symbol (no capital after the first
 /// letter: BRCA, IL, mRNA, IgG).
+/// Non-words written in lowercase are sought from this length (`wer`, `wih`, `hae`); real-word
+/// errors only from `min_word_length`.
+const MIN_NON_WORD_LENGTH: usize = 3;
+
 fn is_checkable_word(word: &str, settings: &CheckSettings) -> bool {
-    word.chars().count() >= settings.min_word_length
+    let length = word.chars().count();
+    let short_lowercase = length >= MIN_NON_WORD_LENGTH && word.chars().all(char::is_lowercase);
+    (length >= settings.min_word_length || short_lowercase)
         && word.chars().all(char::is_alphabetic)
         && !word.chars().skip(1).any(char::is_uppercase)
 }
