@@ -187,4 +187,16 @@ mod tests {
         assert!(declared_abbreviations("\\acro").is_empty());
         assert!(declared_abbreviations("\\acro{X}{").is_empty());
     }
+
+    proptest::proptest! {
+        /// Any source (a workspace file is data): no panic, and every range is a slice of it.
+        #[test]
+        fn any_source_is_read_without_panic(
+            source in "(\\\\acro|\\\\newacronym|\\\\DeclareAcronym|short|long|[{}\\[\\]%=, \\\\\\nA-Za-zαé]){0,40}"
+        ) {
+            for declared in declared_abbreviations(&source) {
+                proptest::prop_assert!(source.get(declared.range.clone()).is_some());
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Terminology diagnostics: dictionaries, scheduling and cancelling checks, running them off the
-//! async runtime, and publishing their findings.
+//! async runtime (with the open files of a folder as one manuscript for abbreviations and term
+//! variants), and publishing their findings.
 
 use std::sync::Arc;
 

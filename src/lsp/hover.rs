@@ -212,21 +212,22 @@ pub(super) fn abbreviation_at(document: &Document, word: &str) -> Option<Defined
     if !is_abbreviation_shape(word) && !is_abbreviation_shape(singular) {
         return None;
     }
+    // The whole text is copied once, and only where it is needed: plain text has no prose kept,
+    // LaTeX may declare abbreviations in its preamble.
     let extracted;
-    let chunks = match document.prose() {
-        Some(prose) => prose.chunks(),
-        None => {
+    let (chunks, declared) = match (document.prose(), document.language()) {
+        (Some(prose), Language::Latex) => {
+            (prose.chunks(), declared_abbreviations(&document.text()))
+        }
+        (Some(prose), _) => (prose.chunks(), Vec::new()),
+        (None, _) => {
             extracted = extract(
                 &document.text(),
                 Language::PlainText,
                 &ProseOptions::default(),
             );
-            &extracted
+            (extracted.as_slice(), Vec::new())
         }
-    };
-    let declared = match document.language() {
-        Language::Latex => declared_abbreviations(&document.text()),
-        _ => Vec::new(),
     };
     definition_of(&defined_abbreviations(chunks, &declared), word).cloned()
 }
