@@ -94,6 +94,13 @@ pub struct CheckSettings {
     /// `unknown_edit_penalty` per edit beyond the first, is at least this many nats more probable
     /// in the slot than the word (a likely typo); `-inf` reports every one.
     pub unknown_min_margin: f32,
+    /// A non-word whose best correction has at least this log-probability in the slot (the model
+    /// expects that word here) is reported from `unknown_supported_margin` instead: `metod` in
+    /// "one metod was superior" (method: −5.6, margin 13.9). Technical words rarely have a
+    /// correction the context supports that well.
+    pub unknown_supported_log_probability: f32,
+    /// The margin a non-word needs when its best correction is supported (see above).
+    pub unknown_supported_margin: f32,
     /// The channel: nats a correction loses for each edit beyond the first.
     pub unknown_edit_penalty: f32,
     pub unknown_severity: Severity,
@@ -144,7 +151,9 @@ impl Default for CheckSettings {
             unknown_max_log_probability: 0.0,
             unknown_min_pieces: 2,
             unknown_check_capitalized: false,
-            unknown_min_margin: 14.0,
+            unknown_min_margin: 19.0,
+            unknown_supported_log_probability: -12.0,
+            unknown_supported_margin: 4.0,
             unknown_edit_penalty: 12.0,
             unknown_severity: Severity::Information,
             own_term_min_sentences: 2,
@@ -889,6 +898,52 @@ fn check_sentence_group(
     Ok(findings)
 }
 
+/// The word joined by a hyphen (no spaces) to this one, after it or before it.
+fn hyphen_neighbour<'a>(
+    text: &'a str,
+    words: &[TokenizedWord],
+    word_idx: usize,
+    after: bool,
+) -> Option<&'a str> {
+    let (hyphen_idx, other_idx) = if after {
+        (word_idx + 1, word_idx + 2)
+    } else {
+        (word_idx.checked_sub(1)?, word_idx.checked_sub(2)?)
+    };
+    let (word, hyphen, other) = (&words[word_idx], words.get(hyphen_idx)?, words.get(other_idx)?);
+    let touching = if after {
+        hyphen.start == word.end && other.start == hyphen.end
+    } else {
+        hyphen.end == word.start && other.end == hyphen.start
+    };
+    (touching && text.get(hyphen.start..hyphen.end) == Some("-"))
+        .then(|| text.get(other.start..other.end))
+        .flatten()
+}
+
+/// Whether the word is hyphenated to a symbol (an all-capitals abbreviation or a number:
+/// `gkm-SVM`, `seq` in `RNA-seq`, `fold` in `2-fold`): the compound is a name, not prose.
+fn hyphenated_to_symbol(text: &str, words: &[TokenizedWord], word_idx: usize) -> bool {
+    let is_symbol = |other: &str| {
+        other.chars().any(|c| c.is_ascii_digit())
+            || (other.chars().filter(char::is_ascii_uppercase).count() >= 2
+                && !other.chars().any(char::is_lowercase))
+    };
+    [false, true].into_iter().any(|after| {
+        hyphen_neighbour(text, words, word_idx, after).is_some_and(is_symbol)
+    })
+}
+
+/// Whether the word is a combining form before a hyphen (`hemato-oncology`, `neuro-imaging`):
+/// a first part ending in `o` whose compound goes on with a word.
+fn is_combining_form(text: &str, words: &[TokenizedWord], word_idx: usize) -> bool {
+    let word = &words[word_idx];
+    text.get(word.start..word.end)
+        .is_some_and(|part| part.ends_with('o') && part.chars().count() >= 4)
+        && hyphen_neighbour(text, words, word_idx, true)
+            .is_some_and(|next| next.chars().all(char::is_alphabetic))
+}
+
 fn plan_words(
     scorer: &dyn TermScorer,
     words: &[TokenizedWord],
@@ -935,7 +990,10 @@ fn plan_words(
             })
         };
         let previous = word_idx.checked_sub(1).and_then(|idx| words.get(idx));
-        if glued(previous, true) || glued(words.get(word_idx + 1), false) {
+        if glued(previous, true)
+            || glued(words.get(word_idx + 1), false)
+            || hyphenated_to_symbol(text, words, word_idx)
+        {
             continue;
         }
         let lower = word_text.to_lowercase();
@@ -947,6 +1005,7 @@ fn plan_words(
             .and_then(|previous| text.get(previous.start..previous.end))
             .is_some_and(|previous| unknown_word::is_latin_phrase(previous, &lower));
         let known = in_latin_phrase
+            || is_combining_form(text, words, word_idx)
             || unknown_word::is_known_word(word_text, word.in_vocabulary, lexicon, &spelling);
         let unknown = settings.report_unknown
             && !known

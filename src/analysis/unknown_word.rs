@@ -110,8 +110,9 @@ pub const MAX_CORRECTIONS: usize = 16;
 /// The finding for a non-word: its corrections ranked by their log-probability in the slot, less
 /// `unknown_edit_penalty` for each edit beyond the first (the channel: a far spelling needs the
 /// context's support). It is reported when the best of them beats the word itself by
-/// `unknown_min_margin` (and the word's log-probability is at most
-/// `unknown_max_log_probability`); the finding's score is that margin.
+/// `unknown_min_margin`, or `unknown_supported_margin` when the context supports the correction
+/// ([`unknown_bar`]), and the word's log-probability is at most `unknown_max_log_probability`; the
+/// finding's score is that margin.
 pub(super) fn decide(
     plan: &WordPlan,
     score: &WordScore,
@@ -131,11 +132,11 @@ pub(super) fn decide(
         })
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let margin = ranked
-        .first()
-        .map_or(f32::NEG_INFINITY, |(_, best)| best - observed);
+    let best = ranked.first().map_or(f32::NEG_INFINITY, |(_, best)| *best);
+    let margin = best - observed;
+    let bar = unknown_bar(best, settings);
     // A NaN margin (no finite score) is no evidence either.
-    if margin.is_nan() || margin < settings.unknown_min_margin {
+    if margin.is_nan() || margin < bar {
         return None;
     }
     let suggestions: Vec<String> = ranked
@@ -169,11 +170,24 @@ pub(super) fn decide(
         message,
         suggestions,
         score: margin,
-        margin_over_threshold: margin - settings.unknown_min_margin,
+        margin_over_threshold: margin - bar,
         log_probability: observed,
         evidence: Vec::new(),
         related: Vec::new(),
     })
+}
+
+/// The margin a non-word's best correction (log-probability `best`, after the channel) must clear:
+/// `unknown_min_margin`, or the lower `unknown_supported_margin` when the context supports the
+/// correction itself.
+pub fn unknown_bar(best: f32, settings: &CheckSettings) -> f32 {
+    if best >= settings.unknown_supported_log_probability {
+        settings
+            .unknown_min_margin
+            .min(settings.unknown_supported_margin)
+    } else {
+        settings.unknown_min_margin
+    }
 }
 
 /// A non-word written the same way in `own_term_min_sentences` or more sentences of a document is
