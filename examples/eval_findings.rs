@@ -24,9 +24,13 @@
 //!
 //! `--show N` prints the first N findings on published text, `--show-missed N` the first N
 //! injected typos that were not flagged (the word, the intended one, the sentence).
+//! `--harper PATH` runs harper-ls (`scripts/install-harper` installs it) over the same texts in
+//! the same run, with its default rules, and prints its figures beside ours.
 
 #[path = "support/bench_support.rs"]
 mod bench_support;
+#[path = "support/harper_ls.rs"]
+mod harper_ls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -459,7 +463,11 @@ fn run_pass(
                         text.name,
                         finding.message,
                         finding.code.as_str(),
-                        if real_typo { " (a typo of the text)" } else { "" }
+                        if real_typo {
+                            " (a typo of the text)"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 findings_count += 1;
@@ -563,6 +571,7 @@ fn main() -> anyhow::Result<()> {
     let mut develop = false;
     let mut show = 0usize;
     let mut show_missed = 0usize;
+    let mut harper = None;
     let mut settings = CheckSettings::default();
     // The spelling findings are evaluated here; the abbreviation ones on their own.
     settings.abbreviations.enabled = false;
@@ -583,6 +592,7 @@ fn main() -> anyhow::Result<()> {
             "--show-missed" => show_missed = value()?.parse()?,
             "--set" => set_setting(&mut settings, &value()?)?,
             "--fit" => {}
+            "--harper" => harper = Some(PathBuf::from(value()?)),
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -656,8 +666,8 @@ fn main() -> anyhow::Result<()> {
                 / pass.typos.len().max(1) as f64;
             let share = |hits: usize, of: usize| hits as f64 / of.max(1) as f64;
             // Supported margins at or above the plain one switch the supported bar off.
-            for (margin_step, supported_margin, supported_log_probability) in (0..=28)
-                .flat_map(|margin_step| {
+            for (margin_step, supported_margin, supported_log_probability) in
+                (0..=28).flat_map(|margin_step| {
                     [4.0f32, 6.0, 8.0, 10.0, 12.0, f32::INFINITY]
                         .into_iter()
                         .flat_map(move |supported| {
@@ -699,8 +709,7 @@ fn main() -> anyhow::Result<()> {
                                 .count(),
                             pass.repeated.len(),
                         );
-                        let alarms = kept_published(&pass, &unknown, extra_margin, weight)
-                            as f64
+                        let alarms = kept_published(&pass, &unknown, extra_margin, weight) as f64
                             * 1000.0
                             / pass.words.max(1) as f64;
                         // The goals are a bar on false alarms (≤ 0.5 per 1,000 words on
@@ -829,6 +838,84 @@ fn main() -> anyhow::Result<()> {
     println!(
         "work: {} sentences, {} words, {} scored",
         statistics.sentences, statistics.words, statistics.scored_words
+    );
+    if let Some(binary) = harper {
+        harper_beside(&binary, &published, &per_text, &typos, &repeated)?;
+    }
+    Ok(())
+}
+
+/// Harper (harper-ls, default rules and American dialect) over the same texts: its findings per
+/// 1,000 words of published text (all of them, and its spelling ones), and which injected errors
+/// it flags (a diagnostic overlapping the error). Its corrections come as code actions, which are
+/// not asked for: no figure for the intended word first.
+fn harper_beside(
+    binary: &Path,
+    published: &[Published],
+    per_text: &[PublishedCounts],
+    typos: &[Typo],
+    repeated: &[(String, Vec<std::ops::Range<usize>>)],
+) -> anyhow::Result<()> {
+    let mut harper = harper_ls::HarperLs::start(binary)?;
+    let language_id = |language: Language| match language {
+        Language::Markdown => "markdown",
+        Language::Latex => "latex",
+        _ => "plaintext",
+    };
+    println!(
+        "\nharper-ls {} beside it (default rules):",
+        harper.version()
+    );
+    println!("\n| published text | words | harper findings | per 1,000 words | of them spelling | spelling per 1,000 words | ours per 1,000 words |");
+    println!("|---|---|---|---|---|---|---|");
+    for (text, counts) in published.iter().zip(per_text) {
+        let (mut all, mut spelling) = (0usize, 0usize);
+        for (document, language) in &text.documents {
+            let diagnostics = harper.check(document, language_id(*language))?;
+            all += diagnostics.len();
+            spelling += diagnostics
+                .iter()
+                .filter(|diagnostic| diagnostic.kind == "SpellCheck")
+                .count();
+        }
+        let per_thousand = |count: usize| count as f64 * 1000.0 / counts.words.max(1) as f64;
+        println!(
+            "| {} | {} | {all} | {:.1} | {spelling} | {:.1} | {:.2} |",
+            text.name,
+            counts.words,
+            per_thousand(all),
+            per_thousand(spelling),
+            per_thousand(counts.findings - counts.real_typos),
+        );
+    }
+    let overlapping = |diagnostics: &[harper_ls::HarperDiagnostic],
+                       range: &std::ops::Range<usize>| {
+        diagnostics
+            .iter()
+            .find(|diagnostic| diagnostic.start < range.end && range.start < diagnostic.end)
+            .cloned()
+    };
+    let mut caught = 0usize;
+    for typo in typos {
+        let diagnostics = harper.check(&typo.sentence, "plaintext")?;
+        caught += usize::from(overlapping(&diagnostics, &typo.range).is_some());
+    }
+    println!(
+        "\nharper, injected non-word typos: {caught} of {} flagged (recall {:.3})",
+        typos.len(),
+        caught as f64 / typos.len().max(1) as f64,
+    );
+    let (mut repeated_caught, mut repeated_total) = (0usize, 0usize);
+    for (document, ranges) in repeated {
+        let diagnostics = harper.check(document, "plaintext")?;
+        for range in ranges {
+            repeated_total += 1;
+            repeated_caught += usize::from(overlapping(&diagnostics, range).is_some());
+        }
+    }
+    println!(
+        "harper, real-word errors written in 3 sentences of one document: {repeated_caught} of {repeated_total} flagged (recall {:.3})",
+        repeated_caught as f64 / repeated_total.max(1) as f64
     );
     Ok(())
 }
