@@ -1,6 +1,8 @@
 //! Recall of the abbreviation and term-variant checks on inconsistencies injected into published
 //! manuscripts (the deep-review, read as one manuscript, and the phyloseq article), one at a time,
-//! and the findings on the manuscripts as published. No model: these checks are string work.
+//! and the findings on the manuscripts as published. The abbreviation checks are string work; the
+//! term-variant candidates are decided by the bundled model's contextual embeddings (slot
+//! embeddings kept across the injections, as the server keeps them across checks).
 //!
 //! Injections: an abbreviation's definition moved after its first use (the definition
 //! `long form (SHORT)` becomes `SHORT` and the first later use becomes the definition: the
@@ -10,6 +12,7 @@
 //! it. Findings already there before the injection do not count.
 //!
 //! cargo run --release --example eval_consistency -- [--data ../shared/data] [--show N]
+//!   [--model DIR] (the model whose embeddings decide term variants; the bundled one by default)
 
 #[path = "support/bench_support.rs"]
 mod bench_support;
@@ -21,11 +24,14 @@ use std::time::Instant;
 use bench_support::{argument, letter_words};
 use biomed_lsp::analysis::abbreviations::{find_definitions, AbbreviationIssue};
 use biomed_lsp::analysis::document::{
-    manuscript_consistency_findings, prepare_document, PreparedDocument,
+    manuscript_consistency_findings, prepare_document, PreparedDocument, VariantJudgeModel,
 };
 use biomed_lsp::analysis::spelling::spelling_convention;
 use biomed_lsp::analysis::terminology::{Finding, FindingCode};
 use biomed_lsp::analysis::CheckSettings;
+use biomed_lsp::analysis::SentenceCache;
+use biomed_lsp::model::device::{DeviceChoice, PrecisionChoice};
+use biomed_lsp::model::engine::{load_bundled, load_from_directory};
 use biomed_lsp::prose::{Language, ProseOptions};
 use biomed_lsp::settings::Settings;
 
@@ -59,6 +65,7 @@ fn check(
     replaced: Option<(usize, &str)>,
     options: &ProseOptions,
     settings: &CheckSettings,
+    judge_model: VariantJudgeModel,
 ) -> Vec<(usize, Finding)> {
     let changed = replaced.map(|(index, source)| {
         (
@@ -74,7 +81,7 @@ fn check(
             _ => document,
         })
         .collect();
-    manuscript_consistency_findings(&documents, settings)
+    manuscript_consistency_findings(&documents, settings, judge_model)
 }
 
 /// The other spelling convention's forms of an American word, those the dictionaries call
@@ -128,6 +135,16 @@ fn main() -> anyhow::Result<()> {
     let settings = Settings::default();
     let options = settings.prose_options();
     let check_settings = settings.check_settings();
+    let (runner, _) = match argument("--model") {
+        Some(directory) => load_from_directory(
+            std::path::Path::new(&directory),
+            DeviceChoice::Cpu,
+            PrecisionChoice::Auto,
+        )?,
+        None => load_bundled(DeviceChoice::Cpu, PrecisionChoice::Auto)?,
+    };
+    let cache = SentenceCache::new();
+    let judge_model: VariantJudgeModel = Some((&runner, Some(&cache)));
     let review = data.join("manuscripts/deep-review");
     let mut manuscripts: Vec<(&str, Vec<File>)> = Vec::new();
     let mut review_files = Vec::new();
@@ -171,7 +188,14 @@ fn main() -> anyhow::Result<()> {
             .collect();
         let preparing = started.elapsed();
         let started = Instant::now();
-        let before = check(files, &prepared, None, &options, &check_settings);
+        let before = check(
+            files,
+            &prepared,
+            None,
+            &options,
+            &check_settings,
+            judge_model,
+        );
         costs.push(format!(
             "{label}: extracting and splitting the prose {:.1} ms, the abbreviation and variant pass {:.1} ms",
             preparing.as_secs_f64() * 1000.0,
@@ -236,6 +260,7 @@ fn main() -> anyhow::Result<()> {
                     Some((index, &source)),
                     &options,
                     &check_settings,
+                    judge_model,
                 ));
                 // A plural definition (`GANs`) defines the singular.
                 let singular = short.strip_suffix('s').unwrap_or(short);
@@ -322,6 +347,7 @@ fn main() -> anyhow::Result<()> {
                         Some((index, &source)),
                         &options,
                         &check_settings,
+                        judge_model,
                     ));
                     let expected = (expected_code.clone(), variant.clone());
                     injected += 1;

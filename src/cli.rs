@@ -683,7 +683,11 @@ pub fn run_check(
             .collect();
         located.extend(analysis::locate_manuscript_findings(
             &files,
-            analysis::document::manuscript_consistency_findings(&documents, &check_settings),
+            analysis::document::manuscript_consistency_findings(
+                &documents,
+                &check_settings,
+                Some((&loaded.runner, None)),
+            ),
         ));
         // Each file's findings together, in the order of their places.
         located.sort_by_key(|finding| {

@@ -204,7 +204,9 @@ fn a_compound_with_a_symbol_or_a_combining_form_is_not_an_unknown_word() {
         Vec::<String>::new()
     );
     // Spaced, the same letters are words of the prose again.
-    assert!(unknown("We compared it with a gkm baseline on the wards.").contains(&"gkm".to_string()));
+    assert!(
+        unknown("We compared it with a gkm baseline on the wards.").contains(&"gkm".to_string())
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use super::abbreviations::{abbreviation_findings, find_definitions, Abbreviation
 use super::declared_abbreviations::{declared_abbreviations, DeclaredAbbreviation};
 use super::document_names::DocumentNames;
 use super::improbable_term::keep_despite_repetition;
+use super::same_term::{EmbeddingJudge, EveryCandidate, SameTermJudge};
 use super::switches::{disabled_ranges, is_disabled};
 use super::term_variants::term_variant_findings;
 use super::terminology::{
@@ -168,7 +169,7 @@ pub fn check_document(
     findings.retain(|finding| keep_despite_repetition(finding, &sentences_using, inputs.settings));
     let mut findings = merge_own_terms(findings, &sentences_using, inputs.settings);
     findings.extend(
-        document_consistency_findings(document, inputs.settings)
+        document_consistency_findings(document, inputs.settings, Some((scorer, cache)))
             .into_iter()
             .filter(|finding| !suppressed(document, ignored_words, finding)),
     );
@@ -241,12 +242,17 @@ pub fn definition_of<'a>(
         })
 }
 
-/// The abbreviation and term-variant findings of a document (no model), with source ranges.
+/// The model (and the cache of its slot embeddings) that decides whether the forms of a
+/// term-variant candidate are one term; without one, the rules alone decide.
+pub type VariantJudgeModel<'a> = Option<(&'a dyn TermScorer, Option<&'a SentenceCache>)>;
+
+/// The abbreviation and term-variant findings of a document, with source ranges.
 pub fn document_consistency_findings(
     document: &PreparedDocument,
     settings: &super::CheckSettings,
+    judge_model: VariantJudgeModel,
 ) -> Vec<Finding> {
-    manuscript_consistency_findings(&[document], settings)
+    manuscript_consistency_findings(&[document], settings, judge_model)
         .into_iter()
         .map(|(_, finding)| finding)
         .collect()
@@ -258,6 +264,7 @@ pub fn document_consistency_findings(
 pub fn manuscript_consistency_findings(
     documents: &[&PreparedDocument],
     settings: &super::CheckSettings,
+    judge_model: VariantJudgeModel,
 ) -> Vec<(usize, Finding)> {
     let mut sentences = Vec::new();
     let mut owners = Vec::new();
@@ -277,7 +284,16 @@ pub fn manuscript_consistency_findings(
         (document_index, range)
     };
     let variants = if settings.abbreviations.term_variants {
-        term_variant_findings(&sentences)
+        let mut embedding_judge;
+        let mut every_candidate = EveryCandidate;
+        let judge: &mut dyn SameTermJudge = match judge_model {
+            Some((scorer, cache)) => {
+                embedding_judge = EmbeddingJudge::new(scorer, cache, &sentences);
+                &mut embedding_judge
+            }
+            None => &mut every_candidate,
+        };
+        term_variant_findings(&sentences, judge)
             .into_iter()
             .filter(|variant| {
                 !settings

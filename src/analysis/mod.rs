@@ -17,6 +17,7 @@ pub mod lexicon;
 pub mod manuscript_words;
 pub mod morphology;
 pub mod report;
+pub mod same_term;
 pub mod spelling;
 pub mod switches;
 pub mod term_variants;

@@ -4,13 +4,16 @@
 //! Greek letter written as the letter or spelled out (`TNF-α`/`TNF-alpha`).
 //! Candidate pairs come from normalised forms; a spelling pair counts only when the bundled
 //! dictionaries put its forms in different conventions (so `four`/`for` or `ileum`/`ilium` are
-//! never merged). Plain functions over the document's sentences; no model.
+//! never merged), and each minority form only when the judge (the model's contextual embeddings,
+//! `same_term.rs`) reads it as the majority form's term in this manuscript.
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use super::abbreviations::words;
 use super::document::DocumentSentence;
+use super::lexicon::osa_distance;
+use super::same_term::SameTermJudge;
 use super::spelling::spelling_convention;
 
 /// A form that differs from the manuscript's majority form of the same term.
@@ -52,8 +55,12 @@ fn spelling_key(lower: &str) -> String {
     key
 }
 
-/// The variant findings of a manuscript's sentences.
-pub fn term_variant_findings(sentences: &[DocumentSentence]) -> Vec<VariantFinding> {
+/// The variant findings of a manuscript's sentences; `judge` decides whether each minority form
+/// of a candidate group is the majority form's term.
+pub fn term_variant_findings(
+    sentences: &[DocumentSentence],
+    judge: &mut dyn SameTermJudge,
+) -> Vec<VariantFinding> {
     let mut spelling_groups: HashMap<String, HashMap<String, Occurrences>> = HashMap::new();
     let mut hyphenated: HashMap<String, (usize, HashMap<String, Occurrences>)> = HashMap::new();
     let mut greek: HashMap<String, HashMap<String, Occurrences>> = HashMap::new();
@@ -143,26 +150,38 @@ pub fn term_variant_findings(sentences: &[DocumentSentence]) -> Vec<VariantFindi
         let different =
             conventions.contains(&Some("en_US")) && conventions.contains(&Some("en_GB"));
         if different && conventions.iter().all(Option::is_some) {
-            findings.extend(report(forms));
+            findings.extend(report(forms, judge));
         }
     }
     for (_, forms) in hyphenated.into_values() {
         if forms.len() >= 2 {
-            findings.extend(report(forms));
+            findings.extend(report(forms, judge));
         }
     }
     for forms in greek.into_values() {
         if forms.len() >= 2 {
-            findings.extend(report(forms));
+            findings.extend(report(forms, judge));
         }
     }
     findings.sort_by_key(|finding| (finding.sentence, finding.range.start));
     findings
 }
 
+/// A string-only likeness of two forms, 0 to 1: one less their edit distance (lowercase,
+/// transpositions counted once) over the longer's length. The baseline the embedding decision is
+/// measured against.
+pub fn string_similarity(a: &str, b: &str) -> f32 {
+    let (a, b) = (a.to_lowercase(), b.to_lowercase());
+    let longer = a.chars().count().max(b.chars().count()).max(1);
+    1.0 - osa_distance(&a, &b) as f32 / longer as f32
+}
+
 /// One finding per minority form: the majority is the form written most (the first written on
 /// a tie).
-fn report(forms: HashMap<String, Occurrences>) -> Vec<VariantFinding> {
+fn report(
+    forms: HashMap<String, Occurrences>,
+    judge: &mut dyn SameTermJudge,
+) -> Vec<VariantFinding> {
     let mut forms: Vec<(String, Occurrences)> = forms.into_iter().collect();
     forms.sort_by_key(|(_, places)| {
         (
@@ -172,6 +191,24 @@ fn report(forms: HashMap<String, Occurrences>) -> Vec<VariantFinding> {
                 .map(|(sentence, range, _)| (*sentence, range.start)),
         )
     });
+    // A minority form the judge reads as another term is no variant of this one.
+    let places_of = |occurrences: &Occurrences| -> Vec<(usize, Range<usize>)> {
+        occurrences
+            .iter()
+            .map(|(sentence, range, _)| (*sentence, range.clone()))
+            .collect()
+    };
+    let majority = places_of(&forms[0].1);
+    let mut kept = vec![forms[0].clone()];
+    for form in &forms[1..] {
+        if judge.same_term(&majority, &places_of(&form.1)) {
+            kept.push(form.clone());
+        }
+    }
+    let forms = kept;
+    if forms.len() < 2 {
+        return Vec::new();
+    }
     let (_, majority_places) = &forms[0];
     let (majority_sentence, majority_range, majority_surface) = majority_places[0].clone();
     let counts: Vec<String> = forms
@@ -281,10 +318,13 @@ mod tests {
 
     fn variants(text: &str) -> Vec<(String, String)> {
         let document = prepare_document(text, Language::PlainText, None, &ProseOptions::default());
-        term_variant_findings(&document.sentences)
-            .into_iter()
-            .map(|finding| (finding.form, finding.majority))
-            .collect()
+        term_variant_findings(
+            &document.sentences,
+            &mut crate::analysis::same_term::EveryCandidate,
+        )
+        .into_iter()
+        .map(|finding| (finding.form, finding.majority))
+        .collect()
     }
 
     #[test]

@@ -28,6 +28,7 @@ use super::lexicon::{Dictionary, Lexicon};
 use super::morphology;
 use super::spelling::SpellingDictionaries;
 use super::{improbable_term, unknown_word};
+use crate::model::embedding::EmbedRequest;
 use crate::model::engine::EngineHandle;
 use crate::model::fill::ModelRunner;
 use crate::model::{
@@ -343,6 +344,14 @@ pub trait TermScorer {
             .collect();
         Ok(BatchAnswers { answers, rows: 0 })
     }
+    /// Contextual embeddings of spans (the term-variant decision); `None` where the scorer has
+    /// none (a model on an inference server, a test's stand-in).
+    fn embed(
+        &self,
+        _requests: Vec<EmbedRequest>,
+    ) -> Result<Option<BatchAnswers<Vec<f32>>>, CheckError> {
+        Ok(None)
+    }
 }
 
 impl TermScorer for ModelRunner {
@@ -369,6 +378,15 @@ impl TermScorer for ModelRunner {
         requests: Vec<ExplainRequest>,
     ) -> Result<BatchAnswers<Explanation>, CheckError> {
         Ok(self.explain_batch(&requests)?)
+    }
+    fn embed(
+        &self,
+        requests: Vec<EmbedRequest>,
+    ) -> Result<Option<BatchAnswers<Vec<f32>>>, CheckError> {
+        if matches!(self.model, crate::model::encoder::Encoder::Remote(_)) {
+            return Ok(None);
+        }
+        Ok(Some(self.embed_batch(&requests)?))
     }
 }
 
@@ -397,6 +415,15 @@ impl TermScorer for EngineHandle {
         requests: Vec<ExplainRequest>,
     ) -> Result<BatchAnswers<Explanation>, CheckError> {
         Ok(self.explain_batch_blocking(requests)?)
+    }
+    fn embed(
+        &self,
+        requests: Vec<EmbedRequest>,
+    ) -> Result<Option<BatchAnswers<Vec<f32>>>, CheckError> {
+        if self.info().sent_to.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(self.embed_batch_blocking(requests)?))
     }
 }
 
@@ -584,6 +611,9 @@ pub struct SentenceCache {
     state: std::sync::Mutex<CacheState>,
     /// The cache is emptied when it grows beyond this many sentences.
     max_entries: usize,
+    /// Slot embeddings of the term-variant decision, by model, sentence text and span (emptied
+    /// at `max_entries` like the findings).
+    slot_embeddings: std::sync::Mutex<HashMap<(u64, String, usize, usize), Vec<f32>>>,
 }
 
 #[derive(Default)]
@@ -610,7 +640,44 @@ impl SentenceCache {
         Self {
             state: std::sync::Mutex::new(CacheState::default()),
             max_entries,
+            slot_embeddings: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A slot embedding computed before for this model, sentence and span.
+    pub fn slot_embedding(
+        &self,
+        model_id: u64,
+        text: &str,
+        span: &Range<usize>,
+    ) -> Option<Vec<f32>> {
+        let embeddings = self
+            .slot_embeddings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        embeddings
+            .get(&(model_id, text.to_string(), span.start, span.end))
+            .cloned()
+    }
+
+    pub fn store_slot_embedding(
+        &self,
+        model_id: u64,
+        text: &str,
+        span: &Range<usize>,
+        vector: &[f32],
+    ) {
+        let mut embeddings = self
+            .slot_embeddings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if embeddings.len() >= self.max_entries {
+            embeddings.clear();
+        }
+        embeddings.insert(
+            (model_id, text.to_string(), span.start, span.end),
+            vector.to_vec(),
+        );
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
@@ -910,7 +977,11 @@ fn hyphen_neighbour<'a>(
     } else {
         (word_idx.checked_sub(1)?, word_idx.checked_sub(2)?)
     };
-    let (word, hyphen, other) = (&words[word_idx], words.get(hyphen_idx)?, words.get(other_idx)?);
+    let (word, hyphen, other) = (
+        &words[word_idx],
+        words.get(hyphen_idx)?,
+        words.get(other_idx)?,
+    );
     let touching = if after {
         hyphen.start == word.end && other.start == hyphen.end
     } else {
@@ -929,9 +1000,9 @@ fn hyphenated_to_symbol(text: &str, words: &[TokenizedWord], word_idx: usize) ->
             || (other.chars().filter(char::is_ascii_uppercase).count() >= 2
                 && !other.chars().any(char::is_lowercase))
     };
-    [false, true].into_iter().any(|after| {
-        hyphen_neighbour(text, words, word_idx, after).is_some_and(is_symbol)
-    })
+    [false, true]
+        .into_iter()
+        .any(|after| hyphen_neighbour(text, words, word_idx, after).is_some_and(is_symbol))
 }
 
 /// Whether the word is a combining form before a hyphen (`hemato-oncology`, `neuro-imaging`):

@@ -111,6 +111,7 @@ fn manuscript_findings(
     own_uri: &Url,
     siblings: &[(Url, PreparedDocument)],
     settings: &crate::analysis::CheckSettings,
+    judge_model: crate::analysis::document::VariantJudgeModel,
 ) -> Vec<Finding> {
     // Indices into [own, siblings…], in reading order.
     let mut order: Vec<usize> = (0..=siblings.len()).collect();
@@ -126,7 +127,7 @@ fn manuscript_findings(
             _ => &siblings[index - 1].1,
         })
         .collect();
-    manuscript_consistency_findings(&documents, settings)
+    manuscript_consistency_findings(&documents, settings, judge_model)
         .into_iter()
         .filter(|(document, _)| order[*document] == 0)
         .map(|(_, mut finding)| {
@@ -479,14 +480,20 @@ impl Backend {
                     )
                 });
                 findings.extend(
-                    manuscript_findings(&document, &own_uri, &siblings, &check_settings)
-                        .into_iter()
-                        .filter(|finding| {
-                            let word = finding.word.to_lowercase();
-                            !ignored_words
-                                .iter()
-                                .any(|ignored| ignored.to_lowercase() == word)
-                        }),
+                    manuscript_findings(
+                        &document,
+                        &own_uri,
+                        &siblings,
+                        &check_settings,
+                        Some((&engine, Some(&shared.checks.cache))),
+                    )
+                    .into_iter()
+                    .filter(|finding| {
+                        let word = finding.word.to_lowercase();
+                        !ignored_words
+                            .iter()
+                            .any(|ignored| ignored.to_lowercase() == word)
+                    }),
                 );
                 findings.sort_by_key(|finding| finding.range.start);
                 findings

@@ -263,18 +263,46 @@ impl BertMaskedLm {
         input_ids: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
-        self.encode_capturing(input_ids, attention_mask, None, &|| {})
+        self.encode_capturing(input_ids, attention_mask, None, None, &|| {})
+    }
+
+    /// The mean of the hidden states of the last `layers` layers, `[batch, seq, hidden]`: a
+    /// token's contextual embedding. `between_layers` as in [`Self::encode_capturing`].
+    pub fn encode_mean_of_last_layers(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        layers: usize,
+        between_layers: &dyn Fn(),
+    ) -> candle_core::Result<Tensor> {
+        let from = self.layers.len().saturating_sub(layers.max(1));
+        let mut outputs = Vec::new();
+        let last = self.encode_capturing(
+            input_ids,
+            attention_mask,
+            None,
+            Some((from, &mut outputs)),
+            between_layers,
+        )?;
+        if outputs.is_empty() {
+            return Ok(last);
+        }
+        let count = outputs.len() as f64;
+        Tensor::stack(&outputs, 0)?.sum(0)? / count
     }
 
     /// [`Self::encode`] that also hands each layer's attention probabilities, averaged over the
     /// heads (`[batch, seq, seq]` f32, row = attending token), to `attention` when given: the
-    /// evidence of a prediction. Without it nothing more is computed or kept. `between_layers`
-    /// runs after each layer but the last (the engine serves waiting requests there).
+    /// evidence of a prediction. Without it nothing more is computed or kept. `layer_outputs`
+    /// `(from, outputs)` receives the hidden states of each layer from index `from` on.
+    /// `between_layers` runs after each layer but the last (the engine serves waiting requests
+    /// there).
     pub fn encode_capturing(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
         mut attention: Option<&mut Vec<Tensor>>,
+        mut layer_outputs: Option<(usize, &mut Vec<Tensor>)>,
         between_layers: &dyn Fn(),
     ) -> candle_core::Result<Tensor> {
         let (batch, seq_len) = input_ids.dims2()?;
@@ -339,6 +367,11 @@ impl BertMaskedLm {
             xs = layer
                 .output_layer_norm
                 .forward(&(output + attention_out)?)?;
+            if let Some((from, outputs)) = layer_outputs.as_mut() {
+                if layer_idx >= *from {
+                    outputs.push(xs.clone());
+                }
+            }
         }
         Ok(xs)
     }
@@ -373,7 +406,7 @@ impl BertMaskedLm {
     ) -> candle_core::Result<Tensor> {
         let (batch, seq_len) = input_ids.dims2()?;
         let hidden_states =
-            self.encode_capturing(input_ids, attention_mask, attention, between_layers)?;
+            self.encode_capturing(input_ids, attention_mask, attention, None, between_layers)?;
         let flat = hidden_states.reshape((batch * seq_len, self.config.hidden_size))?;
         let indices: Vec<u32> = positions
             .iter()

@@ -15,6 +15,7 @@ use super::bert::BertMaskedLm;
 use super::config::BertConfig;
 use super::device::{select_device, DeviceChoice, PrecisionChoice};
 use super::embedded::{bundled_model_directory, embedded_files};
+use super::embedding::EmbedRequest;
 use super::fill::ModelRunner;
 use super::remote::{InferenceServer, RemoteEncoder, RemoteError};
 use super::resolve::{resolve, ModelLocation, ModelOptions, DEFAULT_MODEL};
@@ -339,6 +340,10 @@ enum Job {
         Vec<ExplainRequest>,
         oneshot::Sender<Result<BatchAnswers<Explanation>, EngineError>>,
     ),
+    EmbedBatch(
+        Vec<EmbedRequest>,
+        oneshot::Sender<Result<BatchAnswers<Vec<f32>>, EngineError>>,
+    ),
     /// A completion slot's distributions, for everyone waiting on it in the slot cache.
     SlotFill(SlotRows, Arc<SlotCache>),
 }
@@ -360,6 +365,9 @@ impl Job {
             Job::ExplainBatch(requests, _) => {
                 !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
             }
+            Job::EmbedBatch(requests, _) => {
+                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
+            }
             Job::SlotFill(key, cache) => cache.is_abandoned(key),
         }
     }
@@ -371,6 +379,7 @@ impl Job {
             Job::ScoreBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::TokenProbabilitiesBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::ExplainBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+            Job::EmbedBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::SlotFill(key, cache) => cache.complete(&key, Err(EngineError::Cancelled)),
         }
     }
@@ -401,6 +410,9 @@ impl Job {
             }
             Job::ExplainBatch(requests, reply) => {
                 drop(reply.send(runner.explain_batch(&requests).map_err(model_error)));
+            }
+            Job::EmbedBatch(requests, reply) => {
+                drop(reply.send(runner.embed_batch(&requests).map_err(model_error)));
             }
             Job::SlotFill(key, cache) => {
                 // Completed even when the model panics, so that no waiter waits forever.
@@ -664,6 +676,16 @@ impl EngineHandle {
     ) -> Result<BatchAnswers<Explanation>, EngineError> {
         let (sender, receiver) = oneshot::channel();
         self.submit(Job::ExplainBatch(requests, sender), false)?;
+        receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Contextual embeddings of spans, at background priority (the term-variant decision).
+    pub fn embed_batch_blocking(
+        &self,
+        requests: Vec<EmbedRequest>,
+    ) -> Result<BatchAnswers<Vec<f32>>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::EmbedBatch(requests, sender), false)?;
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
     }
 

@@ -247,7 +247,7 @@ impl ModelRunner {
             .store(allowed, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn yield_now(&self) {
+    pub(super) fn yield_now(&self) {
         use std::sync::atomic::Ordering;
         if let Some(yield_point) = &self.yield_point {
             if self.yield_allowed.swap(false, Ordering::Relaxed) {

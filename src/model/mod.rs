@@ -5,6 +5,7 @@ pub mod bert;
 pub mod config;
 pub mod device;
 pub mod embedded;
+pub mod embedding;
 pub mod encoder;
 pub mod engine;
 pub mod evidence;

@@ -71,6 +71,8 @@ pub enum RemoteError {
     BadCaFile { path: String, problem: String },
     #[error("attention evidence needs the model in this process: the inference server at {0} returns no attention (use occlusion)")]
     NoAttention(String),
+    #[error("contextual embeddings need the model in this process: the inference server at {0} returns no hidden states")]
+    NoHiddenStates(String),
 }
 
 impl InferenceServer {

@@ -155,6 +155,24 @@ try {
       return !panel.includes('"prostrate"');
     });
   });
+
+  await stage("an abbreviation defined twice is reported", async () => {
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Control+End");
+    await page.keyboard.press("Enter");
+    await page.keyboard.press("Enter");
+    // Inserted at once: typed letter by letter, suggestions would open on the way.
+    await page.keyboard.insertText(
+      "Left ventricular ejection fraction (LVEF) was measured by echocardiography. Median LVEF was " +
+        "lower after infarction, and left ventricular ejection fraction (LVEF) fell further at one year.",
+    );
+    await page.keyboard.press("Escape");
+    await until("the second definition of LVEF in the Problems panel", async () => {
+      const panel = (await page.locator(".markers-panel").allInnerTexts().catch(() => [])).join(" ");
+      return panel.includes("LVEF is defined again here");
+    });
+    await page.screenshot({ path: path.join(screenshots, "vscode-abbreviation.png") });
+  });
   console.log(`${stages.length} passed, 0 failed`);
 } catch (error) {
   console.log(`FAIL after ${stages.length} stages: ${error.message}`);
