@@ -556,3 +556,59 @@ fn open_files_of_one_folder_are_one_manuscript_in_the_editor() {
         json!({"line": 0, "character": 26})
     );
 }
+
+#[test]
+fn completion_offers_a_defined_abbreviation_and_before_it_the_definition() {
+    let text = "Left ventricular ejection fraction (LVEF) was measured by echocardiography.\n\nMedian LV\n\nIn the first cohort le\n";
+    let (mut client, _workspace, uri) = editor_with(("cohort.md", text));
+    let labels_at = |client: &mut LspClient, line: u32, character: u32| -> Vec<(String, String)> {
+        let response = client.request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}),
+        );
+        response["result"]["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a completion list: {response}"))
+            .iter()
+            .map(|item| {
+                (
+                    item["label"].as_str().unwrap_or_default().to_string(),
+                    item["detail"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    // After the definition, "LV" completes to the abbreviation, first, saying what it stands for.
+    let items = labels_at(&mut client, 2, 9);
+    assert_eq!(items[0].0, "LVEF", "{items:?}");
+    assert!(
+        items[0]
+            .1
+            .to_lowercase()
+            .contains("left ventricular ejection fraction"),
+        "{items:?}"
+    );
+    // The long form's first letters after the definition also give the abbreviation.
+    let items = labels_at(&mut client, 4, 22);
+    assert_eq!(items[0].0, "LVEF", "{items:?}");
+
+    // In a document that has not defined it before the cursor, the long form gives the
+    // definition.
+    let (mut client, _workspace, uri) = editor_with((
+        "early.md",
+        "Le\n\nLater, left ventricular ejection fraction (LVEF) was measured.\n",
+    ));
+    let response = client.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 2}}),
+    );
+    let first = &response["result"]["items"][0];
+    assert_eq!(
+        first["label"], "Left ventricular ejection fraction (LVEF)",
+        "{response}"
+    );
+    assert_eq!(
+        first["textEdit"]["newText"],
+        "Left ventricular ejection fraction (LVEF)"
+    );
+}

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 pub use super::completion_weights::FITTED_WEIGHTS;
+use super::document::DefinedAbbreviation;
 use super::frequency_list::{corpus_words, english_words};
 use super::manuscript_words::{starts_sentence, ManuscriptWords};
 use super::wording::match_case;
@@ -461,6 +462,70 @@ fn written_like_the_prefix(written: &str, prefix: &str, capitalise: bool) -> Str
     }
 }
 
+/// A completion from the document's abbreviations: the text to insert for the word being typed
+/// and what it stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbbreviationCompletion {
+    pub label: String,
+    pub detail: String,
+}
+
+/// Completions from the document's abbreviations for the word being typed (`prefix`, whose slot
+/// starts at source byte `slot_start`): where the abbreviation is defined before the slot, the
+/// abbreviation itself when the prefix starts it or starts its long form (after the definition
+/// the abbreviation is what to write: the long form again is a finding); where it is not, the
+/// definition `long form (SHORT)` when the prefix starts the long form. From two letters, which
+/// compare in any case; a capital typed first capitalises the long form.
+pub fn abbreviation_completions(
+    definitions: &[DefinedAbbreviation],
+    prefix: &str,
+    slot_start: usize,
+) -> Vec<AbbreviationCompletion> {
+    let typed = prefix.to_lowercase();
+    // One letter says too little: every abbreviation and long form would follow it.
+    if typed.chars().count() < 2 {
+        return Vec::new();
+    }
+    let capital = prefix.chars().next().is_some_and(char::is_uppercase);
+    let mut completions: Vec<AbbreviationCompletion> = Vec::new();
+    for definition in definitions {
+        let defined_before = definition.definition_range.end <= slot_start;
+        let starts_short = definition.short.to_lowercase().starts_with(&typed)
+            && definition.short.len() > prefix.len();
+        let starts_long = definition.long.to_lowercase().starts_with(&typed);
+        let completion = if defined_before && (starts_short || starts_long) {
+            AbbreviationCompletion {
+                label: definition.short.clone(),
+                detail: format!("abbreviation of \"{}\", defined above", definition.long),
+            }
+        } else if !defined_before && starts_long {
+            // The first letter as typed, unless the long form is a name (a capital inside it).
+            let long = &definition.long;
+            let sentence_case = !long.chars().skip(1).any(char::is_uppercase);
+            let first: String = match long.chars().next() {
+                Some(first) if capital => first.to_uppercase().collect(),
+                Some(first) if sentence_case => first.to_lowercase().collect(),
+                Some(first) => first.to_string(),
+                None => String::new(),
+            };
+            let long = format!("{first}{}", long.chars().skip(1).collect::<String>());
+            AbbreviationCompletion {
+                label: format!("{long} ({})", definition.short),
+                detail: format!("defines {}", definition.short),
+            }
+        } else {
+            continue;
+        };
+        if !completions
+            .iter()
+            .any(|known| known.label == completion.label)
+        {
+            completions.push(completion);
+        }
+    }
+    completions
+}
+
 /// The fill of a `[MASK]` group for the `fill` command, where exactness beats speed: a single mask
 /// is any whole word of 1..=`max_pieces` pieces, a group of n masks a word of n pieces, rescored
 /// with PLL-word-l2r in the engine's whole window.
@@ -487,6 +552,50 @@ pub fn mask_fill_request(
 
 #[cfg(test)]
 mod tests {
+
+    fn lvef(defined_at: std::ops::Range<usize>) -> Vec<DefinedAbbreviation> {
+        vec![DefinedAbbreviation {
+            short: "LVEF".into(),
+            long: "left ventricular ejection fraction".into(),
+            short_range: defined_at.end - 5..defined_at.end - 1,
+            definition_range: defined_at,
+        }]
+    }
+
+    #[test]
+    fn an_abbreviation_is_offered_after_its_definition_and_its_definition_before() {
+        let labels =
+            |definitions: &[DefinedAbbreviation], prefix: &str, at: usize| -> Vec<String> {
+                abbreviation_completions(definitions, prefix, at)
+                    .into_iter()
+                    .map(|completion| completion.label)
+                    .collect()
+            };
+        // Defined at 10..51: after it, "LV" and "le" (its long form) both give the abbreviation.
+        let defined = lvef(10..51);
+        assert_eq!(labels(&defined, "LV", 80), ["LVEF"]);
+        assert_eq!(labels(&defined, "le", 80), ["LVEF"]);
+        // Before it (or where it is defined later), the long form gives the definition.
+        assert_eq!(
+            labels(&defined, "Le", 5),
+            ["Left ventricular ejection fraction (LVEF)"]
+        );
+        assert_eq!(labels(&defined, "LV", 5), Vec::<String>::new());
+        let mut sentence_start = lvef(60..101);
+        sentence_start[0].long = "Left ventricular ejection fraction".into();
+        assert_eq!(
+            labels(&sentence_start, "le", 5),
+            ["left ventricular ejection fraction (LVEF)"]
+        );
+        // One letter is too little; a whole abbreviation typed needs nothing.
+        assert_eq!(labels(&defined, "l", 80), Vec::<String>::new());
+        assert_eq!(labels(&defined, "LVEF", 80), Vec::<String>::new());
+        assert_eq!(labels(&defined, "", 80), Vec::<String>::new());
+        assert!(abbreviation_completions(&defined, "LV", 80)[0]
+            .detail
+            .contains("left ventricular ejection fraction"));
+    }
+
     use super::*;
     use crate::analysis::manuscript_words::{previous_term, ManuscriptWordsBuilder};
 

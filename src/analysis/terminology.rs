@@ -1217,7 +1217,7 @@ fn is_suspicious(plan: &WordPlan, tokens: &[TokenProbability], settings: &CheckS
 /// [`ScoreRequest::candidate_bounds_only`]) shows that their exact score cannot change what
 /// `improbable_term::decide` reports, so that only the others cost the rows of an exact score.
 /// A word no dictionary knows keeps its corrections (they are ranked by their exact scores), or
-/// none when it is not reported. The word's own score in `bound` is exact.
+/// none when no bound shows it could be reported. The word's own score in `bound` is exact.
 fn keep_candidates_that_matter(
     mut plan: WordPlan,
     mut bound: WordScore,
@@ -1227,7 +1227,14 @@ fn keep_candidates_that_matter(
     let observed = bound.log_probability;
     let bounds: Vec<f32> = bound.candidates.iter().map(|(_, bound)| *bound).collect();
     let keep: Vec<bool> = if plan.unknown {
-        let reported = observed <= settings.unknown_max_log_probability;
+        let reported = unknown_word::could_be_reported(
+            observed,
+            plan.candidates
+                .iter()
+                .zip(&bounds)
+                .map(|(candidate, &bound)| (candidate.distance, bound)),
+            settings,
+        );
         bounds.iter().map(|_| reported).collect()
     } else {
         let observed_unigram = lexicon.log_unigram(&plan.text);

@@ -127,8 +127,10 @@ pub(super) fn decide(
         .iter()
         .zip(&plan.candidates)
         .map(|((word, log_probability), planned)| {
-            let channel = settings.unknown_edit_penalty * (planned.distance.max(1) - 1) as f32;
-            (word.as_str(), log_probability - channel)
+            (
+                word.as_str(),
+                log_probability - channel_cost(planned.distance, settings),
+            )
         })
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -175,6 +177,28 @@ pub(super) fn decide(
         evidence: Vec::new(),
         related: Vec::new(),
     })
+}
+
+/// The channel: what a correction `distance` edits away loses, `unknown_edit_penalty` per edit
+/// beyond the first.
+pub(super) fn channel_cost(distance: usize, settings: &CheckSettings) -> f32 {
+    settings.unknown_edit_penalty * (distance.max(1) - 1) as f32
+}
+
+/// Whether a non-word could be reported, from upper bounds of its corrections' log-probabilities
+/// (`(distance, bound)`): a correction whose exact score clears the bar has a bound that clears
+/// it too (the supported bar only falls as the correction's score rises), so a word none of whose
+/// bounds clears it is not reported, and its corrections need no exact score.
+pub(super) fn could_be_reported(
+    observed: f32,
+    bounds: impl Iterator<Item = (usize, f32)>,
+    settings: &CheckSettings,
+) -> bool {
+    observed <= settings.unknown_max_log_probability
+        && bounds.into_iter().any(|(distance, bound)| {
+            let best = bound - channel_cost(distance, settings);
+            best - observed >= unknown_bar(best, settings)
+        })
 }
 
 /// The margin a non-word's best correction (log-probability `best`, after the channel) must clear:
@@ -251,6 +275,39 @@ mod tests {
         }
         // One whole token of the vocabulary is a word.
         assert!(is_known_word("phyloseq", true, &lexicon, &spelling));
+    }
+
+    #[test]
+    fn a_non_word_could_be_reported_only_when_a_bound_clears_the_bar_the_exact_score_would() {
+        let settings = CheckSettings::default();
+        let reported = |observed: f32, distance: usize, bound: f32| {
+            could_be_reported(observed, [(distance, bound)].into_iter(), &settings)
+        };
+        // A correction the context does not support (under −12): the plain bar, 19.
+        assert!(!reported(-40.0, 1, -22.0));
+        assert!(reported(-40.0, 1, -20.5));
+        // A correction the context supports (≥ −12) needs only the supported margin (4).
+        assert!(reported(-15.0, 1, -11.0));
+        assert!(!reported(-15.0, 1, -11.5));
+        // The channel: a second edit costs `unknown_edit_penalty` (12).
+        assert!(reported(-40.0, 1, -14.0));
+        assert!(!reported(-40.0, 2, -14.0));
+        // No correction: nothing to report.
+        assert!(!could_be_reported(-25.0, std::iter::empty(), &settings));
+        // Every exact score at or under its bound that would be reported has a bound that is.
+        for observed in [-30.0f32, -20.0, -14.0, -9.0] {
+            for exact in (-80..0).map(|half| half as f32 * 0.5) {
+                for slack in [0.0f32, 0.5, 3.0, 9.0] {
+                    let bound = (exact + slack).min(0.0);
+                    if reported(observed, 1, exact) {
+                        assert!(
+                            reported(observed, 1, bound),
+                            "observed {observed}, exact {exact}, bound {bound}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,8 @@ use tower_lsp::lsp_types::{
 use std::sync::Arc;
 
 use crate::analysis::completion::{
-    completion_proposals, completion_request, compound_part, ManuscriptContext,
+    abbreviation_completions, completion_proposals, completion_request, compound_part,
+    ManuscriptContext,
 };
 use crate::analysis::manuscript_words::{document_words, previous_term, ManuscriptWords};
 use crate::context::{completion_slot, context_for_position, CompletionSlot, SlotKind};
@@ -49,9 +50,19 @@ impl Backend {
                 offsets_to_range(document.rope(), target.source_range.clone(), encoding);
             let rebuild = target.slot.prefix.is_empty();
             let words = self.manuscript_words(&uri, document, rebuild);
-            (target, edit_range, words)
+            // The document's abbreviations, once letters are typed.
+            let abbreviations = if target.slot.prefix.is_empty() {
+                Vec::new()
+            } else {
+                abbreviation_completions(
+                    &super::hover::document_abbreviations(document),
+                    &target.slot.prefix,
+                    target.source_range.start,
+                )
+            };
+            (target, edit_range, words, abbreviations)
         };
-        let (target, edit_range, words) = prepared;
+        let (target, edit_range, words, abbreviations) = prepared;
         let slot = &target.slot;
         crate::test_hooks::panic_on_prefix(&slot.prefix);
         let empty_incomplete = CompletionResponse::List(CompletionList {
@@ -123,14 +134,40 @@ impl Backend {
                 });
             }
         };
-        Ok(Some(completion_response(
+        let mut response = completion_response(
             &predictions,
             &target,
             &completion_settings,
             &manuscript,
             edit_range,
             &engine.info().display_name,
-        )))
+        );
+        if let CompletionResponse::List(list) = &mut response {
+            // The document's own abbreviations first: what it defined is what it means.
+            let mut items: Vec<CompletionItem> = abbreviations
+                .into_iter()
+                .map(|completion| CompletionItem {
+                    label: completion.label.clone(),
+                    kind: Some(CompletionItemKind::CONSTANT),
+                    detail: Some(completion.detail),
+                    sort_text: Some("0000".into()),
+                    filter_text: Some(target.slot.prefix.clone()),
+                    text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                        range: edit_range,
+                        new_text: completion.label,
+                    })),
+                    ..CompletionItem::default()
+                })
+                .collect();
+            let model_items = std::mem::take(&mut list.items);
+            for item in model_items {
+                if !items.iter().any(|known| known.label == item.label) {
+                    items.push(item);
+                }
+            }
+            list.items = items;
+        }
+        Ok(Some(response))
     }
 
     /// The words of a document for completion, read again when `rebuild` says the writer is

@@ -212,6 +212,11 @@ pub(super) fn abbreviation_at(document: &Document, word: &str) -> Option<Defined
     if !is_abbreviation_shape(word) && !is_abbreviation_shape(singular) {
         return None;
     }
+    definition_of(&document_abbreviations(document), word).cloned()
+}
+
+/// The abbreviations `document` defines (in its prose, or declared in a LaTeX preamble).
+pub(super) fn document_abbreviations(document: &Document) -> Vec<DefinedAbbreviation> {
     // The whole text is copied once, and only where it is needed: plain text has no prose kept,
     // LaTeX may declare abbreviations in its preamble.
     let extracted;
@@ -229,5 +234,5 @@ pub(super) fn abbreviation_at(document: &Document, word: &str) -> Option<Defined
             (extracted.as_slice(), Vec::new())
         }
     };
-    definition_of(&defined_abbreviations(chunks, &declared), word).cloned()
+    defined_abbreviations(chunks, &declared)
 }
