@@ -300,7 +300,8 @@ fn main() -> anyhow::Result<()> {
             auc(*a).total_cmp(&auc(*b))
         })
         .unwrap_or(0.0);
-    let decisions: Vec<(String, Box<dyn Fn(&Scored) -> f32>)> = vec![
+    type Decision<'a> = (String, Box<dyn Fn(&Scored) -> f32 + 'a>);
+    let decisions: Vec<Decision> = vec![
         (
             "string only: 1 − edit distance / length".into(),
             Box::new(|s: &Scored| s.scores[4]),

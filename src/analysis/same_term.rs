@@ -2,9 +2,9 @@
 //! by the model's contextual embeddings: each form's occurrences are masked and the embedding of
 //! the slot (the mean of the last layers at the `[MASK]`: what the context says belongs there) is
 //! averaged over them; the two means, less the mean slot of words spread over the manuscript
-//! (BERT's vectors share a large common direction), must point the same way. `tumour` and `tumor` are
-//! read in the same contexts; `ileum` and `ilium` are not. The threshold is fitted on labelled
-//! pairs by `examples/eval_term_pairs.rs`.
+//! (BERT's vectors share a large common direction), must point the same way: `tumour` and `tumor`
+//! are written in the same contexts, two terms one letter apart mostly are not. The threshold and
+//! the number of occurrences it needs are fitted on labelled pairs by `examples/eval_term_pairs.rs`.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -16,7 +16,7 @@ use crate::model::embedding::{cosine_similarity, mean_vector, EmbedRequest};
 /// The centred slot similarity two forms need to count as one term. Fitted on the develop half of
 /// `data/term-pairs/labelled_pairs.tsv` (spelling and hyphenation variants against confusable and
 /// near-concept pairs) by `eval_term_pairs`, which reports the test half.
-pub const SAME_TERM_MIN_SIMILARITY: f32 = 0.28;
+pub const SAME_TERM_MIN_SIMILARITY: f32 = 0.10;
 /// Occurrences of a form read, at most (its first ones).
 pub const OCCURRENCES_PER_FORM: usize = 8;
 /// Occurrences each form needs before the embeddings may veto a pair: from one context each the
@@ -28,6 +28,7 @@ pub const REFERENCE_SLOTS: usize = 32;
 
 /// One form's places: (sentence index, byte range in the sentence's text).
 pub type Places<'a> = &'a [(usize, Range<usize>)];
+type FormPlaces = Vec<(usize, Range<usize>)>;
 
 /// Decides whether a minority form names the same thing as its group's majority form.
 pub trait SameTermJudge {
@@ -79,7 +80,8 @@ pub struct EmbeddingJudge<'a> {
     sentences: &'a [DocumentSentence],
     /// Not yet computed, or `Some(None)` when the model gives none.
     centre: Option<Option<Vec<f32>>>,
-    forms: HashMap<Vec<(usize, Range<usize>)>, Option<Vec<f32>>>,
+    /// Each form's mean slot embedding, by the places read (`None`: the model gave none).
+    forms: HashMap<FormPlaces, Option<Vec<f32>>>,
 }
 
 impl<'a> EmbeddingJudge<'a> {
@@ -140,8 +142,7 @@ impl<'a> EmbeddingJudge<'a> {
     }
 
     fn form(&mut self, places: Places) -> Option<Vec<f32>> {
-        let key: Vec<(usize, Range<usize>)> =
-            places.iter().take(OCCURRENCES_PER_FORM).cloned().collect();
+        let key: FormPlaces = places.iter().take(OCCURRENCES_PER_FORM).cloned().collect();
         if let Some(vector) = self.forms.get(&key) {
             return vector.clone();
         }

@@ -125,18 +125,14 @@ impl ModelRunner {
             )));
         }
         let (ids, offsets) = self.tokenizer.encode_with_offsets(text)?;
-        let mut covered = offsets
-            .iter()
-            .enumerate()
-            .filter(|(_, (start, end))| *start < span.end && span.start < *end)
-            .map(|(index, _)| index);
-        let Some(first) = covered.next() else {
+        let covers = |(start, end): &(usize, usize)| *start < span.end && span.start < *end;
+        let Some(first) = offsets.iter().position(covers) else {
             return Err(ModelError::Compute(format!(
                 "span {span:?} ({:?}) holds no token of the model's vocabulary",
                 &text[span.clone()]
             )));
         };
-        let last = covered.last().unwrap_or(first);
+        let last = offsets.iter().rposition(covers).unwrap_or(first);
         let row_tokens = EMBEDDING_ROW_TOKENS.min(
             self.model
                 .config()
