@@ -237,8 +237,10 @@ fn main() -> anyhow::Result<()> {
     // Each decision's score for the pairs whose forms were both found.
     struct Scored<'a> {
         pair: &'a Pair,
-        /// forms, (unused), slots, slots centred, string.
-        scores: [f32; 5],
+        forms: f32,
+        slots: f32,
+        slots_centred: f32,
+        string: f32,
     }
     let cosine = |map: &HashMap<&str, Vec<f32>>, pair: &Pair| {
         cosine_similarity(&map[pair.form_a.as_str()], &map[pair.form_b.as_str()])
@@ -254,13 +256,10 @@ fn main() -> anyhow::Result<()> {
         }
         scored.push(Scored {
             pair,
-            scores: [
-                cosine(&embeddings, pair),
-                0.0,
-                cosine(&contexts, pair),
-                cosine(&centred_contexts, pair),
-                string_similarity(&pair.form_a, &pair.form_b),
-            ],
+            forms: cosine(&embeddings, pair),
+            slots: cosine(&contexts, pair),
+            slots_centred: cosine(&centred_contexts, pair),
+            string: string_similarity(&pair.form_a, &pair.form_b),
         });
     }
     println!(
@@ -275,7 +274,7 @@ fn main() -> anyhow::Result<()> {
     let develop: Vec<&Scored> = scored.iter().step_by(2).collect();
     let test: Vec<&Scored> = scored.iter().skip(1).step_by(2).collect();
     // The combination: string + weight × context-centred cosine, the weight fitted on develop.
-    let combined = |s: &Scored, weight: f32| s.scores[4] + weight * s.scores[3];
+    let combined = |s: &Scored, weight: f32| s.string + weight * s.slots_centred;
     let auc_of = |set: &[&Scored], score: &dyn Fn(&Scored) -> f32| {
         let positives: Vec<f32> = set
             .iter()
@@ -304,19 +303,19 @@ fn main() -> anyhow::Result<()> {
     let decisions: Vec<Decision> = vec![
         (
             "string only: 1 − edit distance / length".into(),
-            Box::new(|s: &Scored| s.scores[4]),
+            Box::new(|s: &Scored| s.string),
         ),
         (
             "embeddings of the forms".into(),
-            Box::new(|s: &Scored| s.scores[0]),
+            Box::new(|s: &Scored| s.forms),
         ),
         (
             "embeddings of the slots (form masked)".into(),
-            Box::new(|s: &Scored| s.scores[2]),
+            Box::new(|s: &Scored| s.slots),
         ),
         (
             "embeddings of the slots, centred".into(),
-            Box::new(|s: &Scored| s.scores[3]),
+            Box::new(|s: &Scored| s.slots_centred),
         ),
         (
             format!("string + {weight:.1} × slots, centred (weight fitted on develop)"),
@@ -347,7 +346,7 @@ fn main() -> anyhow::Result<()> {
                     "spelling" | "hyphenation" | "confusable" | "near-concept"
                 )
             })
-            .map(|s| (s.scores[3], s.pair.same))
+            .map(|s| (s.slots_centred, s.pair.same))
             .collect()
     };
     // The veto keeps 95 % of the develop half's true variants: the fifth percentile of their
@@ -417,20 +416,20 @@ fn main() -> anyhow::Result<()> {
             "| {kind} | {} | {} | {:.3} / {:.3} / {:.3} |",
             if same { "same" } else { "different" },
             members.len(),
-            mean(&|s| s.scores[4]),
-            mean(&|s| s.scores[3]),
+            mean(&|s| s.string),
+            mean(&|s| s.slots_centred),
             mean(&|s| combined(s, weight)),
         );
     }
     if flag("--show") {
         println!();
         let mut sorted: Vec<&Scored> = scored.iter().collect();
-        sorted.sort_by(|a, b| b.scores[3].total_cmp(&a.scores[3]));
+        sorted.sort_by(|a, b| b.slots_centred.total_cmp(&a.slots_centred));
         for s in sorted {
             println!(
                 "slots centred {:.3}  string {:.3}  {} {} {} / {}",
-                s.scores[3],
-                s.scores[4],
+                s.slots_centred,
+                s.string,
                 if s.pair.same { "same" } else { "different" },
                 s.pair.kind,
                 s.pair.form_a,
