@@ -46,6 +46,15 @@ fn check(runner: &ModelRunner, text: &str) -> Vec<Finding> {
     .unwrap()
 }
 
+/// The words of a text's `unknown-term` findings.
+fn unknown_words(runner: &ModelRunner, text: &str) -> Vec<String> {
+    check(runner, text)
+        .into_iter()
+        .filter(|finding| finding.code == FindingCode::UnknownTerm)
+        .map(|finding| finding.word)
+        .collect()
+}
+
 #[test]
 fn non_words_are_flagged_with_the_intended_word_first() {
     let runner = runner();
@@ -192,13 +201,7 @@ fn a_name_the_document_cites_or_gives_as_author_is_not_unknown_a_typo_beside_it_
 #[test]
 fn a_compound_with_a_symbol_or_a_combining_form_is_not_an_unknown_word() {
     let runner = runner();
-    let unknown = |text: &str| -> Vec<String> {
-        check(&runner, text)
-            .into_iter()
-            .filter(|finding| finding.code == FindingCode::UnknownTerm)
-            .map(|finding| finding.word)
-            .collect()
-    };
+    let unknown = |text: &str| unknown_words(&runner, text);
     assert_eq!(
         unknown("We compared it with a baseline, gkm-SVM, on children in hemato-oncology wards."),
         Vec::<String>::new()
@@ -212,13 +215,7 @@ fn a_compound_with_a_symbol_or_a_combining_form_is_not_an_unknown_word() {
 #[test]
 fn a_latin_phrase_is_not_an_unknown_word() {
     let runner = runner();
-    let unknown = |text: &str| -> Vec<String> {
-        check(&runner, text)
-            .into_iter()
-            .filter(|finding| finding.code == FindingCode::UnknownTerm)
-            .map(|finding| finding.word)
-            .collect()
-    };
+    let unknown = |text: &str| unknown_words(&runner, text);
     assert_eq!(
         unknown("It became the de facto standard for analyses in silico."),
         Vec::<String>::new()

@@ -602,6 +602,9 @@ fn add_evidence(
     Ok(())
 }
 
+/// Slot embeddings a [`SentenceCache`] keeps at most (about 6 MB with BERT-base).
+const MAX_SLOT_EMBEDDINGS: usize = 2_000;
+
 /// Findings per sentence, kept across checks so that after an edit only changed sentences are
 /// scored. Entries belong to one combination of model, settings and dictionary (the cache key):
 /// a check with another key empties the cache, and the findings of a check whose key is no longer
@@ -612,7 +615,7 @@ pub struct SentenceCache {
     /// The cache is emptied when it grows beyond this many sentences.
     max_entries: usize,
     /// Slot embeddings of the term-variant decision, by model, sentence text and span (emptied
-    /// at `max_entries` like the findings).
+    /// at `MAX_SLOT_EMBEDDINGS`: a BERT-base vector is 3 KB).
     slot_embeddings: std::sync::Mutex<HashMap<(u64, String, usize, usize), Vec<f32>>>,
 }
 
@@ -671,7 +674,7 @@ impl SentenceCache {
             .slot_embeddings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if embeddings.len() >= self.max_entries {
+        if embeddings.len() >= MAX_SLOT_EMBEDDINGS {
             embeddings.clear();
         }
         embeddings.insert(
@@ -719,6 +722,10 @@ impl SentenceCache {
 
     pub fn clear(&self) {
         self.state().entries.clear();
+        self.slot_embeddings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// Looks the sentences up under `key`; the cache now belongs to `key` (emptied if it belonged

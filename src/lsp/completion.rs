@@ -50,8 +50,9 @@ impl Backend {
                 offsets_to_range(document.rope(), target.source_range.clone(), encoding);
             let rebuild = target.slot.prefix.is_empty();
             let words = self.manuscript_words(&uri, document, rebuild);
-            // The document's abbreviations, once letters are typed.
-            let abbreviations = if target.slot.prefix.is_empty() {
+            // The document's abbreviations, once two letters are typed (fewer are never
+            // completed: the definitions are not read for them).
+            let abbreviations = if target.slot.prefix.chars().count() < 2 {
                 Vec::new()
             } else {
                 abbreviation_completions(
