@@ -3,6 +3,10 @@
 //!
 //! cargo run --release --example bench_check -- FILE [--model DIR] [--cost-model DIR] [--edits N]
 //!   [--score-context TOKENS] [--batch-tokens TOKENS] [--evidence off|attention|rollout|occlusion]
+//!   [--precision auto|f32|q8]
+//!
+//! Both models run at `--precision`, by default the CPU's default as the server runs it (8-bit
+//! where an integer kernel runs); the report names it.
 //!
 //! The check runs the way the server runs it: prose extraction, sentences, the sentence cache;
 //! after the cold check, each edit changes one word of the source (" the " → " this ", spread
@@ -26,7 +30,7 @@ use biomed_lsp::analysis::{
     lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, SentenceCache,
     SentenceCheckInputs,
 };
-use biomed_lsp::model::device::{DeviceChoice, Precision, PrecisionChoice};
+use biomed_lsp::model::device::{DeviceChoice, PrecisionChoice};
 use biomed_lsp::model::engine::{load_bundled, load_from_directory};
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{
@@ -120,23 +124,12 @@ impl TermScorer for ReplayingScorer<'_> {
     }
 }
 
-fn load(directory: Option<&str>) -> anyhow::Result<ModelRunner> {
+fn load(directory: Option<&str>, precision: PrecisionChoice) -> anyhow::Result<ModelRunner> {
     Ok(match directory {
         Some(directory) => {
-            load_from_directory(
-                Path::new(directory),
-                DeviceChoice::Cpu,
-                PrecisionChoice::Exactly(Precision::Float),
-            )?
-            .0
+            load_from_directory(Path::new(directory), DeviceChoice::Cpu, precision)?.0
         }
-        None => {
-            load_bundled(
-                DeviceChoice::Cpu,
-                PrecisionChoice::Exactly(Precision::Float),
-            )?
-            .0
-        }
+        None => load_bundled(DeviceChoice::Cpu, precision)?.0,
     })
 }
 
@@ -156,12 +149,14 @@ fn main() -> anyhow::Result<()> {
     let mut score_context: Option<usize> = None;
     let mut batch_tokens: Option<usize> = None;
     let mut evidence = None;
+    let mut precision = PrecisionChoice::Auto;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--model" => model = Some(value()?),
             "--cost-model" => cost_model = Some(value()?),
+            "--precision" => precision = value()?.parse()?,
             "--edits" => edits = value()?.parse().context("--edits wants a number")?,
             "--batch-tokens" => {
                 batch_tokens = Some(value()?.parse().context("--batch-tokens wants a number")?)
@@ -189,10 +184,10 @@ fn main() -> anyhow::Result<()> {
     };
     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?;
     let language = language_of(&file);
-    let mut deciding = load(model.as_deref())?;
+    let mut deciding = load(model.as_deref(), precision)?;
     let mut cost = cost_model
         .as_deref()
-        .map(|dir| load(Some(dir)))
+        .map(|dir| load(Some(dir), precision))
         .transpose()?;
     if let Some(tokens) = batch_tokens {
         deciding.max_batch_tokens = tokens;

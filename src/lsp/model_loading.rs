@@ -118,7 +118,10 @@ impl Backend {
             match result {
                 Ok(engine) => {
                     let info = engine.info();
-                    let message = format!("{} ready on {}", info.display_name, info.device);
+                    let message = format!(
+                        "{} ready on {} ({})",
+                        info.display_name, info.device, info.precision
+                    );
                     tracing::info!("{message} ({})", info.loaded);
                     {
                         let mut slot = lock(&shared.engine);

@@ -10,8 +10,9 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, Linear};
 
 use super::config::{BertConfig, HiddenActivation};
+use super::cpu_ops::{self_attention, with_cpu_values, AttentionShape};
 use super::device::Precision;
-use super::int8::Int8Linear;
+use super::int8::{Int8Linear, Kernel};
 use super::weights::WeightFile;
 use super::ModelError;
 
@@ -27,6 +28,19 @@ impl Dense {
         match self {
             Dense::Float(linear) => linear.forward(xs),
             Dense::Quantized(layer) => layer.forward(xs),
+        }
+    }
+
+    /// The layer, then `activation`: fused into the 8-bit layer's output for GELU (erf), so that
+    /// it runs on every thread while the output is in the cache.
+    fn forward_activated(
+        &self,
+        xs: &Tensor,
+        activation: HiddenActivation,
+    ) -> candle_core::Result<Tensor> {
+        match (self, activation) {
+            (Dense::Quantized(layer), HiddenActivation::GeluErf) => layer.forward_gelu(xs),
+            _ => activate(&self.forward(xs)?, activation),
         }
     }
 
@@ -75,6 +89,14 @@ pub struct BertMaskedLm {
     dtype: DType,
     precision: Precision,
     device: Device,
+}
+
+fn activate(xs: &Tensor, activation: HiddenActivation) -> candle_core::Result<Tensor> {
+    match activation {
+        HiddenActivation::GeluErf => xs.gelu_erf(),
+        HiddenActivation::GeluTanh => xs.gelu(),
+        HiddenActivation::Relu => xs.relu(),
+    }
 }
 
 fn model_error(error: candle_core::Error) -> ModelError {
@@ -238,21 +260,25 @@ impl BertMaskedLm {
         self.precision
     }
 
-    /// `f32`, `f16`, `bf16` or `q8`: how the weights are held, for status reports.
-    pub fn precision_name(&self) -> &'static str {
+    /// `f32`, `f16`, `bf16`, or `q8 · KERNEL` with the integer kernel that runs (`q8 ·
+    /// avx512-vnni`): how the weights are held, for status reports.
+    pub fn precision_name(&self) -> String {
         match (self.precision, self.dtype) {
-            (Precision::Q8, _) => "q8",
-            (Precision::Float, DType::F16) => "f16",
-            (Precision::Float, DType::BF16) => "bf16",
-            (Precision::Float, _) => "f32",
+            (Precision::Q8, _) => match self.int8_kernel() {
+                Some(kernel) => format!("q8 · {}", kernel.name()),
+                None => "q8".to_string(),
+            },
+            (Precision::Float, DType::F16) => "f16".to_string(),
+            (Precision::Float, DType::BF16) => "bf16".to_string(),
+            (Precision::Float, _) => "f32".to_string(),
         }
     }
 
-    fn activation(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        match self.config.hidden_activation {
-            HiddenActivation::GeluErf => xs.gelu_erf(),
-            HiddenActivation::GeluTanh => xs.gelu(),
-            HiddenActivation::Relu => xs.relu(),
+    /// The integer kernel of the 8-bit layers, when the weights are 8-bit.
+    pub fn int8_kernel(&self) -> Option<Kernel> {
+        match &self.head_dense {
+            Dense::Quantized(layer) => Some(layer.kernel()),
+            Dense::Float(_) => None,
         }
     }
 
@@ -333,36 +359,74 @@ impl BertMaskedLm {
             .to_dtype(self.dtype)?
             .reshape((batch, 1, 1, seq_len))?;
         let scale = 1.0 / (head_size as f64).sqrt();
+        // On the CPU in f32, attention runs as one task per row and head (`cpu_ops.rs`).
+        let cpu_attended: Option<Vec<bool>> = if self.device.is_cpu() && self.dtype == DType::F32 {
+            Some(
+                attention_mask
+                    .flatten_all()?
+                    .to_vec1::<u32>()?
+                    .into_iter()
+                    .map(|mask| mask != 0)
+                    .collect(),
+            )
+        } else {
+            None
+        };
 
         for (layer_idx, layer) in self.layers.iter().enumerate() {
             if layer_idx > 0 {
                 between_layers();
             }
             let qkv = layer.query_key_value.forward(&xs)?;
-            let split_heads = |index: usize| -> candle_core::Result<Tensor> {
-                qkv.narrow(D::Minus1, index * hidden, hidden)?
-                    .reshape((batch, seq_len, n_heads, head_size))?
+            let context = if let Some(attended) = &cpu_attended {
+                let shape = AttentionShape {
+                    batch,
+                    seq_len,
+                    heads: n_heads,
+                    head_size,
+                };
+                let keep_probabilities = attention.is_some();
+                let output = with_cpu_values(&qkv, |values| {
+                    self_attention(values, attended, shape, keep_probabilities)
+                })?;
+                if let (Some(layers), Some(mean)) =
+                    (attention.as_deref_mut(), output.mean_probabilities)
+                {
+                    layers.push(Tensor::from_vec(
+                        mean,
+                        (batch, seq_len, seq_len),
+                        &self.device,
+                    )?);
+                }
+                Tensor::from_vec(output.context, (batch, seq_len, hidden), &self.device)?
+            } else {
+                let split_heads = |index: usize| -> candle_core::Result<Tensor> {
+                    qkv.narrow(D::Minus1, index * hidden, hidden)?
+                        .reshape((batch, seq_len, n_heads, head_size))?
+                        .transpose(1, 2)?
+                        .contiguous()
+                };
+                let query = (split_heads(0)? * scale)?;
+                let key = split_heads(1)?;
+                let value = split_heads(2)?;
+                let scores = query.matmul(&key.t()?)?.broadcast_add(&additive_mask)?;
+                let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+                if let Some(layers) = attention.as_deref_mut() {
+                    layers.push(probabilities.mean(1)?.to_dtype(DType::F32)?);
+                }
+                probabilities
+                    .matmul(&value)?
                     .transpose(1, 2)?
-                    .contiguous()
+                    .contiguous()?
+                    .reshape((batch, seq_len, hidden))?
             };
-            let query = (split_heads(0)? * scale)?;
-            let key = split_heads(1)?;
-            let value = split_heads(2)?;
-            let scores = query.matmul(&key.t()?)?.broadcast_add(&additive_mask)?;
-            let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
-            if let Some(layers) = attention.as_deref_mut() {
-                layers.push(probabilities.mean(1)?.to_dtype(DType::F32)?);
-            }
-            let context = probabilities
-                .matmul(&value)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((batch, seq_len, hidden))?;
             let attention_out = layer.attention_output.forward(&context)?;
             let attention_out = layer
                 .attention_layer_norm
                 .forward(&(attention_out + &xs)?)?;
-            let intermediate = self.activation(&layer.intermediate.forward(&attention_out)?)?;
+            let intermediate = layer
+                .intermediate
+                .forward_activated(&attention_out, self.config.hidden_activation)?;
             let output = layer.output.forward(&intermediate)?;
             xs = layer
                 .output_layer_norm
@@ -378,9 +442,90 @@ impl BertMaskedLm {
 
     /// The MLM head over hidden states `[n, hidden]`: logits `[n, vocab_size]` in f32.
     pub fn head(&self, hidden_states: &Tensor) -> candle_core::Result<Tensor> {
-        let xs = self.activation(&self.head_dense.forward(hidden_states)?)?;
+        let xs = self
+            .head_dense
+            .forward_activated(hidden_states, self.config.hidden_activation)?;
         let xs = self.head_layer_norm.forward(&xs)?;
-        self.decoder.forward(&xs)?.to_dtype(DType::F32)
+        self.decode(&xs)?.to_dtype(DType::F32)
+    }
+
+    /// The decoder (`[n, hidden]` → `[n, vocab_size]`). On the CPU the vocabulary is split into
+    /// strips, one matrix product each on candle's thread pool (candle runs a product of this
+    /// shape on one thread while the others wait).
+    fn decode(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let pool = candle_core::utils::barrier_pool();
+        let Some(bias) = self.decoder.bias() else {
+            return self.decoder.forward(xs);
+        };
+        if !self.device.is_cpu() || self.dtype != DType::F32 || pool.n_workers() == 0 {
+            return self.decoder.forward(xs);
+        }
+        let (positions, hidden) = xs.dims2()?;
+        let vocab_size = self.decoder.weight().dim(0)?;
+        let strip_rows = vocab_size.div_ceil((pool.n_workers() + 1) * 4);
+        let strips = vocab_size.div_ceil(strip_rows);
+        let bias = bias.to_vec1::<f32>()?;
+        let logits = with_cpu_values(xs, |inputs| {
+            with_cpu_values(self.decoder.weight(), |weights| {
+                // What the product below reads and writes (the shapes make it so).
+                assert_eq!(inputs.len(), positions * hidden);
+                assert_eq!(weights.len(), vocab_size * hidden);
+                let results: Vec<std::sync::Mutex<Vec<f32>>> = (0..strips)
+                    .map(|_| std::sync::Mutex::new(Vec::new()))
+                    .collect();
+                pool.execute_chunked(strips, |range| {
+                    for strip in range {
+                        let first = strip * strip_rows;
+                        let rows = strip_rows.min(vocab_size - first);
+                        let mut strip_logits = vec![0f32; positions * rows];
+                        // SAFETY: `inputs` is `[positions, hidden]` and `weights` `[vocab,
+                        // hidden]`, both row-major; the product reads rows `first..first + rows`
+                        // of the weights (as the columns of the right-hand side) and writes
+                        // `[positions, rows]` into `strip_logits`, which has that size.
+                        unsafe {
+                            gemm::gemm(
+                                positions,
+                                rows,
+                                hidden,
+                                strip_logits.as_mut_ptr(),
+                                1,
+                                rows as isize,
+                                false,
+                                inputs.as_ptr(),
+                                1,
+                                hidden as isize,
+                                weights[first * hidden..].as_ptr(),
+                                hidden as isize,
+                                1,
+                                0.0,
+                                1.0,
+                                false,
+                                false,
+                                false,
+                                gemm::Parallelism::None,
+                            )
+                        };
+                        *results[strip].lock().unwrap_or_else(|e| e.into_inner()) = strip_logits;
+                    }
+                });
+                let mut logits = vec![0f32; positions * vocab_size];
+                for (strip, result) in results.into_iter().enumerate() {
+                    let strip_logits = result.into_inner().unwrap_or_else(|e| e.into_inner());
+                    let first = strip * strip_rows;
+                    let rows = strip_rows.min(vocab_size - first);
+                    for (position, values) in strip_logits.chunks_exact(rows).enumerate() {
+                        let row = &mut logits[position * vocab_size + first..][..rows];
+                        for ((logit, &value), &bias) in
+                            row.iter_mut().zip(values).zip(&bias[first..first + rows])
+                        {
+                            *logit = value + bias;
+                        }
+                    }
+                }
+                logits
+            })
+        })??;
+        Tensor::from_vec(logits, (positions, vocab_size), &self.device)
     }
 
     /// Logits `[positions.len(), vocab_size]` at the given `(row, token_idx)` positions only: the

@@ -86,18 +86,16 @@ impl PrecisionChoice {
     }
 }
 
-/// The CPU's precision unless the user says otherwise: 8-bit weights where the integer kernel
-/// runs (x86-64 with AVX2: completion and hover about twice as fast, the check as fast, the same
-/// findings; BENCHMARKS.md, "8-bit weights"), f32 elsewhere, where it would fall back to a plain
-/// loop.
+/// The CPU's precision unless the user says otherwise: 8-bit weights where an integer kernel
+/// runs (x86-64 with AVX2 or better, AArch64 with the dot-product extension: completion and hover
+/// about twice as fast, the check faster, the same findings; BENCHMARKS.md, "8-bit weights"), f32
+/// elsewhere, where the 8-bit layers would run plain loops.
 pub fn cpu_default_precision() -> Precision {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Precision::Q8;
-        }
+    if super::int8::Kernel::fastest_here() == super::int8::Kernel::Scalar {
+        Precision::Float
+    } else {
+        Precision::Q8
     }
-    Precision::Float
 }
 
 /// The device picked and a note for stderr when `auto` fell back.

@@ -30,11 +30,11 @@ impl Encoder {
         }
     }
 
-    /// `f32`, `f16`, `bf16`, `q8`, or `remote` (whatever the server runs).
-    pub fn precision_name(&self) -> &'static str {
+    /// `f32`, `f16`, `bf16`, `q8 · KERNEL`, or `remote` (whatever the server runs).
+    pub fn precision_name(&self) -> String {
         match self {
             Encoder::Local(model) => model.precision_name(),
-            Encoder::Remote(_) => "remote",
+            Encoder::Remote(_) => "remote".to_string(),
         }
     }
 }

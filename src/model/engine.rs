@@ -193,7 +193,7 @@ fn load_remote(
         requested: options.model.clone(),
         loaded: format!("{} (served at {device})", options.model),
         is_fallback: resolution.fallback_warning.is_some(),
-        precision: runner.model.precision_name().to_string(),
+        precision: runner.model.precision_name(),
         display_name: display,
         sent_to: Some(device.clone()),
         device,
@@ -277,13 +277,16 @@ pub fn load_model(
             )
         }
     };
-    on_event(LoadEvent::Message(format!("{display} ready on {device}")));
+    let precision = runner.model.precision_name();
+    on_event(LoadEvent::Message(format!(
+        "{display} ready on {device} ({precision})"
+    )));
     let info = ModelInfo {
         requested: options.model.clone(),
         loaded,
         is_fallback: resolution.fallback_warning.is_some(),
         device,
-        precision: runner.model.precision_name().to_string(),
+        precision,
         display_name: display,
         sent_to: None,
     };

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod bert;
 pub mod config;
+pub mod cpu_ops;
 pub mod device;
 pub mod embedded;
 pub mod embedding;

@@ -14,7 +14,8 @@ vim.api.nvim_create_user_command('BiomedLspStatus', function()
     if err then
       vim.notify('biomed-lsp: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
     elseif type(result) == 'table' then
-      vim.notify(('biomed-lsp: %s on %s, %s%s'):format(tostring(result.model), tostring(result.device), tostring(result.state),
+      vim.notify(('biomed-lsp: %s on %s%s, %s%s'):format(tostring(result.model), tostring(result.device),
+        (result.precision and result.precision ~= '') and (' (' .. result.precision .. ')') or '', tostring(result.state),
         (result.detail and result.detail ~= '') and ('\n' .. result.detail) or ''))
     end
   end)

@@ -130,6 +130,8 @@ export interface ServerStatus {
   model?: string;
   /** As the server reports it: "cpu", "cuda:0", "metal"… */
   device?: string;
+  /** How the weights are held and, for 8-bit ones, the integer kernel: "q8 · avx512-vnni", "f16"… */
+  precision?: string;
   /** Model loading progress, 0..100, when known. */
   percentage?: number;
   /** The latest progress or state message. */
@@ -142,6 +144,7 @@ export interface ServerStatus {
 export interface StatusCommandResult {
   model?: string;
   device?: string;
+  precision?: string;
   state?: string;
   detail?: string;
 }
@@ -176,7 +179,7 @@ export function shortModelName(model: string | undefined): string | undefined {
 export function formatStatusText(status: ServerStatus): string {
   const model = shortModelName(status.model);
   const device = deviceLabel(status.device);
-  const where = [model, device].filter((part) => part !== undefined).join(" · ");
+  const where = [model, device, status.precision].filter((part) => part !== undefined && part !== "").join(" · ");
   const suffix = where === "" ? "" : ` ${where}`;
   switch (status.phase) {
     case "starting":
@@ -205,6 +208,9 @@ export function formatStatusDetails(status: ServerStatus): string {
   const device = deviceLabel(status.device);
   if (device !== undefined) {
     lines.push(`Device: ${device}`);
+  }
+  if (status.precision !== undefined && status.precision !== "") {
+    lines.push(`Precision: ${status.precision}`);
   }
   if (status.phase === "loading" && status.percentage !== undefined) {
     lines.push(`Progress: ${Math.round(status.percentage)}%`);
@@ -247,6 +253,7 @@ export function applyStatusResult(status: ServerStatus, result: StatusCommandRes
     phase,
     model: result.model ?? status.model,
     device: result.device ?? status.device,
+    precision: result.precision ?? status.precision,
     detail: result.detail ?? status.detail,
     percentage: phase === "loading" ? status.percentage : undefined,
   };
@@ -286,7 +293,7 @@ export function applyProgress(status: ServerStatus, value: ProgressValue): Serve
       if (parsed !== undefined) {
         // Keep a fallback phase set by the warning that came before the end of the load.
         const phase = status.phase === "fallback" || isBundledModel(parsed.model) ? "fallback" : "ready";
-        return { ...status, phase, model: parsed.model, device: parsed.device, percentage: undefined, message };
+        return { ...status, phase, model: parsed.model, device: parsed.device, precision: parsed.precision, percentage: undefined, message };
       }
       if (/fail|error|cannot/i.test(message)) {
         return { ...status, phase: "error", percentage: undefined, message, detail: message };
@@ -296,13 +303,13 @@ export function applyProgress(status: ServerStatus, value: ProgressValue): Serve
   }
 }
 
-/** Parses the server's end-of-load message "<model> ready on <device>". */
-export function parseReadyMessage(message: string): { model: string; device: string } | undefined {
-  const match = /^(.+?) ready on (\S+)/.exec(message.trim());
+/** Parses the server's end-of-load message "<model> ready on <device> (<precision>)". */
+export function parseReadyMessage(message: string): { model: string; device: string; precision?: string } | undefined {
+  const match = /^(.+?) ready on (\S+)(?: \((.+)\))?/.exec(message.trim());
   if (match === null) {
     return undefined;
   }
-  return { model: match[1], device: match[2] };
+  return { model: match[1], device: match[2], precision: match[3] };
 }
 
 function isBundledModel(model: string): boolean {

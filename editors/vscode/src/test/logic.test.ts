@@ -121,6 +121,10 @@ test("status text for each state", () => {
     "$(check) biomed-lsp BiomedNLP-BiomedBERT-base-uncased-abstract · GPU (cuda:0)",
   );
   assert.equal(formatStatusText({ phase: "ready", model: "/models/my-bert/", device: "cpu" }), "$(check) biomed-lsp my-bert · CPU");
+  assert.equal(
+    formatStatusText({ phase: "ready", model: "/models/my-bert/", device: "cpu", precision: "q8 · avx512-vnni" }),
+    "$(check) biomed-lsp my-bert · CPU · q8 · avx512-vnni",
+  );
   assert.equal(formatStatusText({ phase: "fallback", model: "bundled", device: "cpu" }), "$(warning) biomed-lsp: mini model · CPU");
   assert.equal(formatStatusText({ phase: "error", detail: "boom" }), "$(error) biomed-lsp: error");
   assert.equal(formatStatusText({ phase: "stopped" }), "$(circle-slash) biomed-lsp: stopped");
@@ -138,11 +142,12 @@ test("model-load progress drives the status", () => {
   assert.equal(status.phase, "loading");
   status = applyProgress(status, { kind: "report", message: "downloading model.safetensors: 220 of 440 MB", percentage: 50 });
   assert.equal(formatStatusText(status), "$(loading~spin) biomed-lsp: loading 50%");
-  status = applyProgress(status, { kind: "end", message: "BiomedBERT-base-uncased-abstract ready on cuda:0" });
+  status = applyProgress(status, { kind: "end", message: "BiomedBERT-base-uncased-abstract ready on cuda:0 (f16)" });
   assert.deepEqual(
-    { phase: status.phase, model: status.model, device: status.device, percentage: status.percentage },
-    { phase: "ready", model: "BiomedBERT-base-uncased-abstract", device: "cuda:0", percentage: undefined },
+    { phase: status.phase, model: status.model, device: status.device, precision: status.precision, percentage: status.percentage },
+    { phase: "ready", model: "BiomedBERT-base-uncased-abstract", device: "cuda:0", precision: "f16", percentage: undefined },
   );
+  assert.match(formatStatusDetails(status), /Device: GPU \(cuda:0\)\nPrecision: f16/);
 });
 
 test("only the model load drives the status bar", () => {
@@ -163,14 +168,22 @@ test("the fallback warning and load errors change the state", () => {
 });
 
 test("the biomedLsp.status answer sets the state", () => {
-  const status = applyStatusResult({ phase: "loading", percentage: 30 }, { model: "bundled", device: "cpu", state: "fallback", detail: "why" });
-  assert.deepEqual(status, { phase: "fallback", model: "bundled", device: "cpu", detail: "why", percentage: undefined });
+  const status = applyStatusResult(
+    { phase: "loading", percentage: 30 },
+    { model: "bundled", device: "cpu", precision: "q8 · avx2", state: "fallback", detail: "why" },
+  );
+  assert.deepEqual(status, { phase: "fallback", model: "bundled", device: "cpu", precision: "q8 · avx2", detail: "why", percentage: undefined });
   assert.equal(applyStatusResult({ phase: "ready" }, null).phase, "ready");
   assert.equal(applyStatusResult({ phase: "ready" }, { state: "nonsense" }).phase, "ready");
 });
 
 test("ready messages parse", () => {
-  assert.deepEqual(parseReadyMessage("biomed-mini ready on cpu"), { model: "biomed-mini", device: "cpu" });
+  assert.deepEqual(parseReadyMessage("biomed-mini ready on cpu"), { model: "biomed-mini", device: "cpu", precision: undefined });
+  assert.deepEqual(parseReadyMessage("mini model ready on cpu (q8 · avx512-vnni)"), {
+    model: "mini model",
+    device: "cpu",
+    precision: "q8 · avx512-vnni",
+  });
   assert.equal(parseReadyMessage("loading"), undefined);
 });
 
