@@ -49,6 +49,10 @@ fn main() -> anyhow::Result<()> {
         .parse()?;
     let (runner, device) = load_from_directory(&model_dir, DeviceChoice::Cpu, precision)?;
     eprintln!("bench_model: {} on {device}", model_dir.display());
+    println!(
+        "{}",
+        serde_json::json!({"kind": "precision", "name": runner.model.precision_name()})
+    );
 
     for case in inputs["latency"].as_array().into_iter().flatten() {
         let text = case["text"].as_str().unwrap_or_default().to_string();

@@ -111,7 +111,7 @@ fn main() -> anyhow::Result<()> {
         )?,
         None => load_bundled(DeviceChoice::Cpu, precision)?,
     };
-    eprintln!("model on {device}");
+    println!("model on {device} ({})", runner.model.precision_name());
     let started = Instant::now();
     let lexicon = lexicon_for_tokenizer(&runner.tokenizer, &settings)?;
     eprintln!(

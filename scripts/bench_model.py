@@ -99,7 +99,10 @@ def bench(name, directory, data, repeats, batch_sizes, binary, rounds):
     def run_ours(inputs_path, *extra):
         out = subprocess.run([binary, "--model", directory, "--input", inputs_path, "--repeats", str(repeats), *extra],
                              check=True, capture_output=True, text=True).stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+        precisions.update(line["name"] for line in lines if line["kind"] == "precision")
+        return [line for line in lines if line["kind"] != "precision"]
+    precisions = set()
     ours = run_ours(latency_path, "--precision", "f32")
     ours_q8 = run_ours(latency_path, "--precision", "q8", "--no-rescoring")
 
@@ -128,7 +131,7 @@ def bench(name, directory, data, repeats, batch_sizes, binary, rounds):
             ratios = [q8 / int8 for q8, int8 in zip(rate["q8"], rate["int8"])]
             throughput_rows.append((name, batch, *(statistics.median(rate[label]) for label in ("fp32", "int8", "f32", "q8")),
                                     min(ratios), max(ratios)))
-    return rows, throughput_rows
+    return rows, throughput_rows, sorted(precisions)
 
 
 def main():
@@ -154,17 +157,22 @@ def main():
     print(f"CPU threads: PyTorch {torch.get_num_threads()}, candle {os.environ.get('RAYON_NUM_THREADS', 'all cores')}; "
           f"torch {torch.__version__}; median of {args.repeats} runs")
     print()
-    print("| model | tokens | PyTorch fp32 forward (ms) | PyTorch int8 forward (ms) | ours f32: forward, whole text / fill, 1-piece words / fill, words ≤3 pieces / fill ≤3 pieces PLL-rescored (ms) | ours q8: forward / fill, 1-piece / fill ≤3 pieces (ms) | f32 fill(1-piece) / PyTorch fp32 | q8 fill(1-piece) / PyTorch fp32 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | tokens | PyTorch fp32 forward (ms) | PyTorch int8 forward (ms) | ours f32: forward, whole text / fill, 1-piece words / fill, words ≤3 pieces / fill ≤3 pieces PLL-rescored (ms) | ours q8: forward / fill, 1-piece / fill ≤3 pieces (ms) | f32 fill(1-piece) / PyTorch fp32 | q8 fill(1-piece) / PyTorch fp32 | q8 fill(1-piece) / PyTorch int8 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     all_throughput = []
+    precisions = set()
     for name, directory in models:
-        rows, throughput_rows = bench(name, directory, args.data, args.repeats, (8, 32), binary, args.rounds)
+        rows, throughput_rows, model_precisions = bench(name, directory, args.data, args.repeats, (8, 32), binary, args.rounds)
+        precisions.update(model_precisions)
         for model_name, shape, torch_ms, int8_ms, f32, q8 in rows:
             print(f"| {model_name} | {shape} | {torch_ms:.1f} | {int8_ms:.1f} "
                   f"| {f32['forward_ms']:.1f} / {f32['fill_one_piece_ms']:.1f} / {f32['fill_whole_words_ms']:.1f} / {f32['fill_whole_words_rescored_ms']:.1f} "
                   f"| {q8['forward_ms']:.1f} / {q8['fill_one_piece_ms']:.1f} / {q8['fill_whole_words_ms']:.1f} "
-                  f"| {f32['fill_one_piece_ms'] / torch_ms:.2f} | {q8['fill_one_piece_ms'] / torch_ms:.2f} |")
+                  f"| {f32['fill_one_piece_ms'] / torch_ms:.2f} | {q8['fill_one_piece_ms'] / torch_ms:.2f} "
+                  f"| {q8['fill_one_piece_ms'] / int8_ms:.2f} |")
         all_throughput += throughput_rows
+    print()
+    print(f"Ours ran as: {', '.join(sorted(precisions))}.")
     print()
     print(f"Throughput: median of {args.rounds} rounds alternating ours and PyTorch; the ratio's range over the rounds.")
     print()

@@ -1,13 +1,20 @@
-//! The `fill` and `tokenize` commands through the built binary, on the bundled mini model.
+//! The `fill`, `tokenize` and (for the 8-bit kernels) `check` commands through the built binary,
+//! on the bundled mini model.
 
 use std::process::{Command, Output};
 
 fn biomed_lsp(args: &[&str]) -> Output {
+    biomed_lsp_with(args, &[])
+}
+
+fn biomed_lsp_with(args: &[&str], environment: &[(&str, &str)]) -> Output {
     let empty_cache = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_biomed-lsp"))
         .args(args)
         .env("HF_HUB_CACHE", empty_cache.path())
         .env_remove("HF_HUB_OFFLINE")
+        .env_remove(biomed_lsp::model::int8::KERNEL_VARIABLE)
+        .envs(environment.iter().copied())
         .output()
         .unwrap()
 }
@@ -205,5 +212,60 @@ fn tokenize_text_output_lists_each_word() {
         stdout.lines().count(),
         3,
         "BERT's pre-tokenizer splits IL-6 into three words: {stdout}"
+    );
+}
+
+#[test]
+fn every_8_bit_kernel_gives_the_same_findings_and_names_itself() {
+    use biomed_lsp::model::int8::{Kernel, KERNEL_VARIABLE};
+    let check = |kernel: &str| {
+        biomed_lsp_with(
+            &[
+                "check",
+                "samples/manuscript.md",
+                "--model",
+                "bundled",
+                "--precision",
+                "q8",
+                "--format",
+                "json",
+                "--fail-on",
+                "none",
+            ],
+            &[(KERNEL_VARIABLE, kernel)],
+        )
+    };
+    let reference = check("scalar");
+    let reference_findings = stdout_json(&reference);
+    assert!(
+        String::from_utf8_lossy(&reference.stderr).contains("(q8 · scalar)"),
+        "{}",
+        String::from_utf8_lossy(&reference.stderr)
+    );
+    // Capped at each kernel, the CPU runs that kernel or the next one down, and the integer
+    // sums are the same in every kernel: the findings are the same to the byte.
+    for cap in Kernel::ALL {
+        let output = check(cap.name());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let runs = Kernel::fastest_up_to(cap).name();
+        assert!(
+            stderr.contains(&format!("(q8 · {runs})")),
+            "capped at {}: {stderr}",
+            cap.name()
+        );
+        assert_eq!(
+            stdout_json(&output),
+            reference_findings,
+            "capped at {}",
+            cap.name()
+        );
+    }
+    // A cap that names no kernel is an error that says so, not a silent default.
+    let output = check("avx9");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("BIOMED_LSP_INT8_KERNEL=\"avx9\" is not an 8-bit kernel"),
+        "{stderr}"
     );
 }

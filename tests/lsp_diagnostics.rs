@@ -175,16 +175,12 @@ fn a_misspelt_term_is_flagged_fixed_and_added_to_the_workspace_dictionary() {
     );
     assert_eq!(response["result"]["state"], "ready", "{response}");
     assert_eq!(response["result"]["device"], "cpu");
-    // The CPU's default precision: 8-bit weights where the integer kernel runs.
     // The CPU's default precision: 8-bit weights where an integer kernel runs, named with it.
-    let expected = match biomed_lsp::model::device::cpu_default_precision() {
-        biomed_lsp::model::device::Precision::Q8 => format!(
-            "q8 · {}",
-            biomed_lsp::model::int8::Kernel::selected().unwrap().name()
-        ),
-        biomed_lsp::model::device::Precision::Float => "f32".to_string(),
-    };
-    assert_eq!(response["result"]["precision"], expected, "{response}");
+    assert_eq!(
+        response["result"]["precision"],
+        biomed_lsp::model::device::cpu_default_precision_name(),
+        "{response}"
+    );
 }
 
 #[test]

@@ -20,7 +20,13 @@ const URI: &str = "file:///tmp/paper.md";
 mod expectations {
     use serde_json::Value;
 
-    pub const READY_MESSAGE: &str = "mini model ready on cpu";
+    /// The end of the model load, naming the CPU's default precision (`q8 · avx512-vnni`).
+    pub fn ready_message() -> String {
+        format!(
+            "mini model ready on cpu ({})",
+            biomed_lsp::model::device::cpu_default_precision_name()
+        )
+    }
 
     /// A typed prefix that makes the completion handler panic (a debug-build test hook).
     pub const PANIC_PREFIX: &str = "panicnow";
@@ -154,15 +160,15 @@ fn main_session(offer_utf8: bool) {
     let ready = client.wait_for_model_ready(DEFAULT_TIMEOUT);
     assert_eq!(
         ready,
-        json!({"kind": "end", "message": expectations::READY_MESSAGE})
+        json!({"kind": "end", "message": expectations::ready_message()})
     );
     assert_eq!(
         progress_values(&client),
         vec![
             json!({"kind": "begin", "title": "biomed-lsp", "cancellable": false, "message": "loading the model…"}),
             json!({"kind": "report", "cancellable": false, "message": "loading the bundled mini model…"}),
-            json!({"kind": "report", "cancellable": false, "message": "mini model ready on cpu"}),
-            json!({"kind": "end", "message": expectations::READY_MESSAGE}),
+            json!({"kind": "report", "cancellable": false, "message": expectations::ready_message()}),
+            json!({"kind": "end", "message": expectations::ready_message()}),
         ]
     );
     let methods: Vec<&str> = client
@@ -503,7 +509,7 @@ fn settings_changes_reload_the_model() {
     let ready = client.wait_for_model_ready(DEFAULT_TIMEOUT);
     assert_eq!(
         ready,
-        json!({"kind": "end", "message": "mini model ready on cpu"})
+        json!({"kind": "end", "message": expectations::ready_message()})
     );
     let response = client.request("textDocument/completion", at(URI, 0, 8));
     let items = response["result"]["items"]

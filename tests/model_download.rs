@@ -139,7 +139,14 @@ fn the_progress_cancel_button_stops_the_download_and_the_bundled_model_stands_in
 
     client.notify("window/workDoneProgress/cancel", json!({"token": token}));
     let end = client.wait_for_model_ready(DEFAULT_TIMEOUT);
-    assert_eq!(end["message"], "mini model ready on cpu", "{end}");
+    assert_eq!(
+        end["message"],
+        format!(
+            "mini model ready on cpu ({})",
+            biomed_lsp::model::device::cpu_default_precision_name()
+        ),
+        "{end}"
+    );
     let warnings: Vec<String> = client
         .notifications
         .iter()

@@ -210,7 +210,7 @@ fn the_language_server_works_through_the_server_fails_clearly_without_it_and_res
     let ready = client.wait_for_model_ready(DEFAULT_TIMEOUT);
     assert_eq!(
         ready["message"],
-        format!("mini model ready on {url}"),
+        format!("mini model ready on {url} (remote)"),
         "{ready}"
     );
 

@@ -98,6 +98,16 @@ pub fn cpu_default_precision() -> Precision {
     }
 }
 
+/// How status reports name [`cpu_default_precision`]: `q8 · KERNEL` (the kernel this process
+/// runs, `q8 · avx512-vnni`) or `f32`.
+pub fn cpu_default_precision_name() -> String {
+    match (cpu_default_precision(), super::int8::Kernel::selected()) {
+        (Precision::Q8, Ok(kernel)) => format!("q8 · {}", kernel.name()),
+        (Precision::Q8, Err(_)) => "q8".to_string(),
+        (Precision::Float, _) => "f32".to_string(),
+    }
+}
+
 /// The device picked and a note for stderr when `auto` fell back.
 pub struct SelectedDevice {
     pub device: Device,

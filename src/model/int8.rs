@@ -1126,6 +1126,14 @@ mod tests {
             }
         }
         let kernels = kernels_here();
+        // Which kernels this run compared (the CI logs of other CPUs show theirs).
+        eprintln!(
+            "8-bit kernels on this CPU: {:?}",
+            kernels
+                .iter()
+                .map(|kernel| kernel.name())
+                .collect::<Vec<_>>()
+        );
         for (seed, (rows, columns, k)) in shapes.into_iter().enumerate() {
             let a = bytes(rows * k, 2 * seed as u32 + 1);
             let w = bytes(columns * k, 2 * seed as u32 + 2);

@@ -57,6 +57,11 @@ try {
       const texts = await page.locator(".statusbar-item").allInnerTexts();
       return texts.some((text) => /biomed-lsp:? mini model/.test(text));
     });
+    // The precision and, for 8-bit weights, the integer kernel that runs (`q8 · avx2`).
+    await until("the status bar to name the precision and its kernel", async () => {
+      const texts = await page.locator(".statusbar-item").allInnerTexts();
+      return texts.some((text) => /mini model · CPU · (q8 · [a-z0-9-]+|f32)/.test(text));
+    });
   });
 
   await stage("a squiggle on infraction and the entry in Problems", async () => {

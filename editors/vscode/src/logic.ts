@@ -191,7 +191,7 @@ export function formatStatusText(status: ServerStatus): string {
     case "ready":
       return `$(check) biomed-lsp${suffix}`;
     case "fallback":
-      return `$(warning) biomed-lsp: mini model${device === undefined ? "" : ` · ${device}`}`;
+      return `$(warning) biomed-lsp: ${["mini model", device, status.precision].filter((part) => part !== undefined && part !== "").join(" · ")}`;
     case "error":
       return "$(error) biomed-lsp: error";
     case "stopped":

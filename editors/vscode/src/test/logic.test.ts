@@ -126,6 +126,10 @@ test("status text for each state", () => {
     "$(check) biomed-lsp my-bert · CPU · q8 · avx512-vnni",
   );
   assert.equal(formatStatusText({ phase: "fallback", model: "bundled", device: "cpu" }), "$(warning) biomed-lsp: mini model · CPU");
+  assert.equal(
+    formatStatusText({ phase: "fallback", model: "bundled", device: "cpu", precision: "q8 · avx2" }),
+    "$(warning) biomed-lsp: mini model · CPU · q8 · avx2",
+  );
   assert.equal(formatStatusText({ phase: "error", detail: "boom" }), "$(error) biomed-lsp: error");
   assert.equal(formatStatusText({ phase: "stopped" }), "$(circle-slash) biomed-lsp: stopped");
 });
