@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod embedding;
 pub mod encoder;
 pub mod engine;
+pub mod entities;
 pub mod evidence;
 pub mod fill;
 pub mod int8;
