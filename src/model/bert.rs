@@ -265,7 +265,7 @@ impl BertMaskedLm {
     pub fn precision_name(&self) -> String {
         match (self.precision, self.dtype) {
             (Precision::Q8, _) => match self.int8_kernel() {
-                Some(kernel) => format!("q8 · {}", kernel.name()),
+                Some(kernel) => kernel.precision_name(),
                 None => "q8".to_string(),
             },
             (Precision::Float, DType::F16) => "f16".to_string(),

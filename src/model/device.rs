@@ -102,7 +102,7 @@ pub fn cpu_default_precision() -> Precision {
 /// runs, `q8 · avx512-vnni`) or `f32`.
 pub fn cpu_default_precision_name() -> String {
     match (cpu_default_precision(), super::int8::Kernel::selected()) {
-        (Precision::Q8, Ok(kernel)) => format!("q8 · {}", kernel.name()),
+        (Precision::Q8, Ok(kernel)) => kernel.precision_name(),
         (Precision::Q8, Err(_)) => "q8".to_string(),
         (Precision::Float, _) => "f32".to_string(),
     }

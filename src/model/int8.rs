@@ -78,6 +78,11 @@ impl Kernel {
         }
     }
 
+    /// How status reports name 8-bit weights multiplied by this kernel: `q8 · avx512-vnni`.
+    pub fn precision_name(self) -> String {
+        format!("q8 · {}", self.name())
+    }
+
     /// Whether this CPU runs the kernel.
     pub fn runs_here(self) -> bool {
         match self {
@@ -674,35 +679,35 @@ mod avx2 {
     }
 }
 
-/// Calls `$tile::<R, V>` for the run-time `rows` (1..=6) and `vectors` (1..=$max_vectors).
+/// Calls `$tile::<R, V>($at)` for the run-time `rows` (1..=6) and `vectors` (1..=$max_vectors).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 macro_rules! dispatch_tile {
-    ($tile:ident, $rows:expr, $vectors:expr, $max_vectors:literal, ($($arg:expr),*)) => {
+    ($tile:ident, $rows:expr, $vectors:expr, $max_vectors:literal, $at:expr) => {
         match ($rows, $vectors) {
-            (6, 4) if $max_vectors >= 4 => $tile::<6, 4>($($arg),*),
-            (6, 3) if $max_vectors >= 3 => $tile::<6, 3>($($arg),*),
-            (6, 2) => $tile::<6, 2>($($arg),*),
-            (6, _) => $tile::<6, 1>($($arg),*),
-            (5, 4) if $max_vectors >= 4 => $tile::<5, 4>($($arg),*),
-            (5, 3) if $max_vectors >= 3 => $tile::<5, 3>($($arg),*),
-            (5, 2) => $tile::<5, 2>($($arg),*),
-            (5, _) => $tile::<5, 1>($($arg),*),
-            (4, 4) if $max_vectors >= 4 => $tile::<4, 4>($($arg),*),
-            (4, 3) if $max_vectors >= 3 => $tile::<4, 3>($($arg),*),
-            (4, 2) => $tile::<4, 2>($($arg),*),
-            (4, _) => $tile::<4, 1>($($arg),*),
-            (3, 4) if $max_vectors >= 4 => $tile::<3, 4>($($arg),*),
-            (3, 3) if $max_vectors >= 3 => $tile::<3, 3>($($arg),*),
-            (3, 2) => $tile::<3, 2>($($arg),*),
-            (3, _) => $tile::<3, 1>($($arg),*),
-            (2, 4) if $max_vectors >= 4 => $tile::<2, 4>($($arg),*),
-            (2, 3) if $max_vectors >= 3 => $tile::<2, 3>($($arg),*),
-            (2, 2) => $tile::<2, 2>($($arg),*),
-            (2, _) => $tile::<2, 1>($($arg),*),
-            (_, 4) if $max_vectors >= 4 => $tile::<1, 4>($($arg),*),
-            (_, 3) if $max_vectors >= 3 => $tile::<1, 3>($($arg),*),
-            (_, 2) => $tile::<1, 2>($($arg),*),
-            (_, _) => $tile::<1, 1>($($arg),*),
+            (6, 4) if $max_vectors >= 4 => $tile::<6, 4>($at),
+            (6, 3) if $max_vectors >= 3 => $tile::<6, 3>($at),
+            (6, 2) => $tile::<6, 2>($at),
+            (6, _) => $tile::<6, 1>($at),
+            (5, 4) if $max_vectors >= 4 => $tile::<5, 4>($at),
+            (5, 3) if $max_vectors >= 3 => $tile::<5, 3>($at),
+            (5, 2) => $tile::<5, 2>($at),
+            (5, _) => $tile::<5, 1>($at),
+            (4, 4) if $max_vectors >= 4 => $tile::<4, 4>($at),
+            (4, 3) if $max_vectors >= 3 => $tile::<4, 3>($at),
+            (4, 2) => $tile::<4, 2>($at),
+            (4, _) => $tile::<4, 1>($at),
+            (3, 4) if $max_vectors >= 4 => $tile::<3, 4>($at),
+            (3, 3) if $max_vectors >= 3 => $tile::<3, 3>($at),
+            (3, 2) => $tile::<3, 2>($at),
+            (3, _) => $tile::<3, 1>($at),
+            (2, 4) if $max_vectors >= 4 => $tile::<2, 4>($at),
+            (2, 3) if $max_vectors >= 3 => $tile::<2, 3>($at),
+            (2, 2) => $tile::<2, 2>($at),
+            (2, _) => $tile::<2, 1>($at),
+            (_, 4) if $max_vectors >= 4 => $tile::<1, 4>($at),
+            (_, 3) if $max_vectors >= 3 => $tile::<1, 3>($at),
+            (_, 2) => $tile::<1, 2>($at),
+            (_, _) => $tile::<1, 1>($at),
         }
     };
 }
@@ -710,20 +715,59 @@ macro_rules! dispatch_tile {
 /// Rows of activations one panel tile reads (the VNNI and dot-product kernels).
 const PANEL_TILE_ROWS: usize = 6;
 
-/// The tiles the panel kernels walk: up to `max_panels` panels (the outer loop, so that their
-/// weights stay in the cache) by up to [`PANEL_TILE_ROWS`] rows, as `(row, rows, panel, panels)`.
+/// Where one tile of a panel kernel reads and writes: its first row of activations, its first
+/// panel of weights, the sums of those weights and the sums it writes at its first output, the
+/// row length `k`, the row length of `sums` and the outputs left from the tile's first one.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn panel_tiles(
-    rows: usize,
+#[derive(Clone, Copy)]
+struct PanelTile {
+    a: *const i8,
+    w: *const i8,
+    weight_sums: *const i32,
+    sums: *mut i32,
+    k: usize,
     columns: usize,
+    columns_left: usize,
+}
+
+/// The tiles the panel kernels walk, as `(rows, panels, tile)`: up to `max_panels` panels (the
+/// outer loop, so that their weights stay in the cache) by up to [`PANEL_TILE_ROWS`] rows. The
+/// arguments are `super::dot_products`'s; `weight_sums` may be empty for a kernel that does not
+/// read it.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[allow(clippy::too_many_arguments)]
+fn panel_tiles(
+    a: &[i8],
+    rows: usize,
+    w: &[i8],
+    weight_sums: &[i32],
+    columns: usize,
+    k: usize,
+    sums: &mut [i32],
     max_panels: usize,
-) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+) -> impl Iterator<Item = (usize, usize, PanelTile)> {
+    let (a, w, weight_sums, sums) = (
+        a.as_ptr(),
+        w.as_ptr(),
+        weight_sums.as_ptr(),
+        sums.as_mut_ptr(),
+    );
     let panel_count = columns.div_ceil(PANEL_OUTPUTS);
     (0..panel_count).step_by(max_panels).flat_map(move |panel| {
         let panels = max_panels.min(panel_count - panel);
-        (0..rows)
-            .step_by(PANEL_TILE_ROWS)
-            .map(move |row| (row, PANEL_TILE_ROWS.min(rows - row), panel, panels))
+        let first_column = panel * PANEL_OUTPUTS;
+        (0..rows).step_by(PANEL_TILE_ROWS).map(move |row| {
+            let tile = PanelTile {
+                a: a.wrapping_add(row * k),
+                w: w.wrapping_add(first_column * k),
+                weight_sums: weight_sums.wrapping_add(first_column),
+                sums: sums.wrapping_add(row * columns + first_column),
+                k,
+                columns,
+                columns_left: columns - first_column,
+            };
+            (PANEL_TILE_ROWS.min(rows - row), panels, tile)
+        })
     })
 }
 
@@ -731,7 +775,7 @@ fn panel_tiles(
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{panel_tiles, PANEL_INPUTS, PANEL_OUTPUTS};
+    use super::{panel_tiles, PanelTile, PANEL_INPUTS, PANEL_OUTPUTS};
 
     /// See `super::dot_products`: `a` shifted to unsigned bytes, `w` in panels. Tiles of up to
     /// 6 rows × 4 panels keep 24 sums of 16 outputs in registers.
@@ -745,52 +789,24 @@ mod avx512 {
         k: usize,
         sums: &mut [i32],
     ) {
-        let (a, w, weight_sums, sums) = (
-            a.as_ptr() as *const u8,
-            w.as_ptr(),
-            weight_sums.as_ptr(),
-            sums.as_mut_ptr(),
-        );
-        for (row, tile_rows, panel, panels) in panel_tiles(rows, columns, 4) {
-            let first_column = panel * PANEL_OUTPUTS;
-            let arguments = (
-                a.add(row * k),
-                w.add(first_column * k),
-                weight_sums.add(first_column),
-                sums.add(row * columns + first_column),
-                k,
-                columns,
-                columns - first_column,
-            );
-            dispatch_tile!(
-                tile,
-                tile_rows,
-                panels,
-                4,
-                (
-                    arguments.0,
-                    arguments.1,
-                    arguments.2,
-                    arguments.3,
-                    arguments.4,
-                    arguments.5,
-                    arguments.6
-                )
-            )
+        for (tile_rows, panels, at) in panel_tiles(a, rows, w, weight_sums, columns, k, sums, 4) {
+            dispatch_tile!(tile, tile_rows, panels, 4, at)
         }
     }
 
     /// `R` rows from `a` by `V` panels from `w`; writes the outputs below `columns_left`.
     #[inline(always)]
-    unsafe fn tile<const R: usize, const V: usize>(
-        a: *const u8,
-        w: *const i8,
-        weight_sums: *const i32,
-        sums: *mut i32,
-        k: usize,
-        columns: usize,
-        columns_left: usize,
-    ) {
+    unsafe fn tile<const R: usize, const V: usize>(at: PanelTile) {
+        let PanelTile {
+            w,
+            weight_sums,
+            sums,
+            k,
+            columns,
+            columns_left,
+            ..
+        } = at;
+        let a = at.a as *const u8;
         let panel_bytes = PANEL_OUTPUTS * k;
         let mut acc = [[_mm512_setzero_si512(); V]; R];
         for group in 0..k / PANEL_INPUTS {
@@ -836,7 +852,7 @@ mod avx512 {
 mod vnni256 {
     use std::arch::x86_64::*;
 
-    use super::{panel_tiles, PANEL_INPUTS, PANEL_OUTPUTS};
+    use super::{panel_tiles, PanelTile, PANEL_INPUTS, PANEL_OUTPUTS};
 
     macro_rules! kernel_256 {
         ($name:ident, $tile:ident, $features:literal, $dpbusd:ident) => {
@@ -852,52 +868,25 @@ mod vnni256 {
                 k: usize,
                 sums: &mut [i32],
             ) {
-                let (a, w, weight_sums, sums) = (
-                    a.as_ptr() as *const u8,
-                    w.as_ptr(),
-                    weight_sums.as_ptr(),
-                    sums.as_mut_ptr(),
-                );
-                for (row, tile_rows, panel, _) in panel_tiles(rows, columns, 1) {
-                    let first_column = panel * PANEL_OUTPUTS;
-                    let arguments = (
-                        a.add(row * k),
-                        w.add(first_column * k),
-                        weight_sums.add(first_column),
-                        sums.add(row * columns + first_column),
-                        k,
-                        columns,
-                        columns - first_column,
-                    );
-                    dispatch_tile!(
-                        $tile,
-                        tile_rows,
-                        2,
-                        2,
-                        (
-                            arguments.0,
-                            arguments.1,
-                            arguments.2,
-                            arguments.3,
-                            arguments.4,
-                            arguments.5,
-                            arguments.6
-                        )
-                    )
+                for (tile_rows, _, at) in panel_tiles(a, rows, w, weight_sums, columns, k, sums, 1)
+                {
+                    dispatch_tile!($tile, tile_rows, 2, 2, at)
                 }
             }
 
             /// `R` rows from `a` by one panel (`V` = 2 halves of 8 outputs).
             #[inline(always)]
-            unsafe fn $tile<const R: usize, const V: usize>(
-                a: *const u8,
-                w: *const i8,
-                weight_sums: *const i32,
-                sums: *mut i32,
-                k: usize,
-                columns: usize,
-                columns_left: usize,
-            ) {
+            unsafe fn $tile<const R: usize, const V: usize>(at: PanelTile) {
+                let PanelTile {
+                    w,
+                    weight_sums,
+                    sums,
+                    k,
+                    columns,
+                    columns_left,
+                    ..
+                } = at;
+                let a = at.a as *const u8;
                 let mut acc = [[_mm256_setzero_si256(); V]; R];
                 for group in 0..k / PANEL_INPUTS {
                     let mut halves = [_mm256_setzero_si256(); V];
@@ -961,7 +950,7 @@ mod neon {
     use std::arch::aarch64::*;
     use std::arch::asm;
 
-    use super::{panel_tiles, PANEL_INPUTS, PANEL_OUTPUTS};
+    use super::{panel_tiles, PanelTile, PANEL_INPUTS, PANEL_OUTPUTS};
 
     /// `sum + Σ` of four signed byte products per 32-bit lane (`sdot`; its intrinsic is not
     /// stable Rust yet).
@@ -989,44 +978,23 @@ mod neon {
         k: usize,
         sums: &mut [i32],
     ) {
-        let (a, w, sums) = (a.as_ptr(), w.as_ptr(), sums.as_mut_ptr());
-        for (row, tile_rows, panel, _) in panel_tiles(rows, columns, 1) {
-            let first_column = panel * PANEL_OUTPUTS;
-            let arguments = (
-                a.add(row * k),
-                w.add(first_column * k),
-                sums.add(row * columns + first_column),
-                k,
-                columns,
-                columns - first_column,
-            );
-            dispatch_tile!(
-                tile,
-                tile_rows,
-                4,
-                4,
-                (
-                    arguments.0,
-                    arguments.1,
-                    arguments.2,
-                    arguments.3,
-                    arguments.4,
-                    arguments.5
-                )
-            )
+        for (tile_rows, _, at) in panel_tiles(a, rows, w, &[], columns, k, sums, 1) {
+            dispatch_tile!(tile, tile_rows, 4, 4, at)
         }
     }
 
     /// `R` rows from `a` by one panel (`V` = 4 quarters of 4 outputs).
     #[inline(always)]
-    unsafe fn tile<const R: usize, const V: usize>(
-        a: *const i8,
-        w: *const i8,
-        sums: *mut i32,
-        k: usize,
-        columns: usize,
-        columns_left: usize,
-    ) {
+    unsafe fn tile<const R: usize, const V: usize>(at: PanelTile) {
+        let PanelTile {
+            a,
+            w,
+            sums,
+            k,
+            columns,
+            columns_left,
+            ..
+        } = at;
         let mut acc = [[vdupq_n_s32(0); V]; R];
         for group in 0..k / PANEL_INPUTS {
             let mut quarters = [vdupq_n_s8(0); V];
@@ -1058,10 +1026,11 @@ mod neon {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn pseudo_random(count: usize, seed: u32) -> Vec<f32> {
+    /// Values in [-1, 1) from a linear congruential generator (the CPU steps' tests use it too).
+    pub(crate) fn pseudo_random(count: usize, seed: u32) -> Vec<f32> {
         let mut state = seed;
         (0..count)
             .map(|_| {
