@@ -147,6 +147,11 @@ pub struct ModelArgs {
     /// config and the tokenizer [default: the `inference.url` setting, else the model runs here].
     #[arg(long, value_name = "URL")]
     pub inference_url: Option<String>,
+    /// The entity tagger: a Hugging Face token-classification checkpoint (repo id or directory),
+    /// `bundled` for the bundled disease tagger, or `off` [default: the `entities.model` setting,
+    /// else bundled].
+    #[arg(long, value_name = "MODEL")]
+    pub entities_model: Option<String>,
 }
 
 impl ModelArgs {
@@ -164,6 +169,7 @@ impl ModelArgs {
             (&self.device, &mut options.device),
             (&self.precision, &mut options.precision),
             (&self.inference_url, &mut options.inference_url),
+            (&self.entities_model, &mut options.entities_model),
         ];
         for (given, option) in overrides {
             if let Some(value) = given {

@@ -34,6 +34,8 @@ pub struct Settings {
     /// Plain `http://` to a host other than this machine (else refused: the text would travel
     /// unencrypted).
     pub inference_allow_http: bool,
+    /// The entity tagger: a Hub id, a directory, `bundled` or `off`.
+    pub entities_model: String,
     pub completion_top_k: usize,
     pub completion_min_probability: f32,
     pub completion_max_pieces: usize,
@@ -60,7 +62,7 @@ pub struct Settings {
 }
 
 /// Every key the server reads (under `biomedLsp`); `editors/settings.json` documents exactly these.
-pub const SETTING_KEYS: [&str; 41] = [
+pub const SETTING_KEYS: [&str; 42] = [
     "model",
     "revision",
     "device",
@@ -71,6 +73,7 @@ pub const SETTING_KEYS: [&str; 41] = [
     "inference.caFile",
     "inference.allowHttp",
     "offline",
+    "entities.model",
     "completion.topK",
     "completion.minProbability",
     "completion.maxPieces",
@@ -109,7 +112,7 @@ pub const SETTING_KEYS: [&str; 41] = [
 /// the editor's user settings, the command line, the environment), never from a workspace: a
 /// cloned repository must not choose them. `editors/settings.json` marks exactly these
 /// `"scope": "machine"`.
-pub const MACHINE_SETTING_KEYS: [&str; 10] = [
+pub const MACHINE_SETTING_KEYS: [&str; 11] = [
     "model",
     "revision",
     "device",
@@ -120,6 +123,7 @@ pub const MACHINE_SETTING_KEYS: [&str; 10] = [
     "inference.token",
     "inference.caFile",
     "inference.allowHttp",
+    "entities.model",
 ];
 
 /// Whether `key` is a machine setting ([`MACHINE_SETTING_KEYS`], or `dictionary.userFile`).
@@ -169,6 +173,7 @@ impl Default for Settings {
             inference_token: crate::secret::Secret::default(),
             inference_ca_file: String::new(),
             inference_allow_http: false,
+            entities_model: crate::model::resolve::BUNDLED_MODEL_NAME.to_string(),
             completion_top_k: 10,
             completion_min_probability: 0.001,
             completion_max_pieces: 2,
@@ -231,6 +236,7 @@ impl Settings {
             || self.inference_token != other.inference_token
             || self.inference_ca_file != other.inference_ca_file
             || self.inference_allow_http != other.inference_allow_http
+            || self.entities_model != other.entities_model
     }
 
     /// The model these settings name. The token falls back to `BIOMED_LSP_INFERENCE_TOKEN`.
@@ -255,6 +261,7 @@ impl Settings {
             inference_token: token,
             inference_ca_file: self.inference_ca_file.clone(),
             inference_allow_http: self.inference_allow_http,
+            entities_model: self.entities_model.clone(),
         }
     }
 
@@ -422,6 +429,7 @@ impl Settings {
             "inference.token" => Value::from(self.inference_token.redacted()),
             "inference.caFile" => Value::from(self.inference_ca_file.clone()),
             "inference.allowHttp" => Value::from(self.inference_allow_http),
+            "entities.model" => Value::from(self.entities_model.clone()),
             "offline" => Value::from(self.offline),
             "completion.topK" => Value::from(self.completion_top_k),
             "completion.minProbability" => Value::from(self.completion_min_probability),
@@ -537,6 +545,7 @@ impl Settings {
                     .trim()
                     .to_string()
             }
+            "entities.model" => self.entities_model = non_empty_string(value)?,
             "inference.allowHttp" => {
                 self.inference_allow_http = value
                     .as_bool()

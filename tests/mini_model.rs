@@ -267,28 +267,3 @@ fn token_probabilities_can_be_limited_to_ranges() {
         assert_eq!(a.top.len(), 3);
     }
 }
-
-#[test]
-fn every_word_gets_the_state_of_its_first_piece_however_long_the_text() {
-    let runner = runner();
-    let hidden = runner.model.config().hidden_size;
-    // Long enough for several rows; a word split into pieces on the way.
-    let sentence = "Familial adenomatous polyposis is caused by mutations in the APC gene. ";
-    let text = sentence.repeat(60);
-    let words = runner.tokenizer.words(&text).unwrap();
-    let states = runner.word_states(&text).unwrap();
-    assert_eq!(states.len(), words.len());
-    for (state, word) in states.iter().zip(&words) {
-        assert_eq!((state.word.start, state.word.end), (word.start, word.end));
-        assert_eq!(state.state.len(), hidden);
-        assert!(state.state.iter().all(|v| v.is_finite()));
-    }
-    // A sentence alone has its own words, and reading it again gives the same states.
-    let short = runner.word_states(sentence).unwrap();
-    assert_eq!(short.len(), words.len() / 60);
-    assert_eq!(
-        short[3].state,
-        runner.word_states(sentence).unwrap()[3].state
-    );
-    assert!(runner.word_states("").unwrap().is_empty());
-}

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use biomed_lsp::model::bert::BertMaskedLm;
+use biomed_lsp::model::bert::BertModel;
 use biomed_lsp::model::config::BertConfig;
 use biomed_lsp::model::device::Precision;
 use biomed_lsp::model::fill::ModelRunner;
@@ -16,8 +16,7 @@ fn runner(dtype: DType) -> ModelRunner {
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/biomed-mini");
     let config = BertConfig::from_file(&directory.join("config.json")).unwrap();
     let weights = WeightFile::open_in(&directory).unwrap();
-    let model =
-        BertMaskedLm::load(&weights, &config, dtype, &Device::Cpu, Precision::Float).unwrap();
+    let model = BertModel::load(&weights, &config, dtype, &Device::Cpu, Precision::Float).unwrap();
     ModelRunner::new(
         model,
         Arc::new(WordTokenizer::from_directory(&directory).unwrap()),

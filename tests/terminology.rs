@@ -798,6 +798,7 @@ fn the_engine_gives_the_same_findings_as_the_runner_and_the_same_screen() {
             precision: "f32".into(),
             display_name: "mini model".into(),
             sent_to: None,
+            entities: None,
         },
     });
     let through_engine =

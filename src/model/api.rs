@@ -137,6 +137,19 @@ pub struct ModelInfo {
     pub display_name: String,
     /// Where the text goes when it leaves this machine: the inference server's URL.
     pub sent_to: Option<String>,
+    /// The entity tagger, when one is loaded: what it is and the entity types it finds.
+    pub entities: Option<EntityModelInfo>,
+}
+
+/// What the loaded entity tagger is.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EntityModelInfo {
+    /// `bundled disease tagger`, a repo id or a directory.
+    pub name: String,
+    /// The entity types its labels name (`Disease`), in label order.
+    pub entity_types: Vec<String>,
+    /// Whether it runs on the fill-mask model's encoder (the same tensors) or on its own.
+    pub shares_encoder: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,6 @@
-//! BERT encoder and masked-language-model head, run only at the positions a request asks about.
+//! BERT encoder and, when the checkpoint has one, its masked-language-model head, run only at the
+//! positions a request asks about (a token-classification checkpoint has no such head: its encoder
+//! alone serves the entity tagger).
 //!
 //! Ported from transformers' `modeling_bert.py` (the classes named on each struct, at
 //! <https://github.com/huggingface/transformers/blob/6eedfa6dd15dc1e22a55ae036f681914e5a0d9a1/src/transformers/models/bert/modeling_bert.py>)
@@ -76,16 +78,22 @@ struct Layer {
     output_layer_norm: LayerNorm,
 }
 
-/// `BertForMaskedLM`: the encoder and `BertLMPredictionHead` (transform dense + activation +
-/// LayerNorm, then the decoder tied to the word embeddings, plus a bias).
-pub struct BertMaskedLm {
+/// `BertLMPredictionHead`: transform dense + activation + LayerNorm, then the decoder tied to the
+/// word embeddings, plus a bias.
+struct MaskedLmHead {
+    dense: Dense,
+    layer_norm: LayerNorm,
+    /// Tied to the word embeddings, which stay unquantized: kept as loaded.
+    decoder: Linear,
+}
+
+/// `BertModel`'s encoder, with `BertForMaskedLM`'s head when the checkpoint has one
+/// (`cls.predictions.*`).
+pub struct BertModel {
     config: BertConfig,
     embeddings: Embeddings,
     layers: Vec<Layer>,
-    head_dense: Dense,
-    head_layer_norm: LayerNorm,
-    /// Tied to the word embeddings, which stay unquantized: kept as loaded.
-    decoder: Linear,
+    masked_lm_head: Option<MaskedLmHead>,
     dtype: DType,
     precision: Precision,
     device: Device,
@@ -103,9 +111,10 @@ fn model_error(error: candle_core::Error) -> ModelError {
     ModelError::Compute(error.to_string())
 }
 
-impl BertMaskedLm {
-    /// Loads the weights; with [`Precision::Q8`] (CPU only, dimensions multiples of 32) the dense
-    /// layers of the encoder and of the head's transform are quantized as they load.
+impl BertModel {
+    /// Loads the weights, the masked-language-model head when the file has it; with
+    /// [`Precision::Q8`] (CPU only, dimensions multiples of 32) the dense layers of the encoder and
+    /// of the head's transform are quantized as they load.
     pub fn load(
         weights: &WeightFile,
         config: &BertConfig,
@@ -215,33 +224,46 @@ impl BertMaskedLm {
             });
         }
 
-        // The decoder is tied to the word embeddings; conversions to safetensors store it once, so
-        // fall back to the embeddings and to `cls.predictions.bias` (BertLMPredictionHead ties
-        // `decoder.bias` to it).
-        let decoder_weight = if weights.contains("cls.predictions.decoder.weight") {
-            load(
-                "cls.predictions.decoder.weight",
-                &[config.vocab_size, hidden],
-            )?
+        let masked_lm_head = if weights.contains("cls.predictions.transform.dense.weight") {
+            // The decoder is tied to the word embeddings; conversions to safetensors store it
+            // once, so fall back to the embeddings and to `cls.predictions.bias`
+            // (BertLMPredictionHead ties `decoder.bias` to it).
+            let decoder_weight = if weights.contains("cls.predictions.decoder.weight") {
+                load(
+                    "cls.predictions.decoder.weight",
+                    &[config.vocab_size, hidden],
+                )?
+            } else {
+                word_embeddings
+            };
+            let decoder_bias = if weights.contains("cls.predictions.decoder.bias") {
+                load("cls.predictions.decoder.bias", &[config.vocab_size])?
+            } else {
+                load("cls.predictions.bias", &[config.vocab_size])?
+            };
+            Some(MaskedLmHead {
+                dense: linear("cls.predictions.transform.dense", hidden, hidden)?,
+                layer_norm: layer_norm("cls.predictions.transform.LayerNorm")?,
+                decoder: Linear::new(decoder_weight, Some(decoder_bias)),
+            })
         } else {
-            word_embeddings
-        };
-        let decoder_bias = if weights.contains("cls.predictions.decoder.bias") {
-            load("cls.predictions.decoder.bias", &[config.vocab_size])?
-        } else {
-            load("cls.predictions.bias", &[config.vocab_size])?
+            None
         };
         Ok(Self {
             config: config.clone(),
             embeddings,
             layers,
-            head_dense: linear("cls.predictions.transform.dense", hidden, hidden)?,
-            head_layer_norm: layer_norm("cls.predictions.transform.LayerNorm")?,
-            decoder: Linear::new(decoder_weight, Some(decoder_bias)),
+            masked_lm_head,
             dtype,
             precision,
             device: device.clone(),
         })
+    }
+
+    /// Whether the checkpoint has the masked-language-model head that fill, scoring and the
+    /// terminology check need (a token-classification checkpoint has not).
+    pub fn has_masked_lm_head(&self) -> bool {
+        self.masked_lm_head.is_some()
     }
 
     pub fn config(&self) -> &BertConfig {
@@ -276,7 +298,7 @@ impl BertMaskedLm {
 
     /// The integer kernel of the 8-bit layers, when the weights are 8-bit.
     pub fn int8_kernel(&self) -> Option<Kernel> {
-        match &self.head_dense {
+        match &self.layers.first()?.query_key_value {
             Dense::Quantized(layer) => Some(layer.kernel()),
             Dense::Float(_) => None,
         }
@@ -440,33 +462,39 @@ impl BertMaskedLm {
         Ok(xs)
     }
 
-    /// The MLM head over hidden states `[n, hidden]`: logits `[n, vocab_size]` in f32.
+    /// The MLM head over hidden states `[n, hidden]`: logits `[n, vocab_size]` in f32. An error
+    /// for a checkpoint without that head.
     pub fn head(&self, hidden_states: &Tensor) -> candle_core::Result<Tensor> {
-        let xs = self
-            .head_dense
+        let Some(head) = &self.masked_lm_head else {
+            return Err(candle_core::Error::Msg(
+                "this checkpoint has no masked-language-model head (cls.predictions.*)".into(),
+            ));
+        };
+        let xs = head
+            .dense
             .forward_activated(hidden_states, self.config.hidden_activation)?;
-        let xs = self.head_layer_norm.forward(&xs)?;
-        self.decode(&xs)?.to_dtype(DType::F32)
+        let xs = head.layer_norm.forward(&xs)?;
+        self.decode(&head.decoder, &xs)?.to_dtype(DType::F32)
     }
 
     /// The decoder (`[n, hidden]` → `[n, vocab_size]`). On the CPU the vocabulary is split into
     /// strips, one matrix product each on candle's thread pool (candle runs a product of this
     /// shape on one thread while the others wait).
-    fn decode(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+    fn decode(&self, decoder: &Linear, xs: &Tensor) -> candle_core::Result<Tensor> {
         let pool = candle_core::utils::barrier_pool();
-        let Some(bias) = self.decoder.bias() else {
-            return self.decoder.forward(xs);
+        let Some(bias) = decoder.bias() else {
+            return decoder.forward(xs);
         };
         if !self.device.is_cpu() || self.dtype != DType::F32 || pool.n_workers() == 0 {
-            return self.decoder.forward(xs);
+            return decoder.forward(xs);
         }
         let (positions, hidden) = xs.dims2()?;
-        let vocab_size = self.decoder.weight().dim(0)?;
+        let vocab_size = decoder.weight().dim(0)?;
         let strip_rows = vocab_size.div_ceil((pool.n_workers() + 1) * 4);
         let strips = vocab_size.div_ceil(strip_rows);
         let bias = bias.to_vec1::<f32>()?;
         let logits = with_cpu_values(xs, |inputs| {
-            with_cpu_values(self.decoder.weight(), |weights| {
+            with_cpu_values(decoder.weight(), |weights| {
                 // What the product below reads and writes (the shapes make it so).
                 assert_eq!(inputs.len(), positions * hidden);
                 assert_eq!(weights.len(), vocab_size * hidden);

@@ -76,13 +76,16 @@ impl BertConfig {
                 "BertForPreTraining",
                 "BertModel",
                 "BertLMHeadModel",
+                // An entity tagger's encoder; the fill-mask model refuses one without the
+                // masked-language-model head when its weights load.
+                "BertForTokenClassification",
             ];
             if !architectures
                 .iter()
                 .any(|name| known.contains(&name.as_str()))
             {
                 return Err(format!(
-                    "architectures {architectures:?} is not a BERT masked-language model (expected BertForMaskedLM)"
+                    "architectures {architectures:?} is not a BERT model this server runs (expected BertForMaskedLM, or BertForTokenClassification for entities.model)"
                 ));
             }
         }

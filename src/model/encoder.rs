@@ -1,17 +1,17 @@
 //! What runs the forward passes: the model in this process, or a model on an inference server
 //! (`remote.rs`). Everything else (tokenizing, windows, scoring) is the same for both.
 
-use super::bert::BertMaskedLm;
+use super::bert::BertModel;
 use super::config::BertConfig;
 use super::remote::RemoteEncoder;
 
 pub enum Encoder {
-    Local(BertMaskedLm),
+    Local(BertModel),
     Remote(RemoteEncoder),
 }
 
-impl From<BertMaskedLm> for Encoder {
-    fn from(model: BertMaskedLm) -> Self {
+impl From<BertModel> for Encoder {
+    fn from(model: BertModel) -> Self {
         Encoder::Local(model)
     }
 }

@@ -7,18 +7,23 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use tokio::sync::oneshot;
 
 use super::api::{
-    BatchAnswers, CancelFlag, EngineCounters, EngineCounts, EngineError, ExplainRequest,
-    Explanation, FillRequest, ModelInfo, ScoreRequest, TokenProbability, TokenProbabilityRequest,
-    TokenizedWord, WordPrediction, WordScore,
+    BatchAnswers, CancelFlag, EngineCounters, EngineCounts, EngineError, EntityModelInfo,
+    ExplainRequest, Explanation, FillRequest, ModelInfo, ScoreRequest, TokenProbability,
+    TokenProbabilityRequest, TokenizedWord, WordPrediction, WordScore,
 };
-use super::bert::BertMaskedLm;
+use super::bert::BertModel;
 use super::config::BertConfig;
 use super::device::{select_device, DeviceChoice, PrecisionChoice};
-use super::embedded::{bundled_model_directory, embedded_files};
+use super::embedded::{
+    bundled_entity_model_directory, bundled_model_directory, embedded_entity_files, embedded_files,
+};
 use super::embedding::EmbedRequest;
+use super::entities::{EntityTagger, SharedEncoderCandidate};
 use super::fill::ModelRunner;
 use super::remote::{InferenceServer, RemoteEncoder, RemoteError};
-use super::resolve::{resolve, ModelLocation, ModelOptions, DEFAULT_MODEL};
+use super::resolve::{
+    resolve, ModelLocation, ModelOptions, BUNDLED_MODEL_NAME, DEFAULT_MODEL, NO_ENTITY_MODEL,
+};
 use super::slot_fill::{
     FillVocabulary, Lookup, SlotCache, SlotDistributions, SlotRows, SLOT_CACHE_CAPACITY,
 };
@@ -91,14 +96,11 @@ pub fn load_bundled(
     device_choice: DeviceChoice,
     precision_choice: PrecisionChoice,
 ) -> Result<(ModelRunner, String), ModelError> {
-    let Some(files) = embedded_files() else {
+    if embedded_files().is_none() {
         return load_from_directory(&bundled_model_directory(), device_choice, precision_choice);
-    };
+    }
     let (config, tokenizer) = config_and_tokenizer(&ModelLocation::Bundled)?;
-    let weights = WeightFile::open_safetensors_bytes(
-        "<bundled mini model>/model.safetensors",
-        files.model_safetensors,
-    )?;
+    let weights = bundled_weights()?;
     runner_on_device(
         &weights,
         &config,
@@ -118,7 +120,16 @@ fn runner_on_device(
 ) -> Result<(ModelRunner, String), ModelError> {
     let selected = select_device(device_choice)?;
     let precision = precision_choice.on(&selected.device);
-    let model = BertMaskedLm::load(weights, config, selected.dtype, &selected.device, precision)?;
+    let model = BertModel::load(weights, config, selected.dtype, &selected.device, precision)?;
+    if !model.has_masked_lm_head() {
+        return Err(ModelError::BadFile {
+            path: weights.path(),
+            problem: "no masked-language-model head (cls.predictions.*): a token-classification \
+                      checkpoint finds entities (setting entities.model, --entities-model), it \
+                      cannot fill masks (setting model, --model)"
+                .into(),
+        });
+    }
     Ok((ModelRunner::new(model, Arc::new(tokenizer))?, selected.name))
 }
 
@@ -167,6 +178,7 @@ fn load_remote(
     options: &ModelOptions,
     resolution: &super::resolve::Resolution,
     on_event: &(dyn Fn(LoadEvent) + Send + Sync),
+    cancel: &CancelFlag,
 ) -> Result<LoadedModel, ModelError> {
     let (config, tokenizer) = config_and_tokenizer(&resolution.location)?;
     let server = InferenceServer {
@@ -197,8 +209,11 @@ fn load_remote(
         display_name: display,
         sent_to: Some(device.clone()),
         device,
+        entities: None,
     };
-    Ok(LoadedModel { runner, info })
+    let mut loaded = LoadedModel { runner, info };
+    load_entity_tagger_or_warn(options, &resolution.location, &mut loaded, on_event, cancel);
+    Ok(loaded)
 }
 
 /// Finds, downloads if needed, and loads the model the options name. Blocking. Setting `cancel`
@@ -222,7 +237,7 @@ pub fn load_model(
         if let Some(warning) = &resolution.fallback_warning {
             on_event(LoadEvent::Warning(warning.clone()));
         }
-        match load_remote(options, &resolution, on_event) {
+        match load_remote(options, &resolution, on_event, cancel) {
             // The text stays here when the server cannot be reached or may not be used.
             Err(ModelError::Remote(
                 error @ (RemoteError::Unreachable { .. }
@@ -289,8 +304,196 @@ pub fn load_model(
         precision,
         display_name: display,
         sent_to: None,
+        entities: None,
     };
-    Ok(LoadedModel { runner, info })
+    let mut loaded = LoadedModel { runner, info };
+    load_entity_tagger_or_warn(options, &resolution.location, &mut loaded, on_event, cancel);
+    Ok(loaded)
+}
+
+/// [`load_entity_tagger`]; a tagger that cannot load is a warning, never a reason to go without
+/// the fill-mask model.
+fn load_entity_tagger_or_warn(
+    options: &ModelOptions,
+    fill_mask_location: &ModelLocation,
+    loaded: &mut LoadedModel,
+    on_event: &(dyn Fn(LoadEvent) + Send + Sync),
+    cancel: &CancelFlag,
+) {
+    if let Err(error) = load_entity_tagger(options, fill_mask_location, loaded, on_event, cancel) {
+        on_event(LoadEvent::Warning(format!(
+            "no entity highlighting: the entity model ({}) did not load: {error}",
+            options.entities_model.trim()
+        )));
+    }
+}
+
+/// Loads the entity tagger `options.entities_model` names (none for `off`) into `loaded`'s
+/// runner, on the fill-mask model's device and at its precision. A Hub checkpoint that is neither
+/// cached nor downloadable leaves the bundled tagger standing in, with a warning, as for the
+/// fill-mask model.
+fn load_entity_tagger(
+    options: &ModelOptions,
+    fill_mask_location: &ModelLocation,
+    loaded: &mut LoadedModel,
+    on_event: &(dyn Fn(LoadEvent) + Send + Sync),
+    cancel: &CancelFlag,
+) -> Result<(), ModelError> {
+    let requested = options.entities_model.trim();
+    if requested.is_empty() || requested == NO_ENTITY_MODEL {
+        return Ok(());
+    }
+    let progress = |file: &str, done: u64, total: u64| {
+        on_event(LoadEvent::Download {
+            file: file.to_string(),
+            done_bytes: done,
+            total_bytes: total,
+        })
+    };
+    let resolution = resolve(
+        &ModelOptions {
+            model: requested.to_string(),
+            revision: "main".into(),
+            inference_url: String::new(),
+            ..options.clone()
+        },
+        &progress,
+        cancel,
+    )?;
+    if let Some(warning) = &resolution.fallback_warning {
+        on_event(LoadEvent::Warning(format!("entities.model: {warning}")));
+    }
+    // The fill-mask model's weights, to tell whether the checkpoint's encoder is the same (never
+    // for a model on an inference server: the tagger needs hidden states here).
+    let fill_mask_weights = match (&loaded.runner.model, fill_mask_location) {
+        (super::encoder::Encoder::Remote(_), _) => None,
+        (_, ModelLocation::Directory(directory)) => Some(WeightFile::open_in(directory)?),
+        (_, ModelLocation::Bundled) => Some(bundled_weights()?),
+    };
+    let (device, dtype, precision) = match &loaded.runner.model {
+        super::encoder::Encoder::Local(model) => {
+            (model.device().clone(), model.dtype(), model.precision())
+        }
+        super::encoder::Encoder::Remote(_) => {
+            let device_choice: DeviceChoice = options.device.parse()?;
+            let selected = select_device(device_choice)?;
+            let precision = options
+                .precision
+                .parse::<PrecisionChoice>()?
+                .on(&selected.device);
+            (selected.device, selected.dtype, precision)
+        }
+    };
+    let fill_mask = fill_mask_weights
+        .as_ref()
+        .map(|weights| SharedEncoderCandidate {
+            weights,
+            config: loaded.runner.model.config(),
+            tokenizer: &loaded.runner.tokenizer,
+        });
+    let tagger = match &resolution.location {
+        ModelLocation::Bundled => {
+            let (config_text, config_path, weights) = bundled_entity_files()?;
+            let (_, tokenizer) = config_and_tokenizer(&ModelLocation::Bundled)?;
+            let name = if requested == BUNDLED_MODEL_NAME {
+                "bundled disease tagger".to_string()
+            } else {
+                format!("bundled disease tagger (standing in for {requested})")
+            };
+            EntityTagger::load(
+                name,
+                &config_text,
+                &config_path,
+                &weights,
+                tokenizer,
+                fill_mask,
+                dtype,
+                &device,
+                precision,
+            )?
+        }
+        ModelLocation::Directory(directory) => {
+            let config_path = directory.join("config.json");
+            let config_text =
+                std::fs::read_to_string(&config_path).map_err(|source| ModelError::Io {
+                    path: config_path.clone(),
+                    source,
+                })?;
+            EntityTagger::load(
+                display_name(requested),
+                &config_text,
+                &config_path,
+                &WeightFile::open_in(directory)?,
+                WordTokenizer::from_directory(directory)?,
+                fill_mask,
+                dtype,
+                &device,
+                precision,
+            )?
+        }
+    };
+    let info = EntityModelInfo {
+        name: tagger.name.clone(),
+        entity_types: tagger.head().entity_types(),
+        shares_encoder: tagger.shares_encoder(),
+    };
+    on_event(LoadEvent::Message(format!(
+        "entity tagger ready: {} ({}; {})",
+        info.name,
+        info.entity_types.join(", "),
+        if info.shares_encoder {
+            "on the fill-mask model's encoder"
+        } else {
+            "its own encoder"
+        }
+    )));
+    loaded.info.entities = Some(info);
+    loaded.runner.entity_tagger = Some(tagger);
+    Ok(())
+}
+
+/// The bundled mini model's weights (from the binary when embedded, else from the source tree).
+fn bundled_weights() -> Result<WeightFile, ModelError> {
+    match embedded_files() {
+        Some(files) => WeightFile::open_safetensors_bytes(
+            "<bundled mini model>/model.safetensors",
+            files.model_safetensors,
+        ),
+        None => WeightFile::open_in(&bundled_model_directory()),
+    }
+}
+
+/// The bundled entity tagger's `config.json` (text and name) and weights.
+fn bundled_entity_files() -> Result<(String, std::path::PathBuf, WeightFile), ModelError> {
+    match embedded_entity_files() {
+        Some(files) => Ok((
+            files.config_json.to_string(),
+            "<bundled entity model>/config.json".into(),
+            WeightFile::open_safetensors_bytes(
+                "<bundled entity model>/model.safetensors",
+                files.model_safetensors,
+            )?,
+        )),
+        None => {
+            let directory = bundled_entity_model_directory();
+            if !directory.join("model.safetensors").is_file() {
+                return Err(ModelError::Resolve(
+                    "this build has no bundled entity tagger (the crates.io package leaves it \
+                     out for crates.io's size limit): install a release binary, name a \
+                     token-classification checkpoint in the setting entities.model, or set it \
+                     to off"
+                        .into(),
+                ));
+            }
+            let config_path = directory.join("config.json");
+            let config_text =
+                std::fs::read_to_string(&config_path).map_err(|source| ModelError::Io {
+                    path: config_path.clone(),
+                    source,
+                })?;
+            Ok((config_text, config_path, WeightFile::open_in(&directory)?))
+        }
+    }
 }
 
 /// Loads the model and starts the engine thread.

@@ -1,91 +1,33 @@
-//! Named entities from a token-classification head on the encoder: the hidden state of each
-//! word's first piece (the last layer, as transformers' `BertForTokenClassification` reads it),
-//! a linear layer to one score per label, BIO or BIOES labels decoded into mentions.
+//! Named entities from a token-classification checkpoint (transformers'
+//! `BertForTokenClassification`): the encoder's last layer at each word's first piece, a linear
+//! layer to one score per label, BIO or BIOES labels decoded into mentions.
 //!
-//! A head is a directory in transformers' layout: `config.json` with `id2label`, and
-//! `model.safetensors` holding `classifier.weight` (`[labels, hidden]`) and `classifier.bias`.
-//! `examples/train_entity_head.rs` trains such a head on the bundled mini model's encoder, left
-//! as it is; that is not good enough to ship (entity F1 0.28 on the NCBI-disease test split,
-//! see the example), so nothing here is wired into the server or `check` yet.
+//! A checkpoint is a directory in transformers' layout: `config.json` with `id2label`, a tokenizer,
+//! and `model.safetensors` or `pytorch_model.bin` holding the encoder (`bert.*`) and
+//! `classifier.weight` (`[labels, hidden]`) and `classifier.bias`. When its encoder is the
+//! fill-mask model's, tensor for tensor, the tagger runs on that encoder; otherwise on its own.
+//! `scripts/train_entity_model.py` makes the bundled one (the mini model fine-tuned on
+//! NCBI-disease).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 
-use super::api::TokenizedWord;
+use super::api::{BatchAnswers, CancelFlag, EngineCounters};
+use super::bert::BertModel;
+use super::config::BertConfig;
 use super::encoder::Encoder;
 use super::fill::{compute_error, ModelRunner};
 use super::remote::RemoteError;
+use super::tokenizer::WordTokenizer;
+use super::weights::WeightFile;
 use super::ModelError;
 
-/// Pieces of one row besides `[CLS]` and `[SEP]`; a longer text is read in several rows, cut
-/// between words.
-const PIECES_PER_ROW: usize = 254;
-
-/// A word of a text with the encoder's hidden state at its first piece.
-#[derive(Clone, Debug)]
-pub struct WordState {
-    pub word: TokenizedWord,
-    pub state: Vec<f32>,
-}
-
-impl ModelRunner {
-    /// Every word of `text` (BERT's pre-tokenizer: whitespace and punctuation) with the last
-    /// layer's hidden state at its first piece. The model must run in this process: an inference
-    /// server returns no hidden states.
-    pub fn word_states(&self, text: &str) -> Result<Vec<WordState>, ModelError> {
-        let model = match &self.model {
-            Encoder::Local(model) => model,
-            Encoder::Remote(server) => {
-                return Err(RemoteError::NoHiddenStates(server.url().into()).into())
-            }
-        };
-        let words = self.tokenizer.words(text)?;
-        let mut states = Vec::with_capacity(words.len());
-        let mut start = 0;
-        while start < words.len() {
-            // As many whole words as the row holds (a single over-long word is cut).
-            let mut end = start;
-            let mut pieces = 0;
-            while end < words.len()
-                && (end == start || pieces + words[end].ids.len() <= PIECES_PER_ROW)
-            {
-                pieces += words[end].ids.len();
-                end += 1;
-            }
-            let mut row = vec![self.tokenizer.special.cls];
-            let mut first_pieces = Vec::with_capacity(end - start);
-            for word in &words[start..end] {
-                first_pieces.push(row.len().min(PIECES_PER_ROW));
-                row.extend(word.ids.iter().copied());
-            }
-            row.truncate(PIECES_PER_ROW + 1);
-            row.push(self.tokenizer.special.sep);
-            let device = model.device();
-            let length = row.len();
-            let input_ids = Tensor::from_vec(row, (1, length), device).map_err(compute_error)?;
-            let attention_mask =
-                Tensor::ones((1, length), DType::U32, device).map_err(compute_error)?;
-            super::api::EngineCounters::add(&self.counters.forward_passes);
-            let hidden = model
-                .encode(&input_ids, &attention_mask)
-                .and_then(|hidden| hidden.i(0))
-                .and_then(|hidden| hidden.to_dtype(DType::F32))
-                .and_then(|hidden| hidden.to_vec2::<f32>())
-                .map_err(compute_error)?;
-            for (word, position) in words[start..end].iter().zip(first_pieces) {
-                states.push(WordState {
-                    word: word.clone(),
-                    state: hidden[position].clone(),
-                });
-            }
-            start = end;
-        }
-        Ok(states)
-    }
-}
+/// Rows of one forward pass at most.
+const ROWS_PER_PASS: usize = 16;
 
 /// How a head's labels mark a mention's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +38,7 @@ pub enum LabelScheme {
     Bioes,
 }
 
-/// A linear token-classification head.
+/// A linear token-classification head (`classifier`).
 #[derive(Debug)]
 pub struct EntityHead {
     labels: Vec<String>,
@@ -107,7 +49,7 @@ pub struct EntityHead {
     bias: Vec<f32>,
 }
 
-/// Why a head cannot be used.
+/// Why a token-classification checkpoint cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum EntityHeadError {
     #[error("{path}: {message}")]
@@ -117,12 +59,6 @@ pub enum EntityHeadError {
         path: String,
         count: usize,
         labels: Vec<String>,
-    },
-    #[error("{path}: the head reads hidden states of {head} values, the encoder gives {encoder}")]
-    HiddenSize {
-        path: String,
-        head: usize,
-        encoder: usize,
     },
 }
 
@@ -149,36 +85,38 @@ impl EntityHead {
         })
     }
 
-    /// Reads a head from a directory in transformers' layout (see the module's documentation).
-    pub fn load(directory: &Path) -> Result<Self, EntityHeadError> {
-        let config_path = directory.join("config.json");
+    /// The head of a checkpoint: the labels of its `config.json` (`config_text`, read from
+    /// `config_path`) and the `classifier` tensors of its weights.
+    pub fn from_checkpoint(
+        config_text: &str,
+        config_path: &Path,
+        weights: &WeightFile,
+        hidden_size: usize,
+    ) -> Result<Self, EntityHeadError> {
         let file_error = |path: &Path, message: String| EntityHeadError::File {
             path: path.display().to_string(),
             message,
         };
-        let config: serde_json::Value = std::fs::read_to_string(&config_path)
-            .map_err(|error| file_error(&config_path, error.to_string()))
-            .and_then(|text| {
-                serde_json::from_str(&text)
-                    .map_err(|error| file_error(&config_path, error.to_string()))
-            })?;
+        let config: serde_json::Value = serde_json::from_str(config_text)
+            .map_err(|error| file_error(config_path, error.to_string()))?;
         let id2label = config["id2label"].as_object().ok_or_else(|| {
             file_error(
-                &config_path,
-                "no `id2label` (a token-classification config names its labels)".into(),
+                config_path,
+                "no `id2label`: not a token-classification checkpoint (its config names its labels)"
+                    .into(),
             )
         })?;
         let mut by_id = BTreeMap::new();
         for (id, label) in id2label {
             let id: usize = id.parse().map_err(|_| {
                 file_error(
-                    &config_path,
+                    config_path,
                     format!("`id2label` key {id:?} is not a number"),
                 )
             })?;
             let label = label
                 .as_str()
-                .ok_or_else(|| file_error(&config_path, format!("label {id} is not a string")))?;
+                .ok_or_else(|| file_error(config_path, format!("label {id} is not a string")))?;
             by_id.insert(id, label.to_string());
         }
         let labels: Vec<String> = by_id.values().cloned().collect();
@@ -189,101 +127,35 @@ impl EntityHead {
                 labels,
             });
         }
-        let weights_path = directory.join("model.safetensors");
-        let tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu)
-            .map_err(|error| file_error(&weights_path, error.to_string()))?;
-        let tensor = |name: &str| {
-            tensors
-                .get(name)
-                .ok_or_else(|| file_error(&weights_path, format!("no tensor `{name}`")))?
-                .to_dtype(DType::F32)
-                .and_then(|t| t.flatten_all())
+        let weights_path = weights.path();
+        let tensor = |name: &str, shape: &[usize]| {
+            weights
+                .load(name, shape, DType::F32, &Device::Cpu)
+                .map_err(|error| file_error(&weights_path, error.to_string()))?
+                .flatten_all()
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(|error| file_error(&weights_path, error.to_string()))
         };
-        let (weight, bias) = (tensor("classifier.weight")?, tensor("classifier.bias")?);
+        let weight = tensor("classifier.weight", &[labels.len(), hidden_size])?;
+        let bias = tensor("classifier.bias", &[labels.len()])?;
         Self::new(labels, weight, bias).map_err(|message| file_error(&weights_path, message))
-    }
-
-    /// Writes the head in transformers' layout (`config.json` with `id2label`, `model.safetensors`).
-    pub fn save(&self, directory: &Path) -> Result<(), EntityHeadError> {
-        let file_error = |path: &Path, message: String| EntityHeadError::File {
-            path: path.display().to_string(),
-            message,
-        };
-        std::fs::create_dir_all(directory)
-            .map_err(|error| file_error(directory, error.to_string()))?;
-        let id2label: serde_json::Map<String, serde_json::Value> = self
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(id, label)| (id.to_string(), serde_json::Value::from(label.as_str())))
-            .collect();
-        let label2id: serde_json::Map<String, serde_json::Value> = self
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(id, label)| (label.clone(), serde_json::Value::from(id)))
-            .collect();
-        let config = serde_json::json!({
-            "architectures": ["BertForTokenClassification"],
-            "hidden_size": self.hidden_size,
-            "id2label": id2label,
-            "label2id": label2id,
-        });
-        let config_path = directory.join("config.json");
-        std::fs::write(
-            &config_path,
-            serde_json::to_string_pretty(&config).unwrap_or_default() + "\n",
-        )
-        .map_err(|error| file_error(&config_path, error.to_string()))?;
-        let weights_path = directory.join("model.safetensors");
-        let tensors = [
-            (
-                "classifier.weight",
-                Tensor::from_vec(
-                    self.weight.clone(),
-                    (self.labels.len(), self.hidden_size),
-                    &Device::Cpu,
-                ),
-            ),
-            (
-                "classifier.bias",
-                Tensor::from_vec(self.bias.clone(), self.labels.len(), &Device::Cpu),
-            ),
-        ];
-        let tensors: std::collections::HashMap<String, Tensor> = tensors
-            .into_iter()
-            .map(|(name, tensor)| tensor.map(|tensor| (name.to_string(), tensor)))
-            .collect::<Result<_, _>>()
-            .map_err(|error| file_error(&weights_path, error.to_string()))?;
-        candle_core::safetensors::save(&tensors, &weights_path)
-            .map_err(|error| file_error(&weights_path, error.to_string()))
     }
 
     pub fn labels(&self) -> &[String] {
         &self.labels
     }
 
-    pub fn hidden_size(&self) -> usize {
-        self.hidden_size
-    }
-
-    /// Checks that the head reads the hidden states `encoder_hidden_size` gives.
-    pub fn check_encoder(
-        &self,
-        encoder_hidden_size: usize,
-        path: &str,
-    ) -> Result<(), EntityHeadError> {
-        if encoder_hidden_size == self.hidden_size {
-            Ok(())
-        } else {
-            Err(EntityHeadError::HiddenSize {
-                path: path.to_string(),
-                head: self.hidden_size,
-                encoder: encoder_hidden_size,
-            })
+    /// The entity types the head tells apart (`Disease`, `Chemical`), in label order.
+    pub fn entity_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = Vec::new();
+        for label in &self.labels {
+            if let Some((_, kind)) = label.split_once('-') {
+                if !types.iter().any(|known| known == kind) {
+                    types.push(kind.to_string());
+                }
+            }
         }
+        types
     }
 
     /// The score of each label for one hidden state.
@@ -295,35 +167,332 @@ impl EntityHead {
             .collect()
     }
 
-    /// The most probable label of each word.
-    pub fn label_words(&self, states: &[WordState]) -> Vec<usize> {
-        states
-            .iter()
-            .map(|word| {
-                self.scores(&word.state)
-                    .iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |best, (label, &score)| {
-                        if score > best.1 {
-                            (label, score)
-                        } else {
-                            best
-                        }
-                    })
-                    .0
-            })
-            .collect()
-    }
-
-    /// The mentions in a text's words labelled `labels` (indices into [`Self::labels`]).
-    pub fn mentions(&self, words: &[WordState], labels: &[usize]) -> Vec<EntityMention> {
+    /// The mentions in words (byte ranges of a text) labelled `labels` (indices into
+    /// [`Self::labels`]).
+    pub fn mentions(&self, words: &[Range<usize>], labels: &[usize]) -> Vec<EntityMention> {
         let tags: Vec<(Range<usize>, &str)> = words
             .iter()
             .zip(labels)
-            .map(|(word, &label)| (word.word.start..word.word.end, self.labels[label].as_str()))
+            .map(|(word, &label)| (word.clone(), self.labels[label].as_str()))
             .collect();
         decode_mentions(&tags, self.scheme)
     }
+}
+
+/// A token-classification checkpoint ready to tag text.
+pub struct EntityTagger {
+    /// What the checkpoint is, for status reports (`bundled disease tagger`, a repo id).
+    pub name: String,
+    /// `None`: the checkpoint's encoder is the fill-mask model's, and the tagger runs on it.
+    own_encoder: Option<BertModel>,
+    tokenizer: Arc<WordTokenizer>,
+    head: EntityHead,
+}
+
+/// The fill-mask model's files, for telling whether a checkpoint's encoder is the same.
+pub struct SharedEncoderCandidate<'a> {
+    pub weights: &'a WeightFile,
+    pub config: &'a BertConfig,
+    pub tokenizer: &'a Arc<WordTokenizer>,
+}
+
+impl EntityTagger {
+    /// The tagger of a checkpoint, its encoder loaded like the fill-mask model's (`dtype` on
+    /// `device`, at `precision`) unless `fill_mask`'s encoder is the same, tensor for tensor, with
+    /// the same vocabulary.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        name: String,
+        config_text: &str,
+        config_path: &Path,
+        weights: &WeightFile,
+        tokenizer: WordTokenizer,
+        fill_mask: Option<SharedEncoderCandidate>,
+        dtype: DType,
+        device: &Device,
+        precision: super::device::Precision,
+    ) -> Result<Self, ModelError> {
+        let config = BertConfig::from_json(config_text).map_err(|problem| ModelError::BadFile {
+            path: config_path.to_path_buf(),
+            problem,
+        })?;
+        let head =
+            EntityHead::from_checkpoint(config_text, config_path, weights, config.hidden_size)?;
+        let shared = match &fill_mask {
+            Some(candidate) => {
+                candidate.tokenizer.vocab_len() == tokenizer.vocab_len()
+                    && same_encoder(candidate.weights, candidate.config, weights, &config)?
+            }
+            None => false,
+        };
+        let (own_encoder, tokenizer) = match fill_mask {
+            Some(candidate) if shared => (None, candidate.tokenizer.clone()),
+            _ => (
+                Some(BertModel::load(weights, &config, dtype, device, precision)?),
+                Arc::new(tokenizer),
+            ),
+        };
+        Ok(Self {
+            name,
+            own_encoder,
+            tokenizer,
+            head,
+        })
+    }
+
+    /// Whether the tagger runs on the fill-mask model's encoder.
+    pub fn shares_encoder(&self) -> bool {
+        self.own_encoder.is_none()
+    }
+
+    pub fn head(&self) -> &EntityHead {
+        &self.head
+    }
+}
+
+/// Whether two checkpoints hold the same encoder: the same configuration and every `bert.*`
+/// tensor of the same shape and values (the fill-mask head and the classifier aside).
+fn same_encoder(
+    a: &WeightFile,
+    a_config: &BertConfig,
+    b: &WeightFile,
+    b_config: &BertConfig,
+) -> Result<bool, ModelError> {
+    if a_config.hidden_size != b_config.hidden_size
+        || a_config.num_hidden_layers != b_config.num_hidden_layers
+        || a_config.intermediate_size != b_config.intermediate_size
+        || a_config.vocab_size != b_config.vocab_size
+        || a_config.num_attention_heads != b_config.num_attention_heads
+    {
+        return Ok(false);
+    }
+    let encoder_names = |weights: &WeightFile| {
+        let mut names: Vec<String> = weights
+            .tensor_names()
+            .into_iter()
+            .filter(|name| name.starts_with("bert.") && !name.ends_with("position_ids"))
+            .collect();
+        names.sort();
+        names
+    };
+    let names = encoder_names(a);
+    if names.is_empty() || names != encoder_names(b) {
+        return Ok(false);
+    }
+    for name in &names {
+        if a.values(name)? != b.values(name)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// A text to find mentions in (a sentence, a paragraph).
+#[derive(Clone, Debug)]
+pub struct EntityRequest {
+    pub text: String,
+    pub cancel: Option<CancelFlag>,
+}
+
+/// One row of a forward pass: which request, its pieces, and each word's byte range and first
+/// piece's position.
+struct EntityRow {
+    request: usize,
+    ids: Vec<u32>,
+    words: Vec<(Range<usize>, usize)>,
+}
+
+/// A word of a text and the head's score for each label at its first piece.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WordLabelScores {
+    /// Byte range of the word in the request's text.
+    pub span: Range<usize>,
+    pub scores: Vec<f32>,
+}
+
+impl ModelRunner {
+    /// The mentions in each request's text, in the order of the requests; several texts share a
+    /// forward pass. An error when no entity checkpoint is loaded.
+    pub fn entities(
+        &self,
+        requests: &[EntityRequest],
+    ) -> Result<BatchAnswers<Vec<EntityMention>>, ModelError> {
+        let scored = self.entity_word_scores(requests)?;
+        let Some(tagger) = &self.entity_tagger else {
+            return Err(ModelError::Compute("no entity model is loaded".into()));
+        };
+        let head = &tagger.head;
+        Ok(BatchAnswers {
+            answers: scored
+                .answers
+                .iter()
+                .map(|words| {
+                    let spans: Vec<Range<usize>> =
+                        words.iter().map(|word| word.span.clone()).collect();
+                    let labels: Vec<usize> =
+                        words.iter().map(|word| best_label(&word.scores)).collect();
+                    head.mentions(&spans, &labels)
+                })
+                .collect(),
+            rows: scored.rows,
+        })
+    }
+
+    /// Every word of each request's text with the head's label scores at its first piece (what
+    /// [`Self::entities`] decodes; the parity tests compare it with transformers).
+    pub fn entity_word_scores(
+        &self,
+        requests: &[EntityRequest],
+    ) -> Result<BatchAnswers<Vec<WordLabelScores>>, ModelError> {
+        let Some(tagger) = &self.entity_tagger else {
+            return Err(ModelError::Compute("no entity model is loaded".into()));
+        };
+        let model = match (&tagger.own_encoder, &self.model) {
+            (Some(model), _) | (None, Encoder::Local(model)) => model,
+            (None, Encoder::Remote(server)) => {
+                return Err(RemoteError::NoHiddenStates(server.url().into()).into())
+            }
+        };
+        let pieces_per_row = model
+            .config()
+            .max_position_embeddings
+            .saturating_sub(2)
+            .clamp(1, 254);
+        let mut rows = Vec::new();
+        for (index, request) in requests.iter().enumerate() {
+            rows.extend(entity_rows(
+                &tagger.tokenizer,
+                index,
+                &request.text,
+                pieces_per_row,
+            )?);
+        }
+        let all_cancelled = || {
+            !requests.is_empty()
+                && requests.iter().all(|request| {
+                    request
+                        .cancel
+                        .as_ref()
+                        .is_some_and(CancelFlag::is_cancelled)
+                })
+        };
+        // Rows of similar length share a pass (less padding).
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&row| rows[row].ids.len());
+        let mut scores: Vec<Vec<Vec<f32>>> = vec![Vec::new(); rows.len()];
+        let special = &tagger.tokenizer.special;
+        for group in order.chunks(ROWS_PER_PASS) {
+            if all_cancelled() {
+                return Err(ModelError::Cancelled);
+            }
+            let max_len = group
+                .iter()
+                .map(|&row| rows[row].ids.len())
+                .max()
+                .unwrap_or(0);
+            let mut ids = Vec::with_capacity(group.len() * max_len);
+            let mut mask = Vec::with_capacity(group.len() * max_len);
+            for &row in group {
+                let row_ids = &rows[row].ids;
+                let padding = max_len - row_ids.len();
+                ids.extend_from_slice(row_ids);
+                ids.extend(std::iter::repeat_n(special.pad, padding));
+                mask.extend(std::iter::repeat_n(1u32, row_ids.len()));
+                mask.extend(std::iter::repeat_n(0u32, padding));
+            }
+            let device = model.device();
+            let input_ids =
+                Tensor::from_vec(ids, (group.len(), max_len), device).map_err(compute_error)?;
+            let attention_mask =
+                Tensor::from_vec(mask, (group.len(), max_len), device).map_err(compute_error)?;
+            EngineCounters::add(&self.counters.forward_passes);
+            let hidden = model
+                .encode_capturing(&input_ids, &attention_mask, None, None, &|| {
+                    self.yield_now()
+                })
+                .and_then(|hidden| hidden.to_dtype(DType::F32))
+                .map_err(compute_error)?;
+            for (slot, &row) in group.iter().enumerate() {
+                let states = hidden
+                    .i(slot)
+                    .and_then(|states| states.to_vec2::<f32>())
+                    .map_err(compute_error)?;
+                scores[row] = rows[row]
+                    .words
+                    .iter()
+                    .map(|(_, position)| tagger.head.scores(&states[*position]))
+                    .collect();
+            }
+        }
+        let mut answers: Vec<Vec<WordLabelScores>> = vec![Vec::new(); requests.len()];
+        for (row, row_scores) in rows.iter().zip(scores) {
+            answers[row.request].extend(row.words.iter().zip(row_scores).map(
+                |((span, _), scores)| WordLabelScores {
+                    span: span.clone(),
+                    scores,
+                },
+            ));
+        }
+        Ok(BatchAnswers {
+            answers,
+            rows: rows.len(),
+        })
+    }
+}
+
+/// The index of the highest score (the first of equals).
+fn best_label(scores: &[f32]) -> usize {
+    scores
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (label, &score)| {
+            if score > best.1 {
+                (label, score)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+/// The rows of one text: as many whole words as a row holds (a single over-long word is cut),
+/// `[CLS]` and `[SEP]` around them.
+fn entity_rows(
+    tokenizer: &WordTokenizer,
+    request: usize,
+    text: &str,
+    pieces_per_row: usize,
+) -> Result<Vec<EntityRow>, ModelError> {
+    let words = tokenizer.words(text)?;
+    let mut rows = Vec::new();
+    let mut start = 0;
+    while start < words.len() {
+        let mut end = start;
+        let mut pieces = 0;
+        while end < words.len() && (end == start || pieces + words[end].ids.len() <= pieces_per_row)
+        {
+            pieces += words[end].ids.len();
+            end += 1;
+        }
+        let mut ids = vec![tokenizer.special.cls];
+        let mut row_words = Vec::with_capacity(end - start);
+        for word in &words[start..end] {
+            if word.ids.is_empty() {
+                continue;
+            }
+            row_words.push((word.start..word.end, ids.len().min(pieces_per_row)));
+            ids.extend(word.ids.iter().copied());
+        }
+        ids.truncate(pieces_per_row + 1);
+        ids.push(tokenizer.special.sep);
+        rows.push(EntityRow {
+            request,
+            ids,
+            words: row_words,
+        });
+        start = end;
+    }
+    Ok(rows)
 }
 
 /// A mention: a byte range of the text and its entity type (the label without `B-`/`I-`).
@@ -498,54 +667,5 @@ mod tests {
         assert_eq!(scheme_of(&labels(&["O", "Disease"])), None);
         assert_eq!(scheme_of(&labels(&["O", "B-"])), None);
         assert_eq!(scheme_of(&labels(&["LABEL_0", "LABEL_1"])), None);
-    }
-
-    #[test]
-    fn a_head_saved_loads_the_same_and_bad_heads_say_what_is_wrong() {
-        let directory = tempfile::tempdir().unwrap();
-        let labels = vec![
-            "O".to_string(),
-            "B-Disease".to_string(),
-            "I-Disease".to_string(),
-        ];
-        let head = EntityHead::new(
-            labels.clone(),
-            (0..12).map(|v| v as f32 / 10.0).collect(),
-            vec![0.1, 0.2, 0.3],
-        )
-        .unwrap();
-        head.save(directory.path()).unwrap();
-        let loaded = EntityHead::load(directory.path()).unwrap();
-        assert_eq!(loaded.labels(), labels);
-        assert_eq!(loaded.hidden_size(), 4);
-        assert_eq!(
-            loaded.scores(&[1.0, 0.0, 0.0, 1.0]),
-            head.scores(&[1.0, 0.0, 0.0, 1.0])
-        );
-        assert!(loaded.check_encoder(4, "head").is_ok());
-        assert!(loaded
-            .check_encoder(128, "head")
-            .unwrap_err()
-            .to_string()
-            .contains("hidden states of 4 values, the encoder gives 128"));
-
-        let config = directory.path().join("config.json");
-        std::fs::write(&config, r#"{"id2label": {"0": "O", "1": "Disease"}}"#).unwrap();
-        let error = EntityHead::load(directory.path()).unwrap_err().to_string();
-        assert!(
-            error.contains("config.json") && error.contains("id2label"),
-            "{error}"
-        );
-        std::fs::write(&config, r#"{"architectures": ["BertForMaskedLM"]}"#).unwrap();
-        let error = EntityHead::load(directory.path()).unwrap_err().to_string();
-        assert!(error.contains("no `id2label`"), "{error}");
-        std::fs::remove_file(directory.path().join("model.safetensors")).unwrap();
-        std::fs::write(
-            &config,
-            r#"{"id2label": {"0": "O", "1": "B-X", "2": "I-X"}}"#,
-        )
-        .unwrap();
-        let error = EntityHead::load(directory.path()).unwrap_err().to_string();
-        assert!(error.contains("model.safetensors"), "{error}");
     }
 }

@@ -58,6 +58,8 @@ pub struct ModelRunner {
     /// a long background request, nor for the whole of one of its passes.
     yield_point: Option<YieldPoint>,
     yield_allowed: std::sync::atomic::AtomicBool,
+    /// The token-classification checkpoint that finds entity mentions, when one is loaded.
+    pub entity_tagger: Option<super::entities::EntityTagger>,
 }
 
 /// What [`ModelRunner::for_each_pass`] calls with each pass's held positions and logits.
@@ -178,6 +180,7 @@ impl ModelRunner {
             max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
             yield_point: None,
             yield_allowed: std::sync::atomic::AtomicBool::new(false),
+            entity_tagger: None,
         })
     }
 

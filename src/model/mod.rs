@@ -53,6 +53,9 @@ pub enum ModelError {
     /// The inference server: unreachable, a bad answer, or a model that does not match.
     #[error("{0}")]
     Remote(#[from] remote::RemoteError),
+    /// A token-classification checkpoint that cannot be used.
+    #[error("{0}")]
+    Entities(#[from] entities::EntityHeadError),
     /// Every request of a batch was cancelled while it ran (seen between forward passes).
     #[error("the request was cancelled")]
     Cancelled,

@@ -37,6 +37,9 @@ pub struct ModelOptions {
     pub inference_ca_file: String,
     /// Plain HTTP to a host other than this machine.
     pub inference_allow_http: bool,
+    /// The token-classification checkpoint that finds entity mentions: a Hugging Face repo id, a
+    /// local directory, `bundled` (the bundled disease tagger) or `off`.
+    pub entities_model: String,
 }
 
 impl Default for ModelOptions {
@@ -52,9 +55,13 @@ impl Default for ModelOptions {
             inference_token: crate::secret::Secret::default(),
             inference_ca_file: String::new(),
             inference_allow_http: false,
+            entities_model: BUNDLED_MODEL_NAME.into(),
         }
     }
 }
+
+/// The `entities.model` value that loads no entity tagger.
+pub const NO_ENTITY_MODEL: &str = "off";
 
 /// Where the model's files are.
 #[derive(Clone, Debug, PartialEq)]

@@ -100,6 +100,49 @@ impl WeightFile {
         }
     }
 
+    /// The names of every tensor in the file.
+    pub fn tensor_names(&self) -> Vec<String> {
+        match self {
+            Self::Safetensors { tensors, .. } => tensors
+                .tensors()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect(),
+            Self::SafetensorsBytes { tensors, .. } => tensors
+                .tensors()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect(),
+            Self::Pytorch { tensors, .. } => tensors.tensor_infos().keys().cloned().collect(),
+        }
+    }
+
+    /// A tensor's values as f32 in row-major order, with its shape (`None`: no such tensor).
+    pub fn values(&self, name: &str) -> Result<Option<(Vec<usize>, Vec<f32>)>, ModelError> {
+        let path = self.path();
+        let tensor = match self {
+            Self::Safetensors { tensors, .. } if tensors.get(name).is_ok() => {
+                tensors.load(name, &Device::Cpu).map(Some)
+            }
+            Self::SafetensorsBytes { tensors, .. } if tensors.get(name).is_ok() => {
+                tensors.load(name, &Device::Cpu).map(Some)
+            }
+            Self::Pytorch { tensors, .. } => tensors.get(name),
+            _ => Ok(None),
+        }
+        .map_err(|error| bad_file(&path, format!("tensor {name} cannot be read: {error}")))?;
+        let Some(tensor) = tensor else {
+            return Ok(None);
+        };
+        let shape = tensor.dims().to_vec();
+        let values = tensor
+            .to_dtype(DType::F32)
+            .and_then(|tensor| tensor.flatten_all())
+            .and_then(|tensor| tensor.to_vec1::<f32>())
+            .map_err(|error| bad_file(&path, format!("tensor {name} cannot be read: {error}")))?;
+        Ok(Some((shape, values)))
+    }
+
     /// Loads a tensor, checks its shape, and converts it to `dtype` on `device`.
     pub fn load(
         &self,
