@@ -45,9 +45,9 @@ use biomed_lsp::analysis::{
     lexicon_for_tokenizer, CheckSettings, CheckStatistics, Dictionary, Finding, FindingCode,
     Lexicon, SentenceCheckInputs,
 };
-use biomed_lsp::model::device::{DeviceChoice, PrecisionChoice};
-use biomed_lsp::model::engine::load_bundled;
+use biomed_lsp::model::engine::load_model;
 use biomed_lsp::model::fill::ModelRunner;
+use biomed_lsp::model::{CancelFlag, ModelOptions};
 use biomed_lsp::prose::{Language, ProseOptions};
 
 /// One published document: its name, text and language.
@@ -600,7 +600,18 @@ fn main() -> anyhow::Result<()> {
     if fit && !develop {
         bail!("--fit fits on the develop split: add --split develop");
     }
-    let (runner, _) = load_bundled(DeviceChoice::Cpu, PrecisionChoice::Auto)?;
+    // As the server loads it: the bundled model on the CPU with the bundled entity tagger (a
+    // word inside a recognised entity is no unknown word).
+    let runner = load_model(
+        &ModelOptions {
+            model: "bundled".into(),
+            device: "cpu".into(),
+            ..ModelOptions::default()
+        },
+        &|_| {},
+        &CancelFlag::new(),
+    )?
+    .runner;
     let lexicon = lexicon_for_tokenizer(&runner.tokenizer, &settings)?;
     let dictionary = Dictionary::new();
     let spelling = SpellingDictionaries::default();

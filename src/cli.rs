@@ -77,6 +77,10 @@ pub enum Command {
         /// the `diagnostics.evidence` method (or the one named: occlusion, attention, rollout).
         #[arg(long, value_name = "METHOD", num_args = 0..=1, require_equals = true, default_missing_value = "")]
         explain: Option<String>,
+        /// Also list the entity mentions the entity model finds (diseases with the bundled
+        /// tagger): `entity` lines, or an `entities` array in JSON.
+        #[arg(long)]
+        entities: bool,
         #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
@@ -554,10 +558,17 @@ fn serve() -> i32 {
     std::process::exit(exit_code);
 }
 
+/// What `check` prints: its format, and whether the entity mentions too.
+#[derive(Clone, Copy)]
+pub struct CheckOutput {
+    pub format: Format,
+    pub entities: bool,
+}
+
 /// `check`: findings on stdout, status 1 when one is at least `fail_on`, 2 on errors.
 pub fn run_check(
     files: &[std::path::PathBuf],
-    format: Format,
+    output: CheckOutput,
     fail_on: FailOn,
     dictionaries: &[std::path::PathBuf],
     explain: Option<&str>,
@@ -715,11 +726,34 @@ pub fn run_check(
             .iter()
             .any(|finding| finding.finding.severity.at_least(threshold))
     });
-    let output = match format {
-        Format::Json => analysis::format_json(&located),
-        Format::Text => analysis::format_text(&located),
+    let entities = if output.entities {
+        let mut located_entities = Vec::new();
+        for (path, text, document) in &sources {
+            let Some(entities) = analysis::entities::document_entities(
+                &loaded.runner,
+                document,
+                analysis::entities::SentenceSelection::All,
+                None,
+                None,
+            )
+            .with_context(|| format!("finding the entities of {path}"))?
+            else {
+                bail!(
+                    "--entities: no entity model is loaded (the setting entities.model is off, \
+                     or its model did not load: see the warning above)"
+                );
+            };
+            located_entities.extend(analysis::locate_entities(path, text, entities));
+        }
+        Some(located_entities)
+    } else {
+        None
     };
-    Ok((output, failed))
+    let printed = match output.format {
+        Format::Json => analysis::format_json(&located, entities.as_deref()),
+        Format::Text => analysis::format_text(&located, entities.as_deref()),
+    };
+    Ok((printed, failed))
 }
 
 /// Runs the command line; returns the process exit status.
@@ -752,11 +786,12 @@ pub fn main_with_args(cli: Cli) -> i32 {
             fail_on,
             dictionary,
             explain,
+            entities,
             model,
             config,
         } => match run_check(
             &files,
-            format,
+            CheckOutput { format, entities },
             fail_on,
             &dictionary,
             explain.as_deref(),

@@ -269,3 +269,64 @@ fn every_8_bit_kernel_gives_the_same_findings_and_names_itself() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_lists_entities_for_pipelines_and_says_when_there_is_no_entity_model() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("results.md");
+    std::fs::write(
+        &path,
+        "# Results\n\nPatients with Duchenne muscular dystrophy were excluded.\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            path,
+            "--model",
+            "bundled",
+            "--fail-on",
+            "none",
+            "--entities",
+        ];
+        args.extend_from_slice(extra);
+        biomed_lsp(&args)
+    };
+    let report = stdout_json(&check(&["--format", "json"]));
+    let entities = report["entities"].as_array().expect("an entities array");
+    assert!(
+        entities.iter().any(|entity| entity
+            == &serde_json::json!({"path": path, "line": 3, "column": 15, "end_line": 3,
+                "end_column": 42, "label": "Disease", "text": "Duchenne muscular dystrophy"})),
+        "{report}"
+    );
+    assert!(report["findings"].is_array());
+    let text = check(&[]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains(&format!(
+            "{path}:3:15: entity: Disease: Duchenne muscular dystrophy"
+        )),
+        "{text:?}"
+    );
+    // Without --entities the report is as before: no entities key.
+    let plain = stdout_json(&biomed_lsp(&[
+        "check",
+        path,
+        "--model",
+        "bundled",
+        "--fail-on",
+        "none",
+        "--format",
+        "json",
+    ]));
+    assert!(plain.get("entities").is_none(), "{plain}");
+    // No entity model: an error that says why, status 2.
+    let output = check(&["--entities-model", "off"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--entities: no entity model is loaded"),
+        "{stderr}"
+    );
+}

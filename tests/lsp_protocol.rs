@@ -147,6 +147,15 @@ fn main_session(offer_utf8: bool) {
                 "hoverProvider": true,
                 "definitionProvider": true,
                 "documentHighlightProvider": true,
+                "documentSymbolProvider": true,
+                "semanticTokensProvider": {
+                    "legend": {
+                        "tokenTypes": ["disease", "chemical", "gene", "species", "cellLine",
+                            "cellType", "mutation", "entity"],
+                        "tokenModifiers": []
+                    },
+                    "full": {"delta": true}
+                },
                 "codeActionProvider": {"codeActionKinds": ["quickfix"]},
                 "executeCommandProvider": {"commands": [
                     "biomedLsp.addToDictionary", "biomedLsp.ignoreInDocument", "biomedLsp.checkWorkspace",
@@ -168,6 +177,8 @@ fn main_session(offer_utf8: bool) {
             json!({"kind": "begin", "title": "biomed-lsp", "cancellable": false, "message": "loading the model…"}),
             json!({"kind": "report", "cancellable": false, "message": "loading the bundled mini model…"}),
             json!({"kind": "report", "cancellable": false, "message": expectations::ready_message()}),
+            json!({"kind": "report", "cancellable": false, "message":
+                "entity tagger ready: bundled disease tagger (Disease; its own encoder)"}),
             json!({"kind": "end", "message": expectations::ready_message()}),
         ]
     );

@@ -8,6 +8,7 @@ use std::ops::Range;
 use super::abbreviations::{abbreviation_findings, find_definitions, AbbreviationIssue};
 use super::declared_abbreviations::{declared_abbreviations, DeclaredAbbreviation};
 use super::document_names::DocumentNames;
+use super::entities::{document_entities, is_recognised_entity, SentenceSelection};
 use super::improbable_term::keep_despite_repetition;
 use super::same_term::{EmbeddingJudge, EveryCandidate, SameTermJudge};
 use super::switches::{disabled_ranges, is_disabled};
@@ -147,7 +148,11 @@ pub fn check_document(
         on_progress,
     )?;
     let mut findings = Vec::new();
-    for (sentence, sentence_findings) in document.sentences.iter().zip(per_sentence) {
+    // The sentences with a word no dictionary knows: the entity tagger reads them.
+    let mut with_unknown_words = HashSet::new();
+    for (index, (sentence, sentence_findings)) in
+        document.sentences.iter().zip(per_sentence).enumerate()
+    {
         let chunk = &document.chunks[sentence.chunk_index];
         let to_source = |range: &Range<usize>| {
             chunk.source_range_of(
@@ -160,10 +165,21 @@ pub fn check_document(
                 evidence.range = to_source(&evidence.range);
             }
             if !suppressed(document, ignored_words, &finding) {
+                if finding.code == FindingCode::UnknownTerm {
+                    with_unknown_words.insert(index);
+                }
                 findings.push(finding);
             }
         }
     }
+    drop_recognised_entities(
+        &mut findings,
+        scorer,
+        document,
+        &with_unknown_words,
+        cache,
+        cancel,
+    )?;
     // The manuscript as evidence: how many sentences write each word.
     let sentences_using = sentences_using_each_word(&document.sentences);
     findings.retain(|finding| keep_despite_repetition(finding, &sentences_using, inputs.settings));
@@ -175,6 +191,39 @@ pub fn check_document(
     );
     findings.sort_by_key(|finding| finding.range.start);
     Ok(findings)
+}
+
+/// Drops the `unknown-term` findings on words the entity tagger recognises (see
+/// [`is_recognised_entity`]). A tagger that fails leaves the findings as they are; a cancelled
+/// check stops.
+fn drop_recognised_entities(
+    findings: &mut Vec<Finding>,
+    scorer: &dyn TermScorer,
+    document: &PreparedDocument,
+    sentences: &HashSet<usize>,
+    cache: Option<&SentenceCache>,
+    cancel: Option<&CancelFlag>,
+) -> Result<(), CheckError> {
+    if sentences.is_empty() {
+        return Ok(());
+    }
+    let entities = match document_entities(
+        scorer,
+        document,
+        SentenceSelection::Only(sentences),
+        cache,
+        cancel,
+    ) {
+        Ok(Some(entities)) => entities,
+        Ok(None) => return Ok(()),
+        Err(error) if cancel.is_some_and(CancelFlag::is_cancelled) => return Err(error),
+        Err(error) => {
+            tracing::warn!("the entity tagger failed; unknown words stay flagged: {error}");
+            return Ok(());
+        }
+    };
+    findings.retain(|finding| !is_recognised_entity(finding, &entities));
+    Ok(())
 }
 
 /// An abbreviation the document defines: its first definition, with source ranges.

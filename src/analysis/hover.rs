@@ -125,6 +125,15 @@ pub fn abbreviation_markdown(
     )
 }
 
+/// The hover's line for a word inside an entity mention: its type and the model that found it.
+pub fn entity_markdown(label: &str, model_name: &str) -> String {
+    format!(
+        "**{}** · *entity found by the {}*",
+        escape_markdown(label),
+        escape_markdown(model_name)
+    )
+}
+
 pub fn hover_markdown(
     unit_text: &str,
     words: &[TokenizedWord],

@@ -9,6 +9,7 @@ mod completion_weights;
 pub mod declared_abbreviations;
 pub mod document;
 pub mod document_names;
+pub mod entities;
 pub mod fixes;
 pub mod frequency_list;
 pub mod hover;
@@ -27,8 +28,8 @@ pub mod wording;
 
 pub use lexicon::{Dictionary, Lexicon, LexiconError, NearWord};
 pub use report::{
-    format_json, format_text, locate_evidence, locate_findings, locate_manuscript_findings,
-    LocatedEvidence, LocatedFinding,
+    format_json, format_text, locate_entities, locate_evidence, locate_findings,
+    locate_manuscript_findings, LocatedEntity, LocatedEvidence, LocatedFinding,
 };
 pub use terminology::{
     check_sentence, check_sentences, check_sentences_cached, check_sentences_with,

@@ -123,8 +123,49 @@ pub fn locate_manuscript_findings(
         .collect()
 }
 
-/// `path:line:col: severity: message [code]` lines, with suggestions on a second line.
-pub fn format_text(findings: &[LocatedFinding]) -> String {
+/// An entity mention with its place in a file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LocatedEntity {
+    pub path: String,
+    /// 1-based line and column (columns count characters) of the first character, and just
+    /// after the last.
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    /// The entity type (`Disease`).
+    pub label: String,
+    /// The mention as the prose reads it.
+    pub text: String,
+}
+
+/// Places the entity mentions of one file.
+pub fn locate_entities(
+    path: &str,
+    source: &str,
+    entities: Vec<super::entities::DocumentEntity>,
+) -> Vec<LocatedEntity> {
+    entities
+        .into_iter()
+        .map(|entity| {
+            let (line, column) = line_and_column(source, entity.range.start);
+            let (end_line, end_column) = line_and_column(source, entity.range.end);
+            LocatedEntity {
+                path: path.to_string(),
+                line,
+                column,
+                end_line,
+                end_column,
+                label: entity.label,
+                text: entity.text,
+            }
+        })
+        .collect()
+}
+
+/// `path:line:col: severity: message [code]` lines, with suggestions on a second line; then, when
+/// given, `path:line:col: entity: Label: text` lines.
+pub fn format_text(findings: &[LocatedFinding], entities: Option<&[LocatedEntity]>) -> String {
     let mut out = String::new();
     for located in findings {
         let finding = &located.finding;
@@ -171,13 +212,20 @@ pub fn format_text(findings: &[LocatedFinding]) -> String {
             ));
         }
     }
+    for entity in entities.unwrap_or_default() {
+        out.push_str(&format!(
+            "{}:{}:{}: entity: {}: {}\n",
+            entity.path, entity.line, entity.column, entity.label, entity.text
+        ));
+    }
     out
 }
 
 /// `{"findings":[{path, line, column, end_line, end_column, code, severity, word, message,
 /// suggestions, score, evidence: [{word, line, column, weight}], related: [{path, line, column,
-/// message, same_fix}]}]}` followed by a newline.
-pub fn format_json(findings: &[LocatedFinding]) -> String {
+/// message, same_fix}]}]}` followed by a newline; with `entities`, also `"entities": [{path,
+/// line, column, end_line, end_column, label, text}]`.
+pub fn format_json(findings: &[LocatedFinding], entities: Option<&[LocatedEntity]>) -> String {
     // A struct, not `json!`, so that the keys keep this documented order.
     #[derive(serde::Serialize)]
     struct JsonFinding<'a> {
@@ -198,6 +246,8 @@ pub fn format_json(findings: &[LocatedFinding]) -> String {
     #[derive(serde::Serialize)]
     struct JsonReport<'a> {
         findings: Vec<JsonFinding<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        entities: Option<&'a [LocatedEntity]>,
     }
     let report = JsonReport {
         findings: findings
@@ -218,6 +268,7 @@ pub fn format_json(findings: &[LocatedFinding]) -> String {
                 related: &located.related,
             })
             .collect(),
+        entities,
     };
     let json = serde_json::to_string(&report).unwrap_or_else(|_| "{\"findings\":[]}".into());
     format!("{json}\n")

@@ -30,6 +30,7 @@ use super::spelling::SpellingDictionaries;
 use super::{improbable_term, unknown_word};
 use crate::model::embedding::EmbedRequest;
 use crate::model::engine::EngineHandle;
+use crate::model::entities::{EntityMention, EntityRequest};
 use crate::model::fill::ModelRunner;
 use crate::model::{
     BatchAnswers, CancelFlag, EngineError, EvidenceMethod, EvidenceWord, ExplainRequest,
@@ -352,6 +353,13 @@ pub trait TermScorer {
     ) -> Result<Option<BatchAnswers<Vec<f32>>>, CheckError> {
         Ok(None)
     }
+    /// Entity mentions in texts; `None` where no entity model is loaded.
+    fn entities(
+        &self,
+        _requests: Vec<EntityRequest>,
+    ) -> Result<Option<BatchAnswers<Vec<EntityMention>>>, CheckError> {
+        Ok(None)
+    }
 }
 
 impl TermScorer for ModelRunner {
@@ -387,6 +395,15 @@ impl TermScorer for ModelRunner {
             return Ok(None);
         }
         Ok(Some(self.embed_batch(&requests)?))
+    }
+    fn entities(
+        &self,
+        requests: Vec<EntityRequest>,
+    ) -> Result<Option<BatchAnswers<Vec<EntityMention>>>, CheckError> {
+        if self.entity_tagger.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(ModelRunner::entities(self, &requests)?))
     }
 }
 
@@ -424,6 +441,15 @@ impl TermScorer for EngineHandle {
             return Ok(None);
         }
         Ok(Some(self.embed_batch_blocking(requests)?))
+    }
+    fn entities(
+        &self,
+        requests: Vec<EntityRequest>,
+    ) -> Result<Option<BatchAnswers<Vec<EntityMention>>>, CheckError> {
+        if self.info().entities.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.entities_batch_blocking(requests)?))
     }
 }
 
@@ -617,6 +643,9 @@ pub struct SentenceCache {
     /// Slot embeddings of the term-variant decision, by model, sentence text and span (emptied
     /// at `MAX_SLOT_EMBEDDINGS`: a BERT-base vector is 3 KB).
     slot_embeddings: std::sync::Mutex<HashMap<(u64, String, usize, usize), Vec<f32>>>,
+    /// Entity mentions by model and sentence text (ranges in the text), emptied beyond
+    /// `max_entries`.
+    entities: std::sync::Mutex<HashMap<(u64, String), Vec<EntityMention>>>,
 }
 
 #[derive(Default)]
@@ -644,7 +673,28 @@ impl SentenceCache {
             state: std::sync::Mutex::new(CacheState::default()),
             max_entries,
             slot_embeddings: std::sync::Mutex::new(HashMap::new()),
+            entities: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The entity mentions found before in this sentence text by this model.
+    pub fn entities(&self, model_id: u64, text: &str) -> Option<Vec<EntityMention>> {
+        let entities = self
+            .entities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entities.get(&(model_id, text.to_string())).cloned()
+    }
+
+    pub fn store_entities(&self, model_id: u64, text: &str, mentions: &[EntityMention]) {
+        let mut entities = self
+            .entities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entities.len() >= self.max_entries {
+            entities.clear();
+        }
+        entities.insert((model_id, text.to_string()), mentions.to_vec());
     }
 
     /// A slot embedding computed before for this model, sentence and span.

@@ -440,6 +440,7 @@ impl Backend {
         let shared = Arc::clone(&self.shared);
         let check_cancel = cancel.clone();
         let check_settings = settings.check_settings();
+        let entity_engine = engine.clone();
         let job = tokio::task::spawn_blocking(move || {
             let inputs = SentenceCheckInputs {
                 lexicon: &lexicon,
@@ -470,9 +471,9 @@ impl Backend {
             // With other open files of the folder, abbreviations and variants are those of the
             // manuscript they make together.
             if siblings.is_empty() {
-                return findings;
+                return (findings, document);
             }
-            findings.map(|mut findings| {
+            let findings = findings.map(|mut findings| {
                 findings.retain(|finding| {
                     !matches!(
                         finding.code,
@@ -497,7 +498,8 @@ impl Backend {
                 );
                 findings.sort_by_key(|finding| finding.range.start);
                 findings
-            })
+            });
+            (findings, document)
         });
         // Long documents show their progress; short ones would only flicker. The check runs
         // while the client is asked for a progress token; its progress waits in the channel.
@@ -524,7 +526,8 @@ impl Backend {
             }
         };
         let (joined, ()) = tokio::join!(job, forward_progress);
-        let findings = joined.map_err(|error| anyhow::anyhow!("the check task failed: {error}"))?;
+        let (findings, document) =
+            joined.map_err(|error| anyhow::anyhow!("the check task failed: {error}"))?;
         if let Some(reporter) = &reporter {
             reporter
                 .end(if findings.is_ok() {
@@ -558,8 +561,18 @@ impl Backend {
             .collect();
         lock(&self.shared.checks.published).insert(uri.clone(), (snapshot.version, findings));
         self.client
-            .publish_diagnostics(uri, diagnostics, Some(snapshot.version))
+            .publish_diagnostics(uri.clone(), diagnostics, Some(snapshot.version))
             .await;
+        // The entities after the diagnostics, from the sentences this check prepared.
+        self.find_entities_after_check(
+            &uri,
+            snapshot.version,
+            snapshot.rope,
+            document,
+            entity_engine,
+            &cancel,
+        )
+        .await;
         Ok(())
     }
 

@@ -93,6 +93,7 @@ impl Backend {
         }
         lock(&self.shared.checks.ignored_words).remove(&uri);
         lock(&self.shared.checks.published).remove(&uri);
+        self.forget_entities(&uri);
         // A closed document's findings would go stale: clear them.
         self.client.publish_diagnostics(uri, Vec::new(), None).await;
     }

@@ -10,8 +10,8 @@ use crate::analysis::abbreviations::is_abbreviation_shape;
 use crate::analysis::declared_abbreviations::declared_abbreviations;
 use crate::analysis::document::{defined_abbreviations, definition_of, DefinedAbbreviation};
 use crate::analysis::hover::{
-    abbreviation_markdown, hover_explain_request, hover_markdown, hover_score_request,
-    HoverEvidence, ModelStatus, HOVER_CONTEXT_SENTENCES, HOVER_EVIDENCE_WORDS,
+    abbreviation_markdown, entity_markdown, hover_explain_request, hover_markdown,
+    hover_score_request, HoverEvidence, ModelStatus, HOVER_CONTEXT_SENTENCES, HOVER_EVIDENCE_WORDS,
 };
 use crate::context::{context_for_position, hover_unit};
 use crate::document::Document;
@@ -86,11 +86,24 @@ impl Backend {
                         )
                     },
                 );
-            (window, unit, hover_range, finding, abbreviation)
+            let entity_label = self.entity_label_at(&uri, document.version(), &source_range);
+            (
+                window,
+                unit,
+                hover_range,
+                finding,
+                abbreviation,
+                entity_label,
+            )
         };
-        let (window, unit, hover_range, finding, abbreviation) = prepared;
+        let (window, unit, hover_range, finding, abbreviation, entity_label) = prepared;
         let unit_text = window.text[unit.clone()].to_string();
         let engine = self.current_engine();
+        let entity = entity_label.and_then(|label| {
+            let engine = engine.as_ref().ok()?;
+            let model = engine.info().entities.as_ref()?;
+            Some(entity_markdown(&label, &model.name))
+        });
         let words = match &engine {
             Ok(engine) => engine.tokenize(&unit_text),
             Err(_) => bundled_tokenize(&unit_text),
@@ -174,6 +187,10 @@ impl Backend {
             Err(Some(failure)) => markdown(ModelStatus::Unavailable(&failure), None),
         };
         let markdown = match abbreviation {
+            Some(line) => format!("{line}\n\n{markdown}"),
+            None => markdown,
+        };
+        let markdown = match entity {
             Some(line) => format!("{line}\n\n{markdown}"),
             None => markdown,
         };

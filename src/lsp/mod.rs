@@ -8,6 +8,7 @@ mod configuration;
 mod definition;
 mod diagnostics;
 mod document_sync;
+mod entities;
 pub mod framing;
 mod highlights;
 mod hover;

@@ -1,6 +1,6 @@
 //! The tower-lsp language server: capabilities, and the routing of each message to the file that
 //! handles it (`completion`, `hover`, `definition`, `highlights`, `document_sync`, `configuration`,
-//! `diagnostics`, `code_actions`, `commands`); and the server on stdio.
+//! `diagnostics`, `entities`, `code_actions`, `commands`); and the server on stdio.
 
 use std::sync::Arc;
 
@@ -10,11 +10,12 @@ use tower_lsp::lsp_types::{
     CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
     CodeActionProviderCapability, CompletionOptions, CompletionParams, CompletionResponse,
     DidChangeConfigurationParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DocumentHighlight, DocumentHighlightParams, ExecuteCommandOptions,
-    ExecuteCommandParams, GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverParams,
-    HoverProviderCapability, InitializeParams, InitializeResult, InitializedParams, MessageType,
-    OneOf, ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
-    TextDocumentSyncOptions,
+    DidOpenTextDocumentParams, DocumentHighlight, DocumentHighlightParams, DocumentSymbolParams,
+    DocumentSymbolResponse, ExecuteCommandOptions, ExecuteCommandParams, GotoDefinitionParams,
+    GotoDefinitionResponse, Hover, HoverParams, HoverProviderCapability, InitializeParams,
+    InitializeResult, InitializedParams, MessageType, OneOf, SemanticTokensDeltaParams,
+    SemanticTokensFullDeltaResult, SemanticTokensParams, SemanticTokensResult, ServerCapabilities,
+    ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
 };
 use tower_lsp::{LanguageServer, LspService, Server};
 
@@ -64,6 +65,17 @@ impl LanguageServer for Backend {
                     .and_then(|diagnostics| diagnostics.related_information)
                     .unwrap_or(false),
             };
+            let refresh_supported = params
+                .capabilities
+                .workspace
+                .as_ref()
+                .and_then(|workspace| workspace.semantic_tokens.as_ref())
+                .and_then(|tokens| tokens.refresh_support)
+                .unwrap_or(false);
+            self.shared
+                .entities
+                .refresh_supported
+                .store(refresh_supported, std::sync::atomic::Ordering::Relaxed);
             if let Some(process_id) = params.process_id {
                 watch_client_process(process_id);
             }
@@ -126,6 +138,8 @@ impl LanguageServer for Backend {
                     hover_provider: Some(HoverProviderCapability::Simple(true)),
                     document_highlight_provider: Some(OneOf::Left(true)),
                     definition_provider: Some(OneOf::Left(true)),
+                    document_symbol_provider: Some(OneOf::Left(true)),
+                    semantic_tokens_provider: Some(super::entities::semantic_tokens_capability()),
                     code_action_provider: Some(CodeActionProviderCapability::Options(
                         CodeActionOptions {
                             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
@@ -233,6 +247,39 @@ impl LanguageServer for Backend {
         catch_panic("hover", self.hover_body(params))
             .await
             .map_err(internal_error)?
+    }
+
+    async fn semantic_tokens_full(
+        &self,
+        params: SemanticTokensParams,
+    ) -> jsonrpc::Result<Option<SemanticTokensResult>> {
+        catch_panic(
+            "semanticTokens/full",
+            self.semantic_tokens_full_body(params),
+        )
+        .await
+        .map_err(internal_error)
+    }
+
+    async fn semantic_tokens_full_delta(
+        &self,
+        params: SemanticTokensDeltaParams,
+    ) -> jsonrpc::Result<Option<SemanticTokensFullDeltaResult>> {
+        catch_panic(
+            "semanticTokens/full/delta",
+            self.semantic_tokens_delta_body(params),
+        )
+        .await
+        .map_err(internal_error)
+    }
+
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> jsonrpc::Result<Option<DocumentSymbolResponse>> {
+        catch_panic("documentSymbol", self.document_symbol_body(params))
+            .await
+            .map_err(internal_error)
     }
 
     async fn goto_definition(

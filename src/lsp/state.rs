@@ -99,6 +99,8 @@ pub(super) struct Shared {
     pub(super) checks_failing: std::sync::atomic::AtomicBool,
     /// What `window/workDoneProgress/cancel` stops, by progress token (the model download).
     pub(super) progress_cancels: Mutex<HashMap<String, CancelFlag>>,
+    /// Entity mentions found per document, and the semantic tokens last sent.
+    pub(super) entities: super::entities::EntityState,
 }
 
 #[derive(Default)]

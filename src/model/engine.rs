@@ -18,7 +18,7 @@ use super::embedded::{
     bundled_entity_model_directory, bundled_model_directory, embedded_entity_files, embedded_files,
 };
 use super::embedding::EmbedRequest;
-use super::entities::{EntityTagger, SharedEncoderCandidate};
+use super::entities::{EntityMention, EntityRequest, EntityTagger, SharedEncoderCandidate};
 use super::fill::ModelRunner;
 use super::remote::{InferenceServer, RemoteEncoder, RemoteError};
 use super::resolve::{
@@ -550,6 +550,10 @@ enum Job {
         Vec<EmbedRequest>,
         oneshot::Sender<Result<BatchAnswers<Vec<f32>>, EngineError>>,
     ),
+    EntitiesBatch(
+        Vec<EntityRequest>,
+        oneshot::Sender<Result<BatchAnswers<Vec<EntityMention>>, EngineError>>,
+    ),
     /// A completion slot's distributions, for everyone waiting on it in the slot cache.
     SlotFill(SlotRows, Arc<SlotCache>),
 }
@@ -574,6 +578,9 @@ impl Job {
             Job::EmbedBatch(requests, _) => {
                 !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
             }
+            Job::EntitiesBatch(requests, _) => {
+                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
+            }
             Job::SlotFill(key, cache) => cache.is_abandoned(key),
         }
     }
@@ -586,6 +593,7 @@ impl Job {
             Job::TokenProbabilitiesBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::ExplainBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::EmbedBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
+            Job::EntitiesBatch(_, reply) => drop(reply.send(Err(EngineError::Cancelled))),
             Job::SlotFill(key, cache) => cache.complete(&key, Err(EngineError::Cancelled)),
         }
     }
@@ -619,6 +627,9 @@ impl Job {
             }
             Job::EmbedBatch(requests, reply) => {
                 drop(reply.send(runner.embed_batch(&requests).map_err(model_error)));
+            }
+            Job::EntitiesBatch(requests, reply) => {
+                drop(reply.send(runner.entities(&requests).map_err(model_error)));
             }
             Job::SlotFill(key, cache) => {
                 // Completed even when the model panics, so that no waiter waits forever.
@@ -892,6 +903,17 @@ impl EngineHandle {
     ) -> Result<BatchAnswers<Vec<f32>>, EngineError> {
         let (sender, receiver) = oneshot::channel();
         self.submit(Job::EmbedBatch(requests, sender), false)?;
+        receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
+    }
+
+    /// The entity mentions of several texts, at background priority: after the checks queued
+    /// before, never before a completion. An error when no entity model is loaded.
+    pub fn entities_batch_blocking(
+        &self,
+        requests: Vec<EntityRequest>,
+    ) -> Result<BatchAnswers<Vec<EntityMention>>, EngineError> {
+        let (sender, receiver) = oneshot::channel();
+        self.submit(Job::EntitiesBatch(requests, sender), false)?;
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
     }
 
