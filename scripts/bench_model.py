@@ -4,6 +4,7 @@ checkpoint, same inputs, same run.
 
     python3 scripts/bench_model.py --data ../shared/data            # mini model + BERT-base shape
     python3 scripts/bench_model.py --data ../shared/data --only mini
+    python3 scripts/bench_model.py --data ../shared/data --make-entity-checkpoint   # for eval_entities
 
 Needs `pip install torch transformers` (CPU is enough). The BERT-base-shaped checkpoint (BiomedBERT's
 config, random weights) is generated into bench-models/ on first use and is not committed.
@@ -26,7 +27,7 @@ import sys
 import time
 
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertForTokenClassification
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,6 +47,22 @@ def make_base_checkpoint(data, directory):
     BertForMaskedLM(config).save_pretrained(directory)
     for name in ("vocab.txt", "tokenizer_config.json"):
         shutil.copy(os.path.join(data, "vocab", "biomedbert-abstract", name), directory)
+
+
+def make_entity_checkpoint(data, directory):
+    """A token-classification checkpoint on the BERT-base-shaped encoder (its `bert.*` tensors
+    the same, a random classifier for O/B-Disease/I-Disease): what `eval_entities` times, and a
+    tagger the server runs on the fill-mask model's encoder."""
+    base = os.path.join(ROOT, "bench-models", "bert-base-random")
+    make_base_checkpoint(data, base)
+    labels = ["O", "B-Disease", "I-Disease"]
+    torch.manual_seed(1)
+    model = BertForTokenClassification.from_pretrained(
+        base, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)})
+    model.save_pretrained(directory)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copy(os.path.join(base, name), directory)
 
 
 def corpus_words(data):
@@ -141,7 +158,12 @@ def main():
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the throughput comparison")
+    parser.add_argument("--make-entity-checkpoint", action="store_true",
+                        help="only write bench-models/bert-base-random-ner (for eval_entities) and stop")
     args = parser.parse_args()
+    if args.make_entity_checkpoint:
+        make_entity_checkpoint(args.data, os.path.join(ROOT, "bench-models", "bert-base-random-ner"))
+        return
     torch.set_num_threads(args.threads)
 
     subprocess.run(["cargo", "build", "--release", "--example", "bench_model"], cwd=ROOT, check=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fine-tunes the bundled mini model with a token-classification head on NCBI-disease (train
 split) on the CPU, and reports entity-level precision, recall and F1 (exact span) on the develop
-and test splits, the way examples/train_entity_head.rs measures a head on the encoder left as it is.
+and test splits.
 
     pip install torch transformers
     python3 scripts/train_entity_model.py --data ../shared/data [--out DIR] [--epochs N]

@@ -298,3 +298,102 @@ fn wrong_checkpoints_say_what_is_wrong_without_stopping_the_fill_mask_model() {
     let error = tagger_warning("/nonexistent/tagger");
     assert!(error.contains("/nonexistent/tagger"), "{error}");
 }
+
+/// Counts the texts sent to the tagger; everything else goes to the runner.
+struct CountingTagger<'a> {
+    runner: &'a biomed_lsp::model::fill::ModelRunner,
+    tagged: std::cell::RefCell<Vec<String>>,
+}
+
+impl biomed_lsp::analysis::TermScorer for CountingTagger<'_> {
+    fn model_id(&self) -> u64 {
+        self.runner.id
+    }
+    fn words(
+        &self,
+        text: &str,
+    ) -> Result<Vec<biomed_lsp::model::TokenizedWord>, biomed_lsp::analysis::CheckError> {
+        biomed_lsp::analysis::TermScorer::words(self.runner, text)
+    }
+    fn token_probabilities(
+        &self,
+        requests: Vec<biomed_lsp::model::TokenProbabilityRequest>,
+    ) -> Result<
+        biomed_lsp::model::BatchAnswers<Vec<biomed_lsp::model::TokenProbability>>,
+        biomed_lsp::analysis::CheckError,
+    > {
+        biomed_lsp::analysis::TermScorer::token_probabilities(self.runner, requests)
+    }
+    fn score(
+        &self,
+        requests: Vec<biomed_lsp::model::ScoreRequest>,
+    ) -> Result<
+        biomed_lsp::model::BatchAnswers<Vec<biomed_lsp::model::WordScore>>,
+        biomed_lsp::analysis::CheckError,
+    > {
+        biomed_lsp::analysis::TermScorer::score(self.runner, requests)
+    }
+    fn entities(
+        &self,
+        requests: Vec<EntityRequest>,
+    ) -> Result<
+        Option<biomed_lsp::model::BatchAnswers<Vec<biomed_lsp::model::entities::EntityMention>>>,
+        biomed_lsp::analysis::CheckError,
+    > {
+        self.tagged
+            .borrow_mut()
+            .extend(requests.iter().map(|request| request.text.clone()));
+        biomed_lsp::analysis::TermScorer::entities(self.runner, requests)
+    }
+}
+
+#[test]
+fn after_an_edit_only_the_changed_sentence_is_tagged_again() {
+    use biomed_lsp::analysis::document::prepare_document;
+    use biomed_lsp::analysis::entities::{document_entities, SentenceSelection};
+    use biomed_lsp::analysis::SentenceCache;
+    use biomed_lsp::prose::{Language, ProseOptions};
+    let loaded = load("bundled", "auto");
+    let scorer = CountingTagger {
+        runner: &loaded.runner,
+        tagged: Default::default(),
+    };
+    let cache = SentenceCache::new();
+    let entities_of = |text: &str| {
+        let document = prepare_document(text, Language::Markdown, None, &ProseOptions::default());
+        document_entities(&scorer, &document, SentenceSelection::All, Some(&cache), None)
+            .unwrap()
+            .expect("a tagger")
+    };
+    let before = "# Results\n\nPatients with Duchenne muscular dystrophy were excluded.\n\n\
+                  Blood pressure was normal. Gout was rare.\n";
+    let found = entities_of(before);
+    assert_eq!(scorer.tagged.borrow().len(), 4, "{:?}", scorer.tagged.borrow());
+    let dystrophy = found
+        .iter()
+        .find(|entity| entity.text == "Duchenne muscular dystrophy")
+        .expect("the mention");
+    assert_eq!(
+        &before[dystrophy.range.clone()],
+        "Duchenne muscular dystrophy"
+    );
+    assert_eq!(dystrophy.label, "Disease");
+    scorer.tagged.borrow_mut().clear();
+    // One sentence changed, the others moved: only the changed one reaches the tagger, and the
+    // others' mentions follow them.
+    let after = "# Results and discussion\n\nPatients with Duchenne muscular dystrophy were \
+                 excluded.\n\nBlood pressure was high. Gout was rare.\n";
+    let found = entities_of(after);
+    assert_eq!(
+        *scorer.tagged.borrow(),
+        ["Results and discussion", "Blood pressure was high."]
+    );
+    let dystrophy = found
+        .iter()
+        .find(|entity| entity.text == "Duchenne muscular dystrophy")
+        .expect("the mention");
+    assert_eq!(
+        &after[dystrophy.range.clone()],
+        "Duchenne muscular dystrophy"
+    );
+}
