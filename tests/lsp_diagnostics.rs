@@ -181,6 +181,11 @@ fn a_misspelt_term_is_flagged_fixed_and_added_to_the_workspace_dictionary() {
         biomed_lsp::model::device::cpu_default_precision_name(),
         "{response}"
     );
+    assert_eq!(
+        response["result"]["entities"],
+        json!({"name": "bundled disease tagger", "entity_types": ["Disease"], "shares_encoder": false}),
+        "{response}"
+    );
 }
 
 #[test]

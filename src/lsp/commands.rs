@@ -114,7 +114,7 @@ impl Backend {
                         } else {
                             "ready"
                         };
-                        serde_json::json!({"model": info.display_name, "device": info.device, "precision": info.precision, "state": state, "detail": info.loaded})
+                        serde_json::json!({"model": info.display_name, "device": info.device, "precision": info.precision, "state": state, "detail": info.loaded, "entities": info.entities})
                     }
                     (None, Some(failure)) => {
                         serde_json::json!({"model": settings.model, "device": settings.device, "state": "error", "detail": failure})

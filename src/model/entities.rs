@@ -63,7 +63,7 @@ pub enum EntityHeadError {
 }
 
 impl EntityHead {
-    pub fn new(labels: Vec<String>, weight: Vec<f32>, bias: Vec<f32>) -> Result<Self, String> {
+    fn new(labels: Vec<String>, weight: Vec<f32>, bias: Vec<f32>) -> Result<Self, String> {
         let scheme = scheme_of(&labels).ok_or_else(|| format!("labels {labels:?}"))?;
         if labels.is_empty()
             || bias.len() != labels.len()
@@ -139,10 +139,6 @@ impl EntityHead {
         let weight = tensor("classifier.weight", &[labels.len(), hidden_size])?;
         let bias = tensor("classifier.bias", &[labels.len()])?;
         Self::new(labels, weight, bias).map_err(|message| file_error(&weights_path, message))
-    }
-
-    pub fn labels(&self) -> &[String] {
-        &self.labels
     }
 
     /// The entity types the head tells apart (`Disease`, `Chemical`), in label order.
