@@ -361,14 +361,25 @@ fn after_an_edit_only_the_changed_sentence_is_tagged_again() {
     let cache = SentenceCache::new();
     let entities_of = |text: &str| {
         let document = prepare_document(text, Language::Markdown, None, &ProseOptions::default());
-        document_entities(&scorer, &document, SentenceSelection::All, Some(&cache), None)
-            .unwrap()
-            .expect("a tagger")
+        document_entities(
+            &scorer,
+            &document,
+            SentenceSelection::All,
+            Some(&cache),
+            None,
+        )
+        .unwrap()
+        .expect("a tagger")
     };
     let before = "# Results\n\nPatients with Duchenne muscular dystrophy were excluded.\n\n\
                   Blood pressure was normal. Gout was rare.\n";
     let found = entities_of(before);
-    assert_eq!(scorer.tagged.borrow().len(), 4, "{:?}", scorer.tagged.borrow());
+    assert_eq!(
+        scorer.tagged.borrow().len(),
+        4,
+        "{:?}",
+        scorer.tagged.borrow()
+    );
     let dystrophy = found
         .iter()
         .find(|entity| entity.text == "Duchenne muscular dystrophy")

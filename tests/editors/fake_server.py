@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A scripted stand-in for biomed-lsp that speaks just enough LSP to check the editor tests
 themselves: it flags every "infraction" with the diagnostic and the code actions the real server
-publishes (see editors/README.md), answers completion and hover, and reports a model load.
+publishes (see editors/README.md), answers completion and hover, reports a model load, and gives
+every "Duchenne muscular dystrophy" as a `disease` semantic token and under a "Disease" document
+symbol, as the real server's entity tagger does.
 
     BIOMED_LSP_SERVER=tests/editors/fake_server.py nvim --headless -u NONE -l tests/editors/nvim_test.lua
 
@@ -20,6 +22,9 @@ dictionary = set()
 workspace_root = None
 TERM = re.compile(r"\binfraction\b", re.IGNORECASE)
 COMMANDS = ["biomedLsp.addToDictionary", "biomedLsp.checkWorkspace", "biomedLsp.fetchModel", "biomedLsp.status"]
+# The real server's legend; the fake finds one disease.
+TOKEN_TYPES = ["disease", "chemical", "gene", "species", "cellLine", "cellType", "mutation", "entity"]
+DISEASE = re.compile(r"\bDuchenne muscular dystrophy\b")
 
 
 def read_message():
@@ -87,6 +92,46 @@ def word_at(uri, position):
     return line[start:end], start, end
 
 
+def mentions(uri):
+    """(line, start, end) of each disease mention, in UTF-16 units (ASCII text here)."""
+    for row, line in enumerate(documents[uri].split("\n")):
+        for match in DISEASE.finditer(line):
+            yield row, match.start(), match.end()
+
+
+def semantic_tokens(uri):
+    """textDocument/semanticTokens/full: relative (line, start, length, type, modifiers) quintuples."""
+    data, previous_row, previous_start = [], 0, 0
+    for row, start, end in mentions(uri):
+        delta_start = start - previous_start if row == previous_row else start
+        data += [row - previous_row, delta_start, end - start, TOKEN_TYPES.index("disease"), 0]
+        previous_row, previous_start = row, start
+    return {"data": data}
+
+
+def document_symbols(uri):
+    """The mentions grouped by type, then by term, as the real server's outline."""
+    found = list(mentions(uri))
+    if not found:
+        return []
+    def span(row, start, end):
+        return {"start": {"line": row, "character": start}, "end": {"line": row, "character": end}}
+    terms = {}
+    for row, start, end in found:
+        terms.setdefault(documents[uri].split("\n")[row][start:end], []).append(span(row, start, end))
+    children = [
+        {"name": term, "detail": "%d mention%s" % (len(ranges), "" if len(ranges) == 1 else "s"), "kind": 20,
+         "range": ranges[0], "selectionRange": ranges[0]}
+        for term, ranges in terms.items()
+    ]
+    first = span(*found[0])
+    return [{
+        "name": "Disease",
+        "detail": "%d mention%s, %d term%s" % (len(found), "" if len(found) == 1 else "s", len(terms), "" if len(terms) == 1 else "s"),
+        "kind": 3, "range": first, "selectionRange": first, "children": children,
+    }]
+
+
 def code_actions(params):
     uri = params["textDocument"]["uri"]
     actions = []
@@ -138,6 +183,8 @@ def main():
                     "hoverProvider": True,
                     "codeActionProvider": {"codeActionKinds": ["quickfix"]},
                     "executeCommandProvider": {"commands": COMMANDS},
+                    "semanticTokensProvider": {"legend": {"tokenTypes": TOKEN_TYPES, "tokenModifiers": []}, "full": True},
+                    "documentSymbolProvider": True,
                 },
                 "serverInfo": {"name": "biomed-lsp (fake)"},
             }
@@ -159,6 +206,10 @@ def main():
             result = {"contents": {"kind": "markdown", "value": "**%s**: in[##fr]… (fake hover)" % word.lower()}}
         elif method == "textDocument/codeAction":
             result = code_actions(params)
+        elif method == "textDocument/semanticTokens/full":
+            result = semantic_tokens(params["textDocument"]["uri"])
+        elif method == "textDocument/documentSymbol":
+            result = document_symbols(params["textDocument"]["uri"])
         elif method == "workspace/executeCommand":
             if params.get("command") == "biomedLsp.status":
                 result = {"model": "bundled", "device": "cpu", "state": "ready", "detail": ""}

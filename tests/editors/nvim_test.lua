@@ -13,7 +13,9 @@
 --
 -- Stage ids (for BIOMED_LSP_TEST_SKIP): config, attach, progress, diagnostics, completion,
 -- completion-quality (the model proposes "infarction" after "inf"), hover, code-actions, quick-fix,
--- commands (biomedLsp.status through the plugin).
+-- semantic-tokens (the entity tagger's disease mention in entities.md as a `disease` token, drawn
+-- with the plugin's default highlight), document-symbols (the mention under "Disease"), commands
+-- (biomedLsp.status through the plugin).
 --
 -- Each stage prints PASS, FAIL (with what was expected and what came) or SKIP; the exit status is
 -- 1 when any stage failed.
@@ -128,7 +130,7 @@ end
 -- A scratch workspace: the fixtures are copied so that fixes and dictionaries write there.
 workspace = assert(vim.uv.fs_mkdtemp((vim.uv.os_tmpdir() or '/tmp') .. '/biomed-lsp-nvim-XXXXXX'))
 vim.fn.mkdir(workspace .. '/.biomed-lsp', 'p')
-for _, name in ipairs({ 'manuscript.md', 'manuscript.tex' }) do
+for _, name in ipairs({ 'manuscript.md', 'manuscript.tex', 'entities.md' }) do
   vim.fn.writefile(vim.fn.readfile(fixtures .. '/' .. name, 'b'), workspace .. '/' .. name, 'b')
 end
 
@@ -485,6 +487,103 @@ end
 
 check_document('markdown', 'manuscript.md', { 'markdown' }, 'replace')
 check_document('latex', 'manuscript.tex', { 'tex' }, 'workspace-dictionary')
+
+-- Entity mentions: the bundled disease tagger finds MENTION in entities.md.
+local MENTION = 'Duchenne muscular dystrophy'
+
+local function check_entities()
+  local bufnr, client
+  local attached = stage('entities/attach', 'attach', function()
+    vim.cmd.edit(vim.fn.fnameescape(workspace .. '/entities.md'))
+    bufnr = vim.api.nvim_get_current_buf()
+    wait_for('the biomed_lsp client to attach', function()
+      client = client_for(bufnr)
+      return client ~= nil and client.initialized == true
+    end, 20000)
+  end)
+  if not attached then
+    return
+  end
+
+  stage('entities/semantic tokens: the mention is a disease token', 'semantic-tokens', function()
+    local provider = client.server_capabilities.semanticTokensProvider
+    if not provider then
+      fail('the server does not advertise semanticTokensProvider')
+    end
+    if not vim.tbl_contains(provider.legend.tokenTypes, 'disease') then
+      fail('the legend %s lacks disease', vim.inspect(provider.legend.tokenTypes))
+    end
+    local row, column = find_text(bufnr, MENTION)
+    local seen = {}
+    -- The tokens come after the check (the server asks for a refresh when it is done).
+    local found = vim.wait(timeout_ms, function()
+      seen = vim.lsp.semantic_tokens.get_at_pos(bufnr, row, column + 1) or {}
+      for _, token in ipairs(seen) do
+        if token.type == 'disease' and token.start_col == column and token.end_col == column + #MENTION then
+          return true
+        end
+      end
+      return false
+    end, 50)
+    if not found then
+      local tokens = vim.tbl_map(function(token)
+        return ('%s %d:%d-%d'):format(token.type, token.line, token.start_col, token.end_col)
+      end, seen)
+      fail('no disease token over %q (%d:%d-%d) within %d ms; tokens there: %s', MENTION, row, column, column + #MENTION, timeout_ms, #tokens == 0 and 'none' or table.concat(tokens, ', '))
+    end
+    -- The highlight Neovim draws with: the plugin links @lsp.type.disease to a colour.
+    local group = vim.api.nvim_get_hl(0, { name = '@lsp.type.disease', link = false })
+    if not group.fg then
+      fail('@lsp.type.disease has no colour: %s (link %s)', vim.inspect(group), tostring(vim.api.nvim_get_hl(0, { name = '@lsp.type.disease' }).link))
+    end
+    -- :colorscheme clears the groups; the plugin sets them again.
+    vim.cmd.colorscheme('default')
+    if vim.api.nvim_get_hl(0, { name = '@lsp.type.disease' }).link == nil then
+      fail('after :colorscheme the plugin did not link @lsp.type.disease again')
+    end
+    -- Drawn: the extmark in the client's semantic tokens namespace (set when the window redraws).
+    local namespace = vim.api.nvim_get_namespaces()['nvim.lsp.semantic_tokens:' .. client.id]
+    if not namespace then
+      fail('no semantic tokens namespace for the client (nvim.lsp.semantic_tokens:%d)', client.id)
+    end
+    wait_for('the @lsp.type.disease.markdown highlight on the mention', function()
+      vim.cmd.redraw()
+      for _, mark in ipairs(vim.api.nvim_buf_get_extmarks(bufnr, namespace, { row, column }, { row, column }, { details = true })) do
+        if mark[4].hl_group == '@lsp.type.disease.markdown' and mark[4].end_col == column + #MENTION then
+          return true
+        end
+      end
+      return false
+    end, 10000)
+  end)
+
+  stage('entities/document symbols: the mention under Disease', 'document-symbols', function()
+    if not client.server_capabilities.documentSymbolProvider then
+      fail('the server does not advertise documentSymbolProvider')
+    end
+    local params = { textDocument = { uri = vim.uri_from_bufnr(bufnr) } }
+    local disease
+    wait_for('a Disease symbol', function()
+      for _, symbol in ipairs(request(client, 'textDocument/documentSymbol', params, bufnr) or {}) do
+        if symbol.name == 'Disease' then
+          disease = symbol
+        end
+      end
+      return disease ~= nil
+    end)
+    local names = vim.tbl_map(function(child)
+      return child.name
+    end, disease.children or {})
+    if not vim.tbl_contains(names, MENTION) then
+      fail('the Disease symbol (%s) does not list %q: %s', tostring(disease.detail), MENTION, vim.inspect(names))
+    end
+    if not (disease.detail or ''):find('1 mention') then
+      fail('the Disease symbol\'s detail is %q, expected "1 mention, 1 term"', tostring(disease.detail))
+    end
+  end)
+end
+
+check_entities()
 
 stage('server/biomedLsp.status command', 'commands', function()
   if vim.fn.exists(':BiomedLspStatus') ~= 2 then

@@ -1,7 +1,11 @@
 // The VS Code extension in a real VS Code (code-server) driven through Chromium as a person would:
 // the model becomes ready, "infraction" is squiggled and listed in Problems, its hover shows the
 // WordPiece split, the quick fix corrects it, completion finishes "Acute myocardial inf", typing
-// "Serum trop" offers troponin without Ctrl+Space, and a word added to the workspace dictionary loses its squiggle. Screenshots go to docs/.
+// "Serum trop" offers troponin without Ctrl+Space, a word added to the workspace dictionary loses
+// its squiggle, and a disease the entity tagger finds (tests/editors/fixtures/entities.md, copied
+// into the workspace) is drawn in a colour of its own from the server's semantic tokens, in the
+// default theme and in Dark Modern, and is listed under Disease in the Outline. Screenshots go to
+// SCREENSHOT_DIR (those of the entities: vscode-entities.png and vscode-entities-dark.png).
 // With MODE `untrusted` (a workspace VS Code does not trust, whose settings name another server
 // binary, model and inference server): the model is ready and the checks run in Restricted Mode;
 // the calling script then checks that nothing the workspace named was run or reached.
@@ -20,6 +24,12 @@ const { chromium } = require("playwright-core");
 const [url, workspace, screenshots, mode = "trusted"] = process.argv.slice(2);
 const manuscript = path.join(workspace, "manuscript.md");
 const consoleLines = [];
+// A disease mention the bundled entity tagger finds, in a file of its own (the checks of
+// manuscript.md stay as they are).
+const MENTION = "Duchenne muscular dystrophy";
+if (mode === "trusted") {
+  fs.copyFileSync(new URL("fixtures/entities.md", import.meta.url), path.join(workspace, "entities.md"));
+}
 
 async function until(what, condition, timeoutMs = 60000) {
   const start = Date.now();
@@ -177,6 +187,71 @@ try {
       return panel.includes("LVEF is defined again here");
     });
     await page.screenshot({ path: path.join(screenshots, "vscode-abbreviation.png") });
+  });
+
+  // The colours of the mention's text and of the text around it on its line, as drawn: the
+  // server's semantic tokens are in when the mention has a colour of its own.
+  const mentionColours = () =>
+    page.evaluate((mention) => {
+      for (const line of document.querySelectorAll(".monaco-editor .view-line")) {
+        const text = (line.textContent ?? "").replace(/\u00a0/g, " ");
+        const start = text.indexOf(mention);
+        if (start < 0) continue;
+        const end = start + mention.length;
+        const inside = new Set();
+        const outside = new Set();
+        let offset = 0;
+        for (const span of line.querySelectorAll("span")) {
+          if (span.children.length > 0) continue;
+          const from = offset;
+          offset += (span.textContent ?? "").length;
+          if ((span.textContent ?? "").trim() === "") continue;
+          const colour = getComputedStyle(span).color;
+          if (from >= start && offset <= end) inside.add(colour);
+          else if (offset <= start || from >= end) outside.add(colour);
+          else return { inside: [], outside: [colour] }; // one span across the mention's edge: no token yet
+        }
+        return { inside: [...inside], outside: [...outside] };
+      }
+      return undefined;
+    }, MENTION);
+  const colouredApart = async () => {
+    const colours = await mentionColours();
+    return colours && colours.inside.length === 1 && colours.outside.length > 0 && !colours.outside.includes(colours.inside[0])
+      ? colours
+      : undefined;
+  };
+
+  let defaultColour;
+  await stage("a disease mention is drawn in its semantic token colour (default theme)", async () => {
+    await page.keyboard.press("Escape");
+    await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "entities.md" }).click();
+    await until(`the line with "${MENTION}"`, async () => (await editorText()).includes(MENTION), 30000);
+    const colours = await until(`"${MENTION}" in a colour of its own (a semantic token of type disease)`, colouredApart);
+    defaultColour = colours.inside[0];
+    console.log(`    ${MENTION}: ${defaultColour}, the text around it: ${colours.outside.join(", ")}`);
+    // The document symbols: the Outline lists the mention under Disease.
+    await page.locator(".pane-header", { hasText: "Outline" }).first().click();
+    await until("Disease and the mention in the Outline", async () => {
+      const rows = await page.locator(".monaco-list-row").allInnerTexts();
+      return rows.some((row) => row.startsWith("Disease")) && rows.some((row) => row.startsWith(MENTION));
+    }, 30000);
+    await page.screenshot({ path: path.join(screenshots, "vscode-entities.png") });
+  });
+
+  await stage("the mention has a colour of its own in Dark Modern too", async () => {
+    await page.keyboard.press("F1");
+    await page.keyboard.type("Preferences: Color Theme", { delay: 20 });
+    // Clicked, not Enter: "Browse Color Themes in Marketplace" may come first.
+    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Preferences: Color Theme" }).first().click({ timeout: 10000 });
+    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Dark Modern" }).first().click({ timeout: 10000 });
+    await until("the dark theme", async () => (await page.locator(".monaco-workbench.vs-dark").count()) > 0, 10000);
+    const colours = await until(`"${MENTION}" in a colour of its own in Dark Modern`, async () => {
+      const found = await colouredApart();
+      return found && found.inside[0] !== defaultColour ? found : undefined;
+    });
+    console.log(`    ${MENTION}: ${colours.inside[0]}, the text around it: ${colours.outside.join(", ")}`);
+    await page.screenshot({ path: path.join(screenshots, "vscode-entities-dark.png") });
   });
   console.log(`${stages.length} passed, 0 failed`);
 } catch (error) {

@@ -5,6 +5,16 @@ if vim.g.loaded_biomed_lsp then
 end
 vim.g.loaded_biomed_lsp = true
 
+-- Default colours of the entity mentions (semantic tokens); `:colorscheme` clears them, so they
+-- are set again after each one (a colorscheme that sets the groups wins).
+require('biomed_lsp').set_highlights()
+vim.api.nvim_create_autocmd('ColorScheme', {
+  group = vim.api.nvim_create_augroup('biomed_lsp_highlights', { clear = true }),
+  callback = function()
+    require('biomed_lsp').set_highlights()
+  end,
+})
+
 local function execute(command, arguments)
   require('biomed_lsp').execute(command, arguments)
 end

@@ -33,6 +33,30 @@ function M.config(overrides)
   return vim.tbl_deep_extend('force', config, overrides or {})
 end
 
+--- Entity mentions come as LSP semantic tokens of these types (the server's legend); Neovim draws
+--- a token of type `disease` with the groups `@lsp.type.disease.<filetype>` and
+--- `@lsp.type.disease`. By default each group links to the group of the colour the VS Code
+--- extension uses for that type (a disease in the error red); a colorscheme or your config that
+--- sets a group wins.
+M.semantic_token_links = {
+  disease = 'DiagnosticError',
+  chemical = '@function',
+  gene = '@type',
+  species = '@tag',
+  cellLine = '@keyword',
+  cellType = '@constant',
+  mutation = '@number',
+  entity = '@property',
+}
+
+--- Links the `@lsp.type.<type>` groups of the entity types to their defaults (`default = true`:
+--- a group already set is left as it is). Called at startup and after each `:colorscheme`.
+function M.set_highlights()
+  for token_type, target in pairs(M.semantic_token_links) do
+    vim.api.nvim_set_hl(0, '@lsp.type.' .. token_type, { link = target, default = true })
+  end
+end
+
 local function find_root(bufnr, markers)
   local name = vim.api.nvim_buf_get_name(bufnr)
   if vim.fs.root then
@@ -47,6 +71,7 @@ end
 ---@param opts table|nil cmd, settings, filetypes, root_markers, on_attach, capabilities, …
 function M.setup(opts)
   opts = opts or {}
+  M.set_highlights()
   local config = M.config(opts)
   -- Settings may be given flat ({ model = 'bundled' }) or under biomedLsp.
   local settings = opts.settings or {}
