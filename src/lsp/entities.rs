@@ -214,11 +214,12 @@ impl Backend {
             rope,
             entities: Arc::new(entities),
         };
-        let mut kept = lock(&self.shared.entities.found);
-        // A document closed meanwhile keeps nothing.
+        // A document closed meanwhile keeps nothing. The documents lock is taken and let go
+        // before this state's: the hover holds it while it takes this state's.
         if !lock(&self.shared.documents).contains_key(uri) {
             return Some((found, false));
         }
+        let mut kept = lock(&self.shared.entities.found);
         let changed = kept
             .get(uri)
             .is_none_or(|before| before.entities != found.entities);

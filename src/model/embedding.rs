@@ -5,11 +5,11 @@
 
 use std::ops::Range;
 
-use candle_core::{IndexOp, Tensor};
+use candle_core::IndexOp;
 
 use super::api::BatchAnswers;
 use super::encoder::Encoder;
-use super::fill::{compute_error, ModelRunner};
+use super::fill::{compute_error, padded_batch, ModelRunner};
 use super::remote::RemoteError;
 use super::{CancelFlag, ModelError};
 
@@ -69,21 +69,11 @@ impl ModelRunner {
             if all_cancelled() {
                 return Err(ModelError::Cancelled);
             }
-            let max_len = group.iter().map(|span| span.row.len()).max().unwrap_or(0);
-            let mut ids = Vec::with_capacity(group.len() * max_len);
-            let mut mask = Vec::with_capacity(group.len() * max_len);
-            for span in group {
-                let padding = max_len - span.row.len();
-                ids.extend_from_slice(&span.row);
-                ids.extend(std::iter::repeat_n(self.tokenizer.special.pad, padding));
-                mask.extend(std::iter::repeat_n(1u32, span.row.len()));
-                mask.extend(std::iter::repeat_n(0u32, padding));
-            }
-            let device = model.device();
-            let input_ids =
-                Tensor::from_vec(ids, (group.len(), max_len), device).map_err(compute_error)?;
-            let attention_mask =
-                Tensor::from_vec(mask, (group.len(), max_len), device).map_err(compute_error)?;
+            let (input_ids, attention_mask) = padded_batch(
+                group.iter().map(|span| span.row.as_slice()),
+                self.tokenizer.special.pad,
+                model.device(),
+            )?;
             super::api::EngineCounters::add(&self.counters.forward_passes);
             let hidden = model
                 .encode_mean_of_last_layers(&input_ids, &attention_mask, layers, &|| {

@@ -14,13 +14,13 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, IndexOp};
 
 use super::api::{BatchAnswers, CancelFlag, EngineCounters};
 use super::bert::BertModel;
 use super::config::BertConfig;
 use super::encoder::Encoder;
-use super::fill::{compute_error, ModelRunner};
+use super::fill::{compute_error, padded_batch, ModelRunner};
 use super::remote::RemoteError;
 use super::tokenizer::WordTokenizer;
 use super::weights::WeightFile;
@@ -381,26 +381,11 @@ impl ModelRunner {
             if all_cancelled() {
                 return Err(ModelError::Cancelled);
             }
-            let max_len = group
-                .iter()
-                .map(|&row| rows[row].ids.len())
-                .max()
-                .unwrap_or(0);
-            let mut ids = Vec::with_capacity(group.len() * max_len);
-            let mut mask = Vec::with_capacity(group.len() * max_len);
-            for &row in group {
-                let row_ids = &rows[row].ids;
-                let padding = max_len - row_ids.len();
-                ids.extend_from_slice(row_ids);
-                ids.extend(std::iter::repeat_n(special.pad, padding));
-                mask.extend(std::iter::repeat_n(1u32, row_ids.len()));
-                mask.extend(std::iter::repeat_n(0u32, padding));
-            }
-            let device = model.device();
-            let input_ids =
-                Tensor::from_vec(ids, (group.len(), max_len), device).map_err(compute_error)?;
-            let attention_mask =
-                Tensor::from_vec(mask, (group.len(), max_len), device).map_err(compute_error)?;
+            let (input_ids, attention_mask) = padded_batch(
+                group.iter().map(|&row| rows[row].ids.as_slice()),
+                special.pad,
+                model.device(),
+            )?;
             EngineCounters::add(&self.counters.forward_passes);
             let hidden = model
                 .encode_capturing(&input_ids, &attention_mask, None, None, &|| {

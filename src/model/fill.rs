@@ -148,6 +148,29 @@ pub(super) fn slot_row(
     (row, middle_start)
 }
 
+/// A batch of rows for the encoder: `input_ids` padded with `pad` to the longest row and the
+/// attention mask (1 for a row's tokens, 0 for padding), both `[rows, longest]`.
+pub(super) fn padded_batch<'a>(
+    rows: impl ExactSizeIterator<Item = &'a [u32]> + Clone,
+    pad: u32,
+    device: &candle_core::Device,
+) -> Result<(Tensor, Tensor), ModelError> {
+    let count = rows.len();
+    let max_len = rows.clone().map(<[u32]>::len).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(count * max_len);
+    let mut mask = Vec::with_capacity(count * max_len);
+    for row in rows {
+        let padding = max_len - row.len();
+        ids.extend_from_slice(row);
+        ids.extend(std::iter::repeat_n(pad, padding));
+        mask.extend(std::iter::repeat_n(1u32, row.len()));
+        mask.extend(std::iter::repeat_n(0u32, padding));
+    }
+    let input_ids = Tensor::from_vec(ids, (count, max_len), device).map_err(compute_error)?;
+    let attention_mask = Tensor::from_vec(mask, (count, max_len), device).map_err(compute_error)?;
+    Ok((input_ids, attention_mask))
+}
+
 impl ModelRunner {
     pub fn new(
         model: impl Into<Encoder>,
@@ -444,23 +467,11 @@ impl ModelRunner {
                 .map_err(compute_error);
             }
         };
-        let max_len = rows.iter().map(|row| row.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(rows.len() * max_len);
-        let mut mask = Vec::with_capacity(rows.len() * max_len);
-        for row in rows {
-            ids.extend_from_slice(row);
-            ids.extend(std::iter::repeat_n(
-                self.tokenizer.special.pad,
-                max_len - row.len(),
-            ));
-            mask.extend(std::iter::repeat_n(1u32, row.len()));
-            mask.extend(std::iter::repeat_n(0u32, max_len - row.len()));
-        }
-        let device = model.device();
-        let input_ids =
-            Tensor::from_vec(ids, (rows.len(), max_len), device).map_err(compute_error)?;
-        let attention_mask =
-            Tensor::from_vec(mask, (rows.len(), max_len), device).map_err(compute_error)?;
+        let (input_ids, attention_mask) = padded_batch(
+            rows.iter().copied(),
+            self.tokenizer.special.pad,
+            model.device(),
+        )?;
         EngineCounters::add(&self.counters.forward_passes);
         // Between the layers of a background pass, waiting interactive requests run: a keystroke
         // waits for one layer of a long pass, not for the whole pass.
