@@ -153,8 +153,8 @@ pub struct ModelArgs {
     pub inference_url: Option<String>,
     /// The entity tagger: a Hugging Face token-classification checkpoint (repo id or directory),
     /// `bundled` for the bundled disease tagger, or `off` [default: the `entities.model` setting,
-    /// else bundled].
-    #[arg(long, value_name = "MODEL")]
+    /// else bundled]. Also `--ner-model`.
+    #[arg(long, value_name = "MODEL", alias = "ner-model")]
     pub entities_model: Option<String>,
 }
 

@@ -321,8 +321,8 @@ fn check_lists_entities_for_pipelines_and_says_when_there_is_no_entity_model() {
         "json",
     ]));
     assert!(plain.get("entities").is_none(), "{plain}");
-    // No entity model: an error that says why, status 2.
-    let output = check(&["--entities-model", "off"]);
+    // No entity model: an error that says why, status 2 (`--ner-model` is the same option).
+    let output = check(&["--ner-model", "off"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
