@@ -138,6 +138,8 @@ export interface ServerStatus {
   message?: string;
   /** Longer explanation (the fallback warning, the error). */
   detail?: string;
+  /** The entity tagger and the types it finds: "bundled disease tagger (Disease)". */
+  entities?: string;
 }
 
 /** The answer of the server command `biomedLsp.status`. */
@@ -147,6 +149,21 @@ export interface StatusCommandResult {
   precision?: string;
   state?: string;
   detail?: string;
+  /** The entity tagger, or null when none is loaded. */
+  entities?: { name?: string; entity_types?: string[]; shares_encoder?: boolean } | null;
+}
+
+/** "bundled disease tagger (Disease)", or "none" for a null tagger. */
+export function describeEntities(entities: StatusCommandResult["entities"]): string | undefined {
+  if (entities === undefined) {
+    return undefined;
+  }
+  if (entities === null || typeof entities !== "object") {
+    return "none";
+  }
+  const types = Array.isArray(entities.entity_types) ? entities.entity_types.join(", ") : "";
+  const name = entities.name ?? "entity model";
+  return types === "" ? name : `${name} (${types})`;
 }
 
 export const initialStatus: ServerStatus = { phase: "starting" };
@@ -212,6 +229,9 @@ export function formatStatusDetails(status: ServerStatus): string {
   if (status.precision !== undefined && status.precision !== "") {
     lines.push(`Precision: ${status.precision}`);
   }
+  if (status.entities !== undefined) {
+    lines.push(`Entities: ${status.entities}`);
+  }
   if (status.phase === "loading" && status.percentage !== undefined) {
     lines.push(`Progress: ${Math.round(status.percentage)}%`);
   }
@@ -248,8 +268,10 @@ export function applyStatusResult(status: ServerStatus, result: StatusCommandRes
   }
   const phases: Record<string, ServerPhase> = { loading: "loading", ready: "ready", fallback: "fallback", error: "error" };
   const phase = result.state !== undefined ? phases[result.state] ?? status.phase : status.phase;
+  const entities = describeEntities(result.entities) ?? status.entities;
   return {
     ...status,
+    ...(entities === undefined ? {} : { entities }),
     phase,
     model: result.model ?? status.model,
     device: result.device ?? status.device,

@@ -154,6 +154,19 @@ test("model-load progress drives the status", () => {
   assert.match(formatStatusDetails(status), /Device: GPU \(cuda:0\)\nPrecision: f16/);
 });
 
+test("the status names the entity tagger the server reports", () => {
+  const ready = applyStatusResult(initialStatus, {
+    model: "mini model", device: "cpu", precision: "q8 · avx2", state: "ready",
+    entities: { name: "bundled disease tagger", entity_types: ["Disease"], shares_encoder: false },
+  });
+  assert.equal(ready.entities, "bundled disease tagger (Disease)");
+  assert.match(formatStatusDetails(ready), /Precision: q8 · avx2\nEntities: bundled disease tagger \(Disease\)/);
+  assert.equal(applyStatusResult(ready, { state: "ready", entities: null }).entities, "none");
+  // An older server says nothing about entities: nothing is shown.
+  assert.equal(applyStatusResult(initialStatus, { state: "ready" }).entities, undefined);
+  assert.doesNotMatch(formatStatusDetails(applyStatusResult(initialStatus, { state: "ready" })), /Entities/);
+});
+
 test("only the model load drives the status bar", () => {
   assert.equal(isModelLoadProgress({ kind: "begin", title: "biomed-lsp", message: "loading the model…" }), true);
   assert.equal(isModelLoadProgress({ kind: "begin", title: "Downloading BiomedBERT" }), true);
