@@ -212,7 +212,9 @@ def main():
             result = document_symbols(params["textDocument"]["uri"])
         elif method == "workspace/executeCommand":
             if params.get("command") == "biomedLsp.status":
-                result = {"model": "bundled", "device": "cpu", "state": "ready", "detail": ""}
+                result = {"model": "bundled", "device": "cpu", "state": "ready", "detail": "",
+                          "entities": {"name": "bundled disease tagger", "entity_types": ["Disease"],
+                                       "shares_encoder": False}}
             elif params.get("command") == "biomedLsp.addToDictionary":
                 add_to_dictionary(params["arguments"][0])
         elif method == "exit":

@@ -616,6 +616,24 @@ stage('server/biomedLsp.status command', 'commands', function()
   if result.state ~= 'ready' and result.state ~= 'fallback' then
     fail('the bundled model is %s, expected ready', tostring(result.state))
   end
+  -- :BiomedLspStatus says it, the entity tagger included.
+  local notified = {}
+  local notify = vim.notify
+  vim.notify = function(message)
+    table.insert(notified, message)
+  end
+  vim.cmd('BiomedLspStatus')
+  local waited, problem = pcall(wait_for, ':BiomedLspStatus to say the status', function()
+    return #notified > 0
+  end, 10000)
+  vim.notify = notify
+  if not waited then
+    error(problem, 0)
+  end
+  local message = notified[1] or ''
+  if not message:find('entities: bundled disease tagger (Disease)', 1, true) then
+    fail(':BiomedLspStatus said %s, expected the model and "entities: bundled disease tagger (Disease)"', vim.inspect(message))
+  end
 end)
 
 stage('server/one client for both documents', 'attach', function()

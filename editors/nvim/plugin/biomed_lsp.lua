@@ -24,9 +24,14 @@ vim.api.nvim_create_user_command('BiomedLspStatus', function()
     if err then
       vim.notify('biomed-lsp: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
     elseif type(result) == 'table' then
-      vim.notify(('biomed-lsp: %s on %s%s, %s%s'):format(tostring(result.model), tostring(result.device),
+      local entities = ''
+      if type(result.entities) == 'table' then
+        entities = ('; entities: %s (%s)'):format(tostring(result.entities.name),
+          table.concat(result.entities.entity_types or {}, ', '))
+      end
+      vim.notify(('biomed-lsp: %s on %s%s, %s%s%s'):format(tostring(result.model), tostring(result.device),
         (result.precision and result.precision ~= '') and (' (' .. result.precision .. ')') or '', tostring(result.state),
-        (result.detail and result.detail ~= '') and ('\n' .. result.detail) or ''))
+        entities, (result.detail and result.detail ~= '') and ('\n' .. result.detail) or ''))
     end
   end)
 end, { desc = 'biomed-lsp: model, device and state' })
