@@ -64,6 +64,14 @@ fn absolute_tokens(data: &Value) -> Vec<[u64; 4]> {
         .collect()
 }
 
+fn refresh_count(client: &LspClient) -> usize {
+    client
+        .server_requests
+        .iter()
+        .filter(|request| request["method"] == "workspace/semanticTokens/refresh")
+        .count()
+}
+
 fn apply_edits(data: &Value, edits: &Value) -> Value {
     let mut data: Vec<Value> = data.as_array().unwrap().clone();
     let mut edits: Vec<&Value> = edits.as_array().unwrap().iter().collect();
@@ -172,6 +180,27 @@ fn entities_are_semantic_tokens_symbols_and_hover_labels_and_edits_send_deltas()
         json!({"textDocument": {"uri": URI}, "previousResultId": first_id}),
     );
     assert!(stale["result"]["data"].is_array(), "{stale}");
+    // The tagger switched off: the model reloads, the document is checked again, the client is
+    // told to fetch its tokens again, and there are none.
+    let refreshes_before = refresh_count(&client);
+    client.configuration = json!({"model": "bundled", "diagnostics": {"debounceMs": 50},
+        "entities": {"model": "off"}});
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"biomedLsp": client.configuration.clone()}}),
+    );
+    client
+        .wait_for(DEFAULT_TIMEOUT, |message| {
+            message["method"] == "workspace/semanticTokens/refresh" && message.get("id").is_some()
+        })
+        .expect("a refresh once the tagger is gone");
+    assert!(refresh_count(&client) > refreshes_before);
+    let after_reload = client.request(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    assert_eq!(after_reload["result"]["data"], json!([]), "{after_reload}");
+
     // A document the server does not know: no tokens, no error.
     let unknown = client.request(
         "textDocument/semanticTokens/full",

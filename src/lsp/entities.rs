@@ -31,6 +31,8 @@ use super::state::*;
 /// bytes of it).
 #[derive(Clone)]
 pub(super) struct FoundEntities {
+    /// The engine that found them ([`EngineHandle::model_id`]): another model's are stale.
+    model_id: u64,
     version: i32,
     rope: ropey::Rope,
     entities: Arc<Vec<DocumentEntity>>,
@@ -158,13 +160,13 @@ impl Backend {
                 document.language(),
             )
         };
+        let engine = self.current_engine().ok()?;
+        engine.info().entities.as_ref()?;
         if let Some(found) = lock(&self.shared.entities.found).get(uri) {
-            if found.version == version {
+            if found.version == version && found.model_id == engine.model_id() {
                 return Some(found.clone());
             }
         }
-        let engine = self.current_engine().ok()?;
-        engine.info().entities.as_ref()?;
         let prose_options = self.settings_for(uri).prose_options();
         let text_rope = rope.clone();
         let document = tokio::task::spawn_blocking(move || {
@@ -190,6 +192,7 @@ impl Backend {
     ) -> Option<(FoundEntities, bool)> {
         let shared = Arc::clone(&self.shared);
         let cancel = cancel.clone();
+        let model_id = engine.model_id();
         let entities = tokio::task::spawn_blocking(move || {
             document_entities(
                 &engine,
@@ -210,6 +213,7 @@ impl Backend {
             }
         };
         let found = FoundEntities {
+            model_id,
             version,
             rope,
             entities: Arc::new(entities),
@@ -220,9 +224,9 @@ impl Backend {
             return Some((found, false));
         }
         let mut kept = lock(&self.shared.entities.found);
-        let changed = kept
-            .get(uri)
-            .is_none_or(|before| before.entities != found.entities);
+        let changed = kept.get(uri).is_none_or(|before| {
+            before.entities != found.entities || before.model_id != found.model_id
+        });
         let newer_kept = kept.get(uri).is_some_and(|before| before.version > version);
         if !newer_kept {
             kept.insert(uri.clone(), found.clone());
@@ -241,14 +245,17 @@ impl Backend {
         engine: EngineHandle,
         cancel: &CancelFlag,
     ) {
-        if engine.info().entities.is_none() {
-            return;
-        }
-        let Some((_, changed)) = self
-            .find_entities(uri, version, rope, document, engine, cancel)
-            .await
-        else {
-            return;
+        let changed = if engine.info().entities.is_none() {
+            // No tagger (any more): what an earlier one found goes, and the client is told.
+            lock(&self.shared.entities.found).remove(uri).is_some()
+        } else {
+            match self
+                .find_entities(uri, version, rope, document, engine, cancel)
+                .await
+            {
+                Some((_, changed)) => changed,
+                None => return,
+            }
         };
         let state = &self.shared.entities;
         if !changed
