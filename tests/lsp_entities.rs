@@ -160,6 +160,16 @@ fn entities_are_semantic_tokens_symbols_and_hover_labels_and_edits_send_deltas()
         "textDocument/semanticTokens/full/delta",
         json!({"textDocument": {"uri": URI}, "previousResultId": first_id}),
     );
+    // The mentions come after the diagnostics: the version's diagnostics were published before
+    // the answer.
+    assert!(
+        client.notifications.iter().any(|message| {
+            message["method"] == "textDocument/publishDiagnostics"
+                && message["params"]["uri"] == URI
+                && message["params"]["version"] == 2
+        }),
+        "the tokens of version 2 came before its diagnostics"
+    );
     let edits = &delta["result"]["edits"];
     assert!(edits.is_array(), "a delta, not a full list: {delta}");
     let second_id = delta["result"]["resultId"].as_str().unwrap().to_string();

@@ -265,7 +265,21 @@ impl Backend {
             if flag.is_cancelled() {
                 return;
             }
-            match backend.check_and_publish(uri.clone(), flag, settings).await {
+            let result = backend
+                .check_and_publish(uri.clone(), flag.clone(), settings)
+                .await;
+            // This check is over: a newer one, if any, has replaced its flag already.
+            {
+                let mut cancels = lock(&backend.shared.checks.cancels);
+                if cancels
+                    .get(&uri)
+                    .is_some_and(|current| current.is_same_flag(&flag))
+                {
+                    cancels.remove(&uri);
+                }
+            }
+            backend.shared.entities.check_ended.notify_waiters();
+            match result {
                 Ok(()) => backend.report_checks_working().await,
                 Err(error) => {
                     tracing::warn!("checking {uri} failed: {error}");

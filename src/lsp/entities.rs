@@ -49,7 +49,13 @@ pub(super) struct EntityState {
     pub(super) refresh_supported: AtomicBool,
     /// A refresh request the client has not answered yet: no second one is sent meanwhile.
     refresh_in_flight: Arc<AtomicBool>,
+    /// Woken when a check ends or mentions are kept: requests waiting for the mentions the
+    /// pending check will find look again.
+    pub(super) check_ended: tokio::sync::Notify,
 }
+
+/// How often a request waiting for a check's mentions looks again without being woken.
+const CHECK_WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What the server offers for semantic tokens: one token type per entity kind, full documents
 /// and deltas.
@@ -143,13 +149,15 @@ fn token_edits(old: &[SemanticToken], new: &[SemanticToken]) -> Vec<SemanticToke
 }
 
 impl Backend {
-    /// The entities of the document's current version: those found already, else found now.
-    /// `None` without a document, an engine or an entity model.
+    /// The entities of the document's current version: those the check found, once the check
+    /// scheduled for the document has run (the mentions come after the diagnostics); else found
+    /// now. `None` without a document, an engine or an entity model.
     pub(super) async fn current_entities(
         &self,
         uri: &Url,
         cancel: &CancelFlag,
     ) -> Option<FoundEntities> {
+        self.wait_for_pending_check(uri).await;
         let (version, rope, chunks, language) = {
             let documents = lock(&self.shared.documents);
             let document = documents.get(uri)?;
@@ -177,6 +185,30 @@ impl Backend {
         self.find_entities(uri, version, rope, document, engine, cancel)
             .await
             .map(|(found, _)| found)
+    }
+
+    /// Waits while a check of the document is scheduled or running and the mentions kept are of
+    /// an older version than the document's.
+    async fn wait_for_pending_check(&self, uri: &Url) {
+        loop {
+            let woken = self.shared.entities.check_ended.notified();
+            let Some(version) = lock(&self.shared.documents)
+                .get(uri)
+                .map(|document| document.version())
+            else {
+                return;
+            };
+            let kept_is_current = lock(&self.shared.entities.found)
+                .get(uri)
+                .is_some_and(|found| found.version >= version);
+            let check_pending = lock(&self.shared.checks.cancels)
+                .get(uri)
+                .is_some_and(|flag| !flag.is_cancelled());
+            if kept_is_current || !check_pending {
+                return;
+            }
+            let _ = tokio::time::timeout(CHECK_WAIT_POLL, woken).await;
+        }
     }
 
     /// Finds the entities of a prepared version of a document and keeps them; also says whether
@@ -231,6 +263,8 @@ impl Backend {
         if !newer_kept {
             kept.insert(uri.clone(), found.clone());
         }
+        drop(kept);
+        self.shared.entities.check_ended.notify_waiters();
         Some((found, changed && !newer_kept))
     }
 

@@ -20,6 +20,10 @@ impl CancelFlag {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+    /// Whether both are the same flag (clones of one), not merely in the same state.
+    pub fn is_same_flag(&self, other: &CancelFlag) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Fill one slot of a text with whole words.
