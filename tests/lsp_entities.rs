@@ -252,3 +252,32 @@ fn with_entities_off_there_are_no_tokens_and_nothing_fails() {
     assert!(symbols["result"].is_null(), "{symbols}");
     let _ = client.request("shutdown", Value::Null);
 }
+
+#[test]
+fn a_client_that_never_answers_a_refresh_still_gets_the_next_one() {
+    let (mut client, _config_home) = start();
+    // Answers to the server's requests are held back far longer than the test runs.
+    client.reply_delay = std::time::Duration::from_secs(600);
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "markdown", "version": 1, "text": TEXT}}),
+    );
+    let is_refresh = |message: &Value| {
+        message["method"] == "workspace/semanticTokens/refresh" && message.get("id").is_some()
+    };
+    client
+        .wait_for(DEFAULT_TIMEOUT, is_refresh)
+        .expect("a refresh after the first check");
+    // Past the server's patience (5 s), an edit that changes the mentions asks again.
+    client.pump(std::time::Duration::from_secs(6));
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{
+            "range": {"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": 27}},
+            "text": "Blood pressure"}]}),
+    );
+    client
+        .wait_for(DEFAULT_TIMEOUT, is_refresh)
+        .expect("a second refresh although the first is unanswered");
+    assert_eq!(refresh_count(&client), 2);
+}

@@ -299,13 +299,19 @@ impl Backend {
             return;
         }
         // Its own task, never dropped: the client may answer late or never (see
-        // `client_requests`).
+        // `client_requests`). A client that has not answered within the patience of the
+        // server's other requests does not keep later refreshes from being sent.
         let client = self.client.clone();
         let in_flight = Arc::clone(&state.refresh_in_flight);
+        let answered = Arc::clone(&in_flight);
         tokio::spawn(async move {
             if let Err(error) = client.send_request::<SemanticTokensRefresh>(()).await {
                 tracing::debug!("semantic tokens refresh: {error}");
             }
+            answered.store(false, Ordering::SeqCst);
+        });
+        tokio::spawn(async move {
+            tokio::time::sleep(CLIENT_REPLY_TIMEOUT).await;
             in_flight.store(false, Ordering::SeqCst);
         });
     }
@@ -333,8 +339,8 @@ impl Backend {
             .map(|entity| entity.label.clone())
     }
 
-    /// The tokens of the current version with a new result id, kept as the base of the next
-    /// delta, and the tokens kept before (for a delta).
+    /// The tokens of the document's current version (none without mentions) and a new result
+    /// id for them.
     async fn tokens_now(&self, uri: &Url) -> (String, Vec<SemanticToken>) {
         let cancel = CancelFlag::new();
         let _cancel_guard = CancelOnDrop(cancel.clone());
