@@ -367,7 +367,7 @@ mod tests {
             &path,
             r#"{"inference": {"url": "http://127.0.0.1:9/v2/models/x", "token": "t0k3n"},
                 "model": "/tmp/weights", "dictionary.userFile": "/home/someone/.bashrc",
-                "diagnostics.minMargin": 9}"#,
+                "entities": {"model": "/tmp/tagger"}, "diagnostics.minMargin": 9}"#,
         )
         .expect("write");
         let mut layered = LayeredSettings::default();
@@ -379,9 +379,10 @@ mod tests {
         assert!(layered.settings.inference_token.is_empty());
         assert_eq!(layered.settings.model, defaults.model);
         assert_eq!(layered.settings.dictionary_user_file, "");
+        assert_eq!(layered.settings.entities_model, defaults.entities_model);
         assert_eq!(layered.settings.check.min_margin, 9.0);
         let warnings = layered.ignored_warnings();
-        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        assert_eq!(warnings.len(), 5, "{warnings:?}");
         assert!(
             warnings
                 .iter()

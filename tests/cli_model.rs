@@ -1,5 +1,5 @@
-//! The `fill`, `tokenize` and (for the 8-bit kernels) `check` commands through the built binary,
-//! on the bundled mini model.
+//! The `fill`, `tokenize` and (for the 8-bit kernels and `--entities`) `check` commands through
+//! the built binary, on the bundled mini model.
 
 use std::process::{Command, Output};
 

@@ -1,5 +1,6 @@
 //! A whole manuscript through the terminology check: its extracted sentences, stand-ins skipped,
-//! switches and ignored words honoured, findings mapped back to exact source ranges; and the
+//! switches and ignored words honoured, unknown words an entity tagger recognises let through,
+//! findings mapped back to exact source ranges; and the
 //! abbreviations a document defines, for the hover and go-to-definition.
 
 use std::collections::{HashMap, HashSet};

@@ -38,12 +38,15 @@ pub(super) struct FoundEntities {
     entities: Arc<Vec<DocumentEntity>>,
 }
 
+/// The result id and the tokens of an answer.
+type SentTokens = (String, Vec<SemanticToken>);
+
 #[derive(Default)]
 pub(super) struct EntityState {
     found: Mutex<HashMap<Url, FoundEntities>>,
     /// The semantic tokens last sent for each document, with their result id: the base of the
     /// next delta.
-    sent_tokens: Mutex<HashMap<Url, (String, Vec<SemanticToken>)>>,
+    sent_tokens: Mutex<HashMap<Url, SentTokens>>,
     next_result_id: AtomicU64,
     /// Whether the client asked to be told when tokens change (`workspace/semanticTokens/refresh`).
     pub(super) refresh_supported: AtomicBool,
@@ -339,9 +342,9 @@ impl Backend {
             .map(|entity| entity.label.clone())
     }
 
-    /// The tokens of the document's current version (none without mentions) and a new result
-    /// id for them.
-    async fn tokens_now(&self, uri: &Url) -> (String, Vec<SemanticToken>) {
+    /// The tokens of the document's current version (none without mentions) under a new result
+    /// id, kept as the base of the next delta; and the result id and tokens kept before.
+    async fn next_tokens(&self, uri: &Url) -> (String, Vec<SemanticToken>, Option<SentTokens>) {
         let cancel = CancelFlag::new();
         let _cancel_guard = CancelOnDrop(cancel.clone());
         let tokens = match self.current_entities(uri, &cancel).await {
@@ -354,16 +357,16 @@ impl Backend {
             .next_result_id
             .fetch_add(1, Ordering::Relaxed)
             .to_string();
-        (result_id, tokens)
+        let previous = lock(&self.shared.entities.sent_tokens)
+            .insert(uri.clone(), (result_id.clone(), tokens.clone()));
+        (result_id, tokens, previous)
     }
 
     pub(super) async fn semantic_tokens_full_body(
         &self,
         params: SemanticTokensParams,
     ) -> Option<SemanticTokensResult> {
-        let uri = params.text_document.uri;
-        let (result_id, tokens) = self.tokens_now(&uri).await;
-        lock(&self.shared.entities.sent_tokens).insert(uri, (result_id.clone(), tokens.clone()));
+        let (result_id, tokens, _) = self.next_tokens(&params.text_document.uri).await;
         Some(SemanticTokensResult::Tokens(SemanticTokens {
             result_id: Some(result_id),
             data: tokens,
@@ -374,10 +377,7 @@ impl Backend {
         &self,
         params: SemanticTokensDeltaParams,
     ) -> Option<SemanticTokensFullDeltaResult> {
-        let uri = params.text_document.uri;
-        let (result_id, tokens) = self.tokens_now(&uri).await;
-        let previous = lock(&self.shared.entities.sent_tokens)
-            .insert(uri, (result_id.clone(), tokens.clone()));
+        let (result_id, tokens, previous) = self.next_tokens(&params.text_document.uri).await;
         Some(match previous {
             Some((previous_id, previous_tokens)) if previous_id == params.previous_result_id => {
                 SemanticTokensFullDeltaResult::TokensDelta(SemanticTokensDelta {

@@ -26,6 +26,19 @@ impl CancelFlag {
     }
 }
 
+/// Whether a batch's requests are all cancelled (an empty batch, or one with a request that
+/// carries no flag, never is).
+pub fn all_cancelled<'a>(flags: impl IntoIterator<Item = &'a Option<CancelFlag>>) -> bool {
+    let mut any = false;
+    for flag in flags {
+        if !flag.as_ref().is_some_and(CancelFlag::is_cancelled) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
 /// Fill one slot of a text with whole words.
 ///
 /// `slot` is a byte range of `text` that the model must fill (an existing word, a placeholder such

@@ -1,4 +1,5 @@
-//! The parts of a BERT `config.json` the masked-language model needs, with transformers' defaults.
+//! The parts of a BERT `config.json` the masked-language model and an entity tagger's encoder need,
+//! with transformers' defaults.
 
 use std::path::Path;
 

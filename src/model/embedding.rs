@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use candle_core::IndexOp;
 
-use super::api::BatchAnswers;
+use super::api::{all_cancelled, BatchAnswers};
 use super::encoder::Encoder;
 use super::fill::{compute_error, padded_batch, ModelRunner};
 use super::remote::RemoteError;
@@ -54,15 +54,7 @@ impl ModelRunner {
             .iter()
             .map(|request| self.prepare_span(request))
             .collect::<Result<_, _>>()?;
-        let all_cancelled = || {
-            !requests.is_empty()
-                && requests.iter().all(|request| {
-                    request
-                        .cancel
-                        .as_ref()
-                        .is_some_and(CancelFlag::is_cancelled)
-                })
-        };
+        let all_cancelled = || all_cancelled(requests.iter().map(|request| &request.cancel));
         let layers = EMBEDDING_LAYERS.min(model.config().num_hidden_layers);
         let mut answers = Vec::with_capacity(requests.len());
         for group in prepared.chunks(EMBEDDING_ROWS_PER_PASS) {

@@ -7,9 +7,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use tokio::sync::oneshot;
 
 use super::api::{
-    BatchAnswers, CancelFlag, EngineCounters, EngineCounts, EngineError, EntityModelInfo,
-    ExplainRequest, Explanation, FillRequest, ModelInfo, ScoreRequest, TokenProbability,
-    TokenProbabilityRequest, TokenizedWord, WordPrediction, WordScore,
+    all_cancelled, BatchAnswers, CancelFlag, EngineCounters, EngineCounts, EngineError,
+    EntityModelInfo, ExplainRequest, Explanation, FillRequest, ModelInfo, ScoreRequest,
+    TokenProbability, TokenProbabilityRequest, TokenizedWord, WordPrediction, WordScore,
 };
 use super::bert::BertModel;
 use super::config::BertConfig;
@@ -566,21 +566,13 @@ impl Job {
         match self {
             Job::Fill(request, _) => cancelled(&request.cancel),
             Job::Score(request, _) => cancelled(&request.cancel),
-            Job::ScoreBatch(requests, _) => {
-                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
-            }
+            Job::ScoreBatch(requests, _) => all_cancelled(requests.iter().map(|r| &r.cancel)),
             Job::TokenProbabilitiesBatch(requests, _) => {
-                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
+                all_cancelled(requests.iter().map(|r| &r.cancel))
             }
-            Job::ExplainBatch(requests, _) => {
-                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
-            }
-            Job::EmbedBatch(requests, _) => {
-                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
-            }
-            Job::EntitiesBatch(requests, _) => {
-                !requests.is_empty() && requests.iter().all(|request| cancelled(&request.cancel))
-            }
+            Job::ExplainBatch(requests, _) => all_cancelled(requests.iter().map(|r| &r.cancel)),
+            Job::EmbedBatch(requests, _) => all_cancelled(requests.iter().map(|r| &r.cancel)),
+            Job::EntitiesBatch(requests, _) => all_cancelled(requests.iter().map(|r| &r.cancel)),
             Job::SlotFill(key, cache) => cache.is_abandoned(key),
         }
     }

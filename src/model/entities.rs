@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, IndexOp};
 
-use super::api::{BatchAnswers, CancelFlag, EngineCounters};
+use super::api::{all_cancelled, BatchAnswers, CancelFlag, EngineCounters};
 use super::bert::BertModel;
 use super::config::BertConfig;
 use super::encoder::Encoder;
@@ -363,15 +363,7 @@ impl ModelRunner {
                 pieces_per_row,
             )?);
         }
-        let all_cancelled = || {
-            !requests.is_empty()
-                && requests.iter().all(|request| {
-                    request
-                        .cancel
-                        .as_ref()
-                        .is_some_and(CancelFlag::is_cancelled)
-                })
-        };
+        let all_cancelled = || all_cancelled(requests.iter().map(|request| &request.cancel));
         // Rows of similar length share a pass (less padding).
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&row| rows[row].ids.len());

@@ -18,8 +18,8 @@ use std::ops::Range;
 use candle_core::{DType, Tensor};
 
 use super::api::{
-    BatchAnswers, FillRequest, ScoreRequest, TokenProbability, TokenProbabilityRequest,
-    WordPrediction, WordScore, WordToScore,
+    all_cancelled, BatchAnswers, FillRequest, ScoreRequest, TokenProbability,
+    TokenProbabilityRequest, WordPrediction, WordScore, WordToScore,
 };
 use super::encoder::Encoder;
 use super::slot_fill::{is_word_start, piece_text, FillVocabulary, SlotDistributions};
@@ -833,18 +833,6 @@ impl ModelRunner {
             rows: rows.len(),
         })
     }
-}
-
-/// Whether a batch's requests are all cancelled (a batch whose requests carry no flag never is).
-fn all_cancelled<'a>(flags: impl Iterator<Item = &'a Option<super::api::CancelFlag>>) -> bool {
-    let mut any = false;
-    for flag in flags {
-        match flag {
-            Some(flag) if flag.is_cancelled() => any = true,
-            _ => return false,
-        }
-    }
-    any
 }
 
 /// Rows for PLL-word-l2r of several piece sequences (and single-mask rows for alternatives),
