@@ -191,14 +191,24 @@ fn entities_are_semantic_tokens_symbols_and_hover_labels_and_edits_send_deltas()
     );
     assert!(stale["result"]["data"].is_array(), "{stale}");
     // The tagger switched off: the model reloads, the document is checked again, the client is
-    // told to fetch its tokens again, and there are none.
-    let refreshes_before = refresh_count(&client);
+    // told to fetch its tokens again, and there are none. (The edit's own refresh may still be on
+    // its way: count refreshes only once the reload has ended.)
     client.configuration = json!({"model": "bundled", "diagnostics": {"debounceMs": 50},
         "entities": {"model": "off"}});
     client.notify(
         "workspace/didChangeConfiguration",
         json!({"settings": {"biomedLsp": client.configuration.clone()}}),
     );
+    client
+        .wait_for(DEFAULT_TIMEOUT, |message| {
+            message["method"] == "$/progress"
+                && message["params"]["value"]["kind"] == "end"
+                && message["params"]["value"]["message"]
+                    .as_str()
+                    .is_some_and(|text| text.contains("ready"))
+        })
+        .expect("the reload should end");
+    let refreshes_before = refresh_count(&client);
     client
         .wait_for(DEFAULT_TIMEOUT, |message| {
             message["method"] == "workspace/semanticTokens/refresh" && message.get("id").is_some()
