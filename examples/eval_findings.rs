@@ -11,8 +11,8 @@
 //!
 //! `--split develop`: the NCBI-disease develop abstracts and the deep-review's section on
 //! treatment; `--fit` sweeps `unknown_edit_penalty`, `unknown_min_margin`, the supported bar
-//! (`unknown_supported_log_probability`, `unknown_supported_margin`), the real-word margin and
-//! `manuscript_weight` there, keeps the settings whose false alarms stay within a budget
+//! (`unknown_supported_log_probability`, `unknown_supported_margin`), the real-word margins (any
+//! near spelling, a known confusable pair) and `manuscript_weight` there, keeps the settings whose false alarms stay within a budget
 //! (`ALARM_BUDGET`) and of those the one with the most recall, and prints the values to put in
 //! `CheckSettings::default`.
 //! `--split test` (the default): the NCBI-disease test abstracts for the injections; the whole
@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use bench_support::{flag, letter_words, ncbi_abstracts, parse_confusables};
 use biomed_lsp::analysis::document::{check_document, prepare_document, sentences_using_each_word};
+use biomed_lsp::analysis::improbable_term::are_known_confusables;
 use biomed_lsp::analysis::spelling::SpellingDictionaries;
 use biomed_lsp::analysis::unknown_word::is_known_word;
 use biomed_lsp::analysis::wording::match_case;
@@ -339,7 +340,8 @@ fn set_setting(settings: &mut CheckSettings, assignment: &str) -> anyhow::Result
         "unknown_supported_margin" => settings.unknown_supported_margin = value,
         "manuscript_weight" => settings.manuscript_weight = value,
         "min_margin" => settings.min_margin = value,
-        _ => bail!("unknown setting {name:?} (unknown_min_margin, unknown_edit_penalty, unknown_supported_log_probability, unknown_supported_margin, manuscript_weight, min_margin)"),
+        "confusable_min_margin" => settings.confusable_min_margin = value,
+        _ => bail!("unknown setting {name:?} (unknown_min_margin, unknown_edit_penalty, unknown_supported_log_probability, unknown_supported_margin, manuscript_weight, min_margin, confusable_min_margin)"),
     }
     Ok(())
 }
@@ -351,14 +353,40 @@ struct Pass {
     /// Published words.
     words: usize,
     /// Findings on published text: (code, margin or score, sentences of its document writing the
-    /// word, the finding's word, the log-probability of an unknown word's best correction).
-    published: Vec<(FindingCode, f32, usize, String, f32)>,
+    /// word, the finding's word, the log-probability of an unknown word's best correction, whether
+    /// a real-word finding is between a known confusable pair).
+    published: Vec<(FindingCode, f32, usize, String, f32, bool)>,
     /// Injected typos: the unknown-term margin and the log-probability of the best correction at
     /// the typo (None when not found), and whether the first suggestion is the intended word.
     typos: Vec<(Option<UnknownScore>, bool)>,
-    /// Repeated real-word errors: the improbable-term margin over its bar at each (None when not
-    /// found); all are written in 3 sentences.
-    repeated: Vec<Option<f32>>,
+    /// Repeated real-word errors: the improbable-term margin over its bar at each and whether the
+    /// pair is a known confusable one (None when not found); all are written in 3 sentences.
+    repeated: Vec<Option<(f32, bool)>>,
+}
+
+/// Whether a real-word finding is between a known confusable pair (the word and its first
+/// suggestion), so that its margin is over `confusable_min_margin`.
+fn is_confusable_finding(finding: &Finding) -> bool {
+    finding.suggestions.first().is_some_and(|first| {
+        are_known_confusables(&finding.word.to_lowercase(), &first.to_lowercase())
+    })
+}
+
+/// Whether a real-word finding with this margin over the open pass's bar is kept at these bars:
+/// a known confusable pair's margin is over `confusable_min_margin` of the open pass (0), any
+/// other's over `min_margin`, and both must clear the repetition bar `extra_repetition`.
+fn real_word_kept(
+    (margin, confusable): (f32, bool),
+    extra_margin: f32,
+    confusable_margin: f32,
+    extra_repetition: f32,
+) -> bool {
+    let bar = if confusable {
+        confusable_margin
+    } else {
+        extra_margin
+    };
+    margin > bar + extra_repetition
 }
 
 /// An unknown word's margin over the word itself and its best correction's log-probability.
@@ -481,6 +509,7 @@ fn run_pass(
                     sentences,
                     finding.word.clone(),
                     finding.log_probability + finding.score,
+                    is_confusable_finding(&finding),
                 ));
             }
         }
@@ -534,8 +563,12 @@ fn run_pass(
                     && finding.range.start < range.end
                     && range.start < finding.range.end
             });
-            pass.repeated
-                .push(found.map(|finding| finding.margin_over_threshold));
+            pass.repeated.push(found.map(|finding| {
+                (
+                    finding.margin_over_threshold,
+                    is_confusable_finding(finding),
+                )
+            }));
         }
     }
     Ok((pass, per_text))
@@ -548,19 +581,23 @@ fn kept_published(
     pass: &Pass,
     unknown: &UnknownBars,
     extra_margin: f32,
+    confusable_margin: f32,
     manuscript_weight: f32,
 ) -> usize {
     pass.published
         .iter()
-        .filter(|(code, value, sentences, _, best)| match code {
+        .filter(|(code, value, sentences, _, best, confusable)| match code {
             FindingCode::UnknownTerm => UnknownScore {
                 margin: *value,
                 best: *best,
             }
             .kept(unknown),
-            FindingCode::ImprobableTerm => {
-                *value > extra_margin + manuscript_weight * (*sentences.max(&1) as f32).ln()
-            }
+            FindingCode::ImprobableTerm => real_word_kept(
+                (*value, *confusable),
+                extra_margin,
+                confusable_margin,
+                manuscript_weight * (*sentences.max(&1) as f32).ln(),
+            ),
             FindingCode::Abbreviation(_) | FindingCode::TermVariant => false,
         })
         .count()
@@ -643,6 +680,7 @@ fn main() -> anyhow::Result<()> {
             unknown_edit_penalty: penalty,
             unknown_min_margin: f32::NEG_INFINITY,
             unknown_supported_margin: f32::NEG_INFINITY,
+            confusable_min_margin: 0.0,
             manuscript_weight: 0.0,
             ..settings.clone()
         };
@@ -652,6 +690,7 @@ fn main() -> anyhow::Result<()> {
             penalty: f32,
             unknown: UnknownBars,
             extra_margin: f32,
+            confusable_margin: f32,
             weight: f32,
             typo_recall: f64,
             single_recall: f64,
@@ -661,8 +700,8 @@ fn main() -> anyhow::Result<()> {
             objective: f64,
         }
         let mut best: Option<Fitted> = None;
-        println!("\n| edit penalty | intended word first | unknown margin | typo recall | extra real-word margin | single real-word recall | repeated real-word recall (weight 2) | false alarms per 1,000 words |");
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("\n| edit penalty | intended word first | unknown margin | typo recall | extra real-word margin | confusable margin | single real-word recall | repeated real-word recall (weight 2) | false alarms per 1,000 words |");
+        println!("|---|---|---|---|---|---|---|---|---|");
         for penalty in [4.0f32, 8.0, 12.0] {
             let (pass, _) = run_pass(
                 &mut checker,
@@ -700,27 +739,40 @@ fn main() -> anyhow::Result<()> {
                         .count(),
                     pass.typos.len(),
                 );
-                for extra_step in 0..=24 {
+                for (extra_step, confusable_step) in
+                    (0..=24).flat_map(|extra| (0..=12).map(move |confusable| (extra, confusable)))
+                {
                     let extra_margin = extra_step as f32;
-                    let single_recall = share(
-                        pass.repeated
-                            .iter()
-                            .filter(|found| found.is_some_and(|m| m > extra_margin))
-                            .count(),
-                        pass.repeated.len(),
-                    );
-                    for weight_step in 0..=8 {
-                        let weight = weight_step as f32 * 0.5;
-                        let repeated_recall = share(
+                    let confusable_margin = confusable_step as f32;
+                    let real_word_recall = |extra_repetition: f32| {
+                        share(
                             pass.repeated
                                 .iter()
                                 .filter(|found| {
-                                    found.is_some_and(|m| m > extra_margin + weight * 3f32.ln())
+                                    found.is_some_and(|found| {
+                                        real_word_kept(
+                                            found,
+                                            extra_margin,
+                                            confusable_margin,
+                                            extra_repetition,
+                                        )
+                                    })
                                 })
                                 .count(),
                             pass.repeated.len(),
-                        );
-                        let alarms = kept_published(&pass, &unknown, extra_margin, weight) as f64
+                        )
+                    };
+                    let single_recall = real_word_recall(0.0);
+                    for weight_step in 0..=8 {
+                        let weight = weight_step as f32 * 0.5;
+                        let repeated_recall = real_word_recall(weight * 3f32.ln());
+                        let alarms = kept_published(
+                            &pass,
+                            &unknown,
+                            extra_margin,
+                            confusable_margin,
+                            weight,
+                        ) as f64
                             * 1000.0
                             / pass.words.max(1) as f64;
                         // The issue's goals are a bar on false alarms (≤ 0.5 per 1,000 words on
@@ -735,11 +787,12 @@ fn main() -> anyhow::Result<()> {
                         if weight_step == 4
                             && margin_step % 8 == 0
                             && extra_step % 8 == 0
+                            && confusable_step % 4 == 0
                             && supported_margin.is_infinite()
                             && supported_log_probability == -8.0
                         {
                             println!(
-                                "| {penalty} | {first_right:.3} | {margin_step} | {typo_recall:.3} | {extra_margin} | {single_recall:.3} | {repeated_recall:.3} | {alarms:.2} |"
+                                "| {penalty} | {first_right:.3} | {margin_step} | {typo_recall:.3} | {extra_margin} | {confusable_margin} | {single_recall:.3} | {repeated_recall:.3} | {alarms:.2} |"
                             );
                         }
                         if best.as_ref().is_none_or(|b| objective > b.objective) {
@@ -747,6 +800,7 @@ fn main() -> anyhow::Result<()> {
                                 penalty,
                                 unknown,
                                 extra_margin,
+                                confusable_margin,
                                 weight,
                                 typo_recall,
                                 single_recall,
@@ -763,7 +817,7 @@ fn main() -> anyhow::Result<()> {
         if let Some(b) = best {
             println!(
                 "\nfitted: unknown_edit_penalty {}, unknown_min_margin {}, unknown_supported_log_probability {}, \
-                 unknown_supported_margin {}, min_margin {} ({} + {}), manuscript_weight {}\n\
+                 unknown_supported_margin {}, min_margin {} ({} + {}), confusable_min_margin {}, manuscript_weight {}\n\
                  on the develop split: typo recall {:.3}, intended word first {:.3}, single real-word recall {:.3}, \
                  repeated real-word recall {:.3}, {:.2} false alarms per 1,000 published words",
                 b.penalty,
@@ -773,6 +827,7 @@ fn main() -> anyhow::Result<()> {
                 settings.min_margin + b.extra_margin,
                 settings.min_margin,
                 b.extra_margin,
+                b.confusable_margin,
                 b.weight,
                 b.typo_recall,
                 b.first_right,
@@ -809,7 +864,7 @@ fn main() -> anyhow::Result<()> {
         println!("  {typo}: {evidence}");
     }
     let mut words_flagged: HashMap<(&str, &str), usize> = HashMap::new();
-    for (code, _, _, word, _) in &pass.published {
+    for (code, _, _, word, _, _) in &pass.published {
         *words_flagged
             .entry((code.as_str(), word.as_str()))
             .or_default() += 1;

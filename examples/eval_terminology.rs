@@ -49,6 +49,7 @@ fn set_setting(settings: &mut CheckSettings, assignment: &str) -> anyhow::Result
         "screen_top_k" => settings.screen_top_k = int()?,
         "score_context_tokens" => settings.score_context_tokens = int()?,
         "min_margin" => settings.min_margin = float()?,
+        "confusable_min_margin" => settings.confusable_min_margin = float()?,
         "margin_per_extra_edit" => settings.margin_per_extra_edit = float()?,
         "frequency_weight" => settings.frequency_weight = float()?,
         "min_alternative_log_probability" => settings.min_alternative_log_probability = float()?,

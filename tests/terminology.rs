@@ -432,14 +432,28 @@ fn sentences_are_checked_in_groups_with_progress_and_can_be_cancelled() {
 
 #[test]
 fn a_small_margin_is_not_enough() {
-    let scorer = ScriptedScorer::new(&[("ilium", -2.0), ("ileum", -1.0)]);
+    let scorer = ScriptedScorer::new(&[("paint", -2.0), ("pain", -1.0)]);
     let findings = scripted_check(
         &scorer,
-        &[SentenceToCheck::new(
-            "Biopsies of the terminal ilium were taken.",
-        )],
+        &[SentenceToCheck::new("The patient reported chest paint.")],
     );
     assert!(findings[0].is_empty(), "{:?}", findings[0]);
+}
+
+#[test]
+fn a_known_confusable_pair_needs_only_a_preference() {
+    // ileum/ilium is a known confusable pair: the model's preference is enough by default.
+    let scorer = ScriptedScorer::new(&[("ilium", -2.0), ("ileum", -1.0)]);
+    let sentence = SentenceToCheck::new("Biopsies of the terminal ilium were taken.");
+    let findings = scripted_check(&scorer, std::slice::from_ref(&sentence));
+    assert_eq!(findings[0].len(), 1, "{:?}", findings[0]);
+    assert_eq!(
+        findings[0][0].suggestions.first().map(String::as_str),
+        Some("ileum")
+    );
+    // The same pair with the written word preferred: nothing.
+    let scorer = ScriptedScorer::new(&[("ilium", -1.0), ("ileum", -2.0)]);
+    assert!(scripted_check(&scorer, &[sentence])[0].is_empty());
 }
 
 #[test]
@@ -726,6 +740,17 @@ fn mini_model_flags_improbable_terms_with_the_right_suggestion() {
             "prostrate",
             "prostate",
         ),
+        // Homophones: a slip by ear, flagged on the confusable pairs' lower bar.
+        (
+            "The sell membrane was disrupted by the toxin.",
+            "sell",
+            "cell",
+        ),
+        (
+            "The presents of mutations was confirmed by direct sequencing.",
+            "presents",
+            "presence",
+        ),
     ] {
         let findings = mini_findings(&runner, &lexicon, text);
         let finding = findings
@@ -747,6 +772,10 @@ fn mini_model_stays_quiet_on_correct_prose_rare_terms_drugs_and_symbols() {
         "Serum IL-6 and TNF levels were measured by ELISA in all patients.",
         "Type 2 diabetes mellitus was treated with metformin and insulin.",
         "Duchenne muscular dystrophy is caused by mutations in the dystrophin gene.",
+        "The cell membrane was disrupted by the toxin.",
+        "The presence of mutations was confirmed by direct sequencing.",
+        "The patient presents with chest pain and dyspnoea.",
+        "We were unsure whether the mutation was pathogenic.",
     ] {
         let findings = mini_findings(&runner, &lexicon, text);
         assert!(findings.is_empty(), "false alarm in {text:?}: {findings:?}");

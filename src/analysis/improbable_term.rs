@@ -2,9 +2,11 @@
 //! near spelling ("myocardial infraction" → "infarction"), decided as a noisy channel: the margin
 //! of the alternative's log-probability over the word's, corrected for how common each is, must
 //! clear a bar that grows with the edits between them and with how often the manuscript writes
-//! the word in other sentences (an author who writes "privacy" in ten sentences means it).
+//! the word in other sentences (an author who writes "privacy" in ten sentences means it). Known
+//! confusable pairs (medical pairs, homophones: the likeliest slips) need a lower bar.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use super::lexicon::Lexicon;
 use super::terminology::{Candidate, CheckSettings, Finding, FindingCode, WordPlan};
@@ -161,15 +163,31 @@ const FUNCTION_WORDS: &[&str] = &[
 ];
 
 /// Pairs of real words biomedical writers confuse (`data/confusables/medical_pairs.txt`).
-const CONFUSABLE_PAIRS: &str = include_str!("../../data/confusables/medical_pairs.txt");
+const MEDICAL_PAIRS: &str = include_str!("../../data/confusables/medical_pairs.txt");
 
-/// Whether two words (lowercase) are a known confusable pair, in either order.
+/// English homophones within two edits (`data/confusables/homophones.txt`, made from the CMU
+/// Pronouncing Dictionary by `scripts/make_homophones.py`): `cell`/`sell`, `presence`/`presents`.
+const HOMOPHONES: &str = include_str!("../../data/confusables/homophones.txt");
+
+/// The known confusable pairs, each stored in alphabetical order.
+fn known_confusable_pairs() -> &'static HashSet<(&'static str, &'static str)> {
+    static PAIRS: OnceLock<HashSet<(&'static str, &'static str)>> = OnceLock::new();
+    PAIRS.get_or_init(|| {
+        [MEDICAL_PAIRS, HOMOPHONES]
+            .iter()
+            .flat_map(|list| list.lines())
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_once(' '))
+            .map(|(first, second)| (first.min(second), first.max(second)))
+            .collect()
+    })
+}
+
+/// Whether two words (lowercase) are a known confusable pair, in either order: one of the medical
+/// pairs or two homophones. The channel of the noisy-channel decision: such a slip is likelier
+/// than any other near spelling, so it needs a lower margin.
 pub fn are_known_confusables(a: &str, b: &str) -> bool {
-    CONFUSABLE_PAIRS
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.split_once(' '))
-        .any(|(first, second)| (first == a && second == b) || (first == b && second == a))
+    known_confusable_pairs().contains(&(a.min(b), a.max(b)))
 }
 
 /// Whether a word is a function word (compared in lowercase), never a real-word candidate.
@@ -311,11 +329,16 @@ mod tests {
     fn known_confusables_are_pairs_in_either_order_and_nothing_else() {
         assert!(are_known_confusables("prostrate", "prostate"));
         assert!(are_known_confusables("ileum", "ilium"));
+        assert!(are_known_confusables("sell", "cell") && are_known_confusables("cell", "sell"));
+        assert!(are_known_confusables("presence", "presents"));
+        assert!(are_known_confusables("patients", "patience"));
         assert!(!are_known_confusables("privacy", "primary"));
-        assert!(CONFUSABLE_PAIRS
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .all(|line| line.split(' ').count() == 2 && line == line.to_lowercase()));
+        for list in [MEDICAL_PAIRS, HOMOPHONES] {
+            assert!(list
+                .lines()
+                .filter(|line| !line.starts_with('#'))
+                .all(|line| line.split(' ').count() == 2 && line == line.to_lowercase()));
+        }
     }
 
     fn finding(word: &str, margin_over_threshold: f32) -> Finding {

@@ -46,8 +46,15 @@ pub fn are_inflections(a: &str, b: &str) -> bool {
     a != b && (is_suffixed_form(&a, &b) || is_suffixed_form(&b, &a))
 }
 
-/// Whether one of two words is the other with a prefix (`infeasible`/`feasible`): a choice of
-/// meaning the writer made, which no language model can overrule.
+/// Prefixes that negate (`unsure`, `inactive`, `disorder`).
+const NEGATING_PREFIXES: [&str; 8] = ["un", "non", "in", "im", "il", "ir", "dis", "mis"];
+
+/// Prefixes a negation may stand for on the same stem (`unsure`/`ensure`, `unable`/`enable`).
+const OTHER_PREFIXES_OF_A_STEM: [&str; 4] = ["en", "em", "ex", "re"];
+
+/// Whether one of two words is the other with a prefix (`infeasible`/`feasible`), or a negation
+/// of the stem the other has another prefix on (`unsure`/`ensure`): a choice of meaning the
+/// writer made, which no language model can overrule.
 pub fn are_prefix_derivations(a: &str, b: &str) -> bool {
     let a = a.to_lowercase();
     let b = b.to_lowercase();
@@ -59,7 +66,25 @@ pub fn are_prefix_derivations(a: &str, b: &str) -> bool {
                     .is_some_and(|stem| stem == shorter || stem.strip_prefix('-') == Some(shorter))
             })
     };
-    a != b && (prefixed(&a, &b) || prefixed(&b, &a))
+    let negation_for_another_prefix = |negated: &str, other: &str| {
+        NEGATING_PREFIXES.iter().any(|negation| {
+            negated.strip_prefix(negation).is_some_and(|stem| {
+                stem.chars().count() >= MIN_STEM_LENGTH
+                    && OTHER_PREFIXES_OF_A_STEM
+                        .iter()
+                        .chain(&PREFIXES)
+                        .chain(&MEANING_PREFIXES)
+                        .any(|prefix| {
+                            prefix != negation && other.strip_prefix(prefix) == Some(stem)
+                        })
+            })
+        })
+    };
+    a != b
+        && (prefixed(&a, &b)
+            || prefixed(&b, &a)
+            || negation_for_another_prefix(&a, &b)
+            || negation_for_another_prefix(&b, &a))
 }
 
 /// Whether two different words are British and American spellings of one word (`tumour`/`tumor`,
@@ -249,6 +274,9 @@ mod tests {
             ("unmeasured", "measured"),
             ("impractical", "practical"),
             ("non-coding", "coding"),
+            ("unsure", "ensure"),
+            ("unable", "enable"),
+            ("inactive", "reactive"),
         ] {
             assert!(are_prefix_derivations(a, b), "{a} / {b}");
             assert!(are_prefix_derivations(b, a), "{b} / {a}");
@@ -257,6 +285,8 @@ mod tests {
             ("infer", "fer"),
             ("inter", "enter"),
             ("addition", "edition"),
+            ("unite", "inite"),
+            ("infection", "affection"),
         ] {
             assert!(!are_prefix_derivations(a, b), "{a} / {b}");
         }

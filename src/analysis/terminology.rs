@@ -65,8 +65,8 @@ pub struct CheckSettings {
     pub score_context_tokens: usize,
     /// Flag when the corrected margin log P(alt) − log P(word) exceeds this (one edit apart).
     pub min_margin: f32,
-    /// `min_margin` for a known confusable pair (prostate/prostrate, ileum/ilium: see
-    /// `improbable_term::are_known_confusables`).
+    /// `min_margin` for a known confusable pair (prostate/prostrate, ileum/ilium, the homophones
+    /// cell/sell: see `improbable_term::are_known_confusables`).
     pub confusable_min_margin: f32,
     /// Extra margin demanded per edit beyond the first.
     pub margin_per_extra_edit: f32,
@@ -139,9 +139,9 @@ impl Default for CheckSettings {
             // Fitted by `eval_findings --split develop --fit` (BENCHMARKS.md, "Findings a writer
             // trusts"), as are `manuscript_weight` and the unknown-word margin and penalty.
             min_margin: 17.0,
-            // The margin fitted for every near spelling before the dictionaries (best F1 on the
-            // develop split's injected confusables); kept for the pairs writers confuse.
-            confusable_min_margin: 5.0,
+            // Fitted with `min_margin` (the sweep runs 0 to 12): a known confusable pair is
+            // flagged whenever the model prefers the other word after the corrections.
+            confusable_min_margin: 0.0,
             margin_per_extra_edit: 2.0,
             frequency_weight: 0.3,
             min_alternative_log_probability: -8.0,
