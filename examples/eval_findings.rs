@@ -12,9 +12,9 @@
 //! `--split develop`: the NCBI-disease develop abstracts and the deep-review's section on
 //! treatment; `--fit` sweeps `unknown_edit_penalty`, `unknown_min_margin`, the supported bar
 //! (`unknown_supported_log_probability`, `unknown_supported_margin`), the real-word margins (any
-//! near spelling, a known confusable pair) and `manuscript_weight` there, keeps the settings whose false alarms stay within a budget
-//! (`ALARM_BUDGET`) and of those the one with the most recall, and prints the values to put in
-//! `CheckSettings::default`.
+//! near spelling, a known confusable pair) and `manuscript_weight` there, keeps the settings
+//! whose false alarms stay within a budget (`ALARM_BUDGET`) and of those the one with the most
+//! recall, and prints the values to put in `CheckSettings::default`.
 //! `--split test` (the default): the NCBI-disease test abstracts for the injections; the whole
 //! deep-review manuscript, the phyloseq LaTeX article and 200 PubMedQA abstracts (the mini
 //! model's training text) for the false alarms.
