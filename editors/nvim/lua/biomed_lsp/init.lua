@@ -35,11 +35,11 @@ end
 
 --- Entity mentions come as LSP semantic tokens of these types (the server's legend); Neovim draws
 --- a token of type `disease` with the groups `@lsp.type.disease.<filetype>` and
---- `@lsp.type.disease`. By default each group links to the group of the colour the VS Code
---- extension uses for that type (a disease in the error red); a colorscheme or your config that
---- sets a group wins.
+--- `@lsp.type.disease`. By default each group links to a group of the colour the VS Code
+--- extension uses for that type where Neovim has one (a disease in green, never the red of an
+--- error); a colorscheme or your config that sets a group wins.
 M.semantic_token_links = {
-  disease = 'DiagnosticError',
+  disease = '@string',
   chemical = '@function',
   gene = '@type',
   species = '@tag',
