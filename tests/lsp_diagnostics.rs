@@ -375,15 +375,7 @@ fn a_model_reload_does_not_wait_for_a_running_check() {
         "workspace/didChangeConfiguration",
         json!({"settings": {"biomedLsp": {"model": "bundled", "device": "cpu"}}}),
     );
-    let ready = client
-        .wait_for(DEFAULT_TIMEOUT, |message| {
-            message["method"] == "$/progress"
-                && message["params"]["value"]["kind"] == "end"
-                && message["params"]["value"]["message"]
-                    .as_str()
-                    .is_some_and(|text| text.contains("ready"))
-        })
-        .expect("the reload should end");
+    let ready = client.wait_for_model_load_end(DEFAULT_TIMEOUT);
     // A reload that waited for the check would come after the check's end "checked". (The check
     // may have been stopped instead, by the re-check the first load schedules as it ends.)
     let check_finished = client.notifications.iter().find(|message| {

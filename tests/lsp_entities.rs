@@ -199,15 +199,7 @@ fn entities_are_semantic_tokens_symbols_and_hover_labels_and_edits_send_deltas()
         "workspace/didChangeConfiguration",
         json!({"settings": {"biomedLsp": client.configuration.clone()}}),
     );
-    client
-        .wait_for(DEFAULT_TIMEOUT, |message| {
-            message["method"] == "$/progress"
-                && message["params"]["value"]["kind"] == "end"
-                && message["params"]["value"]["message"]
-                    .as_str()
-                    .is_some_and(|text| text.contains("ready"))
-        })
-        .expect("the reload should end");
+    client.wait_for_model_load_end(DEFAULT_TIMEOUT);
     let refreshes_before = refresh_count(&client);
     client
         .wait_for(DEFAULT_TIMEOUT, |message| {

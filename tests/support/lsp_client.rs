@@ -258,6 +258,19 @@ impl LspClient {
         message["params"]["value"].clone()
     }
 
+    /// Waits for the `$/progress` `end` that says a model (re)load is ready, past any check's
+    /// `end` on the way, and returns the message.
+    pub fn wait_for_model_load_end(&mut self, timeout: Duration) -> Value {
+        self.wait_for(timeout, |message| {
+            message["method"] == "$/progress"
+                && message["params"]["value"]["kind"] == "end"
+                && message["params"]["value"]["message"]
+                    .as_str()
+                    .is_some_and(|text| text.contains("ready"))
+        })
+        .expect("the model load should end with a $/progress end saying it is ready")
+    }
+
     pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
