@@ -1,5 +1,6 @@
 //! Regular English morphology the terminology check needs: whether two words are forms of one
-//! word (an inflection, a British/American spelling), and whether an unknown word is a known word
+//! word (an inflection, a British/American spelling) or one stem with another prefix
+//! (`feasible`/`infeasible`, `unsure`/`ensure`), and whether an unknown word is a known word
 //! with a regular prefix or suffix. String rules on lower-cased words; the caller says which words
 //! are known.
 
