@@ -733,6 +733,7 @@ pub fn run_check(
                 &loaded.runner,
                 document,
                 analysis::entities::SentenceSelection::All,
+                analysis::Urgency::Background,
                 None,
                 None,
             )

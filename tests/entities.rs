@@ -336,6 +336,7 @@ impl biomed_lsp::analysis::TermScorer for CountingTagger<'_> {
     fn entities(
         &self,
         requests: Vec<EntityRequest>,
+        urgency: biomed_lsp::analysis::Urgency,
     ) -> Result<
         Option<biomed_lsp::model::BatchAnswers<Vec<biomed_lsp::model::entities::EntityMention>>>,
         biomed_lsp::analysis::CheckError,
@@ -343,7 +344,7 @@ impl biomed_lsp::analysis::TermScorer for CountingTagger<'_> {
         self.tagged
             .borrow_mut()
             .extend(requests.iter().map(|request| request.text.clone()));
-        biomed_lsp::analysis::TermScorer::entities(self.runner, requests)
+        biomed_lsp::analysis::TermScorer::entities(self.runner, requests, urgency)
     }
 }
 
@@ -365,6 +366,7 @@ fn after_an_edit_only_the_changed_sentence_is_tagged_again() {
             &scorer,
             &document,
             SentenceSelection::All,
+            biomed_lsp::analysis::Urgency::Background,
             Some(&cache),
             None,
         )

@@ -283,3 +283,49 @@ fn a_client_that_never_answers_a_refresh_still_gets_the_next_one() {
         .expect("a second refresh although the first is unanswered");
     assert_eq!(refresh_count(&client), 2);
 }
+
+#[test]
+fn the_hover_names_the_entity_of_a_sentence_edited_since_the_last_check() {
+    let (mut client, _config_home) = start();
+    // No check runs after an edit while the test runs: the label must come from the hovered
+    // sentence tagged for the hover.
+    client.configuration = json!({"model": "bundled", "diagnostics": {"debounceMs": 600000}});
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"biomedLsp": client.configuration.clone()}}),
+    );
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "markdown", "version": 1, "text": TEXT}}),
+    );
+    client
+        .wait_for(DEFAULT_TIMEOUT, |message| {
+            message["method"] == "workspace/semanticTokens/refresh" && message.get("id").is_some()
+        })
+        .expect("a semantic tokens refresh after the first check");
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{
+            "range": {"start": {"line": 2, "character": 0}, "end": {"line": 2, "character": 8}},
+            "text": "Boys"}]}),
+    );
+    let hover = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": URI}, "position": {"line": 2, "character": 21}}),
+    );
+    let hover_text = hover["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        hover_text.starts_with("**Disease** · *entity found by the bundled disease tagger*"),
+        "{hover}"
+    );
+    assert!(
+        !client.notifications.iter().any(|message| {
+            message["method"] == "textDocument/publishDiagnostics"
+                && message["params"]["version"] == 2
+        }),
+        "version 2 was checked: the test proves nothing"
+    );
+    let _ = client.request("shutdown", Value::Null);
+}

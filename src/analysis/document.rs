@@ -16,7 +16,7 @@ use super::switches::{disabled_ranges, is_disabled};
 use super::term_variants::term_variant_findings;
 use super::terminology::{
     check_sentences_with, CheckError, CheckStatistics, Finding, FindingCode, RelatedPlace,
-    SentenceCache, SentenceCheckInputs, SentenceToCheck, Severity, TermScorer,
+    SentenceCache, SentenceCheckInputs, SentenceToCheck, Severity, TermScorer, Urgency,
 };
 use super::unknown_word::merge_own_terms;
 use crate::model::CancelFlag;
@@ -212,6 +212,7 @@ fn drop_recognised_entities(
         scorer,
         document,
         SentenceSelection::Only(sentences),
+        Urgency::Background,
         cache,
         cancel,
     ) {

@@ -8,7 +8,7 @@ use std::ops::Range;
 use super::document::PreparedDocument;
 use super::lexicon::osa_distance;
 use super::switches::is_disabled;
-use super::terminology::{CheckError, Finding, FindingCode, SentenceCache, TermScorer};
+use super::terminology::{CheckError, Finding, FindingCode, SentenceCache, TermScorer, Urgency};
 use crate::model::entities::{EntityMention, EntityRequest};
 use crate::model::CancelFlag;
 
@@ -31,6 +31,8 @@ pub enum SentenceSelection<'a> {
     All,
     /// Sentence indices into [`PreparedDocument::sentences`].
     Only(&'a HashSet<usize>),
+    /// The sentence whose source range holds this source range (a hovered word).
+    Holding(Range<usize>),
 }
 
 /// The mentions in the selected sentences of `document`, in document order; `None` when the
@@ -39,14 +41,19 @@ pub fn document_entities(
     scorer: &dyn TermScorer,
     document: &PreparedDocument,
     selection: SentenceSelection,
+    urgency: Urgency,
     cache: Option<&SentenceCache>,
     cancel: Option<&CancelFlag>,
 ) -> Result<Option<Vec<DocumentEntity>>, CheckError> {
     let model_id = scorer.model_id();
     let selected: Vec<usize> = (0..document.sentences.len())
-        .filter(|index| match &selection {
+        .filter(|&index| match &selection {
             SentenceSelection::All => true,
-            SentenceSelection::Only(indices) => indices.contains(index),
+            SentenceSelection::Only(indices) => indices.contains(&index),
+            SentenceSelection::Holding(range) => {
+                let sentence = &document.sentences[index].source_range;
+                sentence.start <= range.start && range.end <= sentence.end
+            }
         })
         .collect();
     let mut per_sentence: Vec<Option<Vec<EntityMention>>> = selected
@@ -69,7 +76,7 @@ pub fn document_entities(
                 cancel: cancel.cloned(),
             })
             .collect();
-        let Some(answers) = scorer.entities(requests)? else {
+        let Some(answers) = scorer.entities(requests, urgency)? else {
             return Ok(None);
         };
         for (&at, mentions) in group.iter().zip(answers.answers) {

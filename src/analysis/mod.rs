@@ -34,5 +34,5 @@ pub use report::{
 pub use terminology::{
     check_sentence, check_sentences, check_sentences_cached, check_sentences_with,
     lexicon_for_tokenizer, CheckError, CheckSettings, CheckStatistics, Finding, FindingCode,
-    SentenceCache, SentenceCheckInputs, SentenceToCheck, Severity, TermScorer,
+    SentenceCache, SentenceCheckInputs, SentenceToCheck, Severity, TermScorer, Urgency,
 };

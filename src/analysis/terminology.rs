@@ -357,9 +357,18 @@ pub trait TermScorer {
     fn entities(
         &self,
         _requests: Vec<EntityRequest>,
+        _urgency: Urgency,
     ) -> Result<Option<BatchAnswers<Vec<EntityMention>>>, CheckError> {
         Ok(None)
     }
+}
+
+/// Who waits for an answer of the model: a check in the background (after the checks queued
+/// before, never before a completion), or a reader now (a hover).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    Background,
+    ReaderWaits,
 }
 
 impl TermScorer for ModelRunner {
@@ -399,6 +408,7 @@ impl TermScorer for ModelRunner {
     fn entities(
         &self,
         requests: Vec<EntityRequest>,
+        _urgency: Urgency,
     ) -> Result<Option<BatchAnswers<Vec<EntityMention>>>, CheckError> {
         if self.entity_tagger.is_none() {
             return Ok(None);
@@ -407,7 +417,8 @@ impl TermScorer for ModelRunner {
     }
 }
 
-/// Blocking use of the engine at background priority (call from a blocking thread).
+/// Blocking use of the engine at background priority, but for entities a reader waits for (call
+/// from a blocking thread).
 impl TermScorer for EngineHandle {
     fn model_id(&self) -> u64 {
         EngineHandle::model_id(self)
@@ -445,11 +456,13 @@ impl TermScorer for EngineHandle {
     fn entities(
         &self,
         requests: Vec<EntityRequest>,
+        urgency: Urgency,
     ) -> Result<Option<BatchAnswers<Vec<EntityMention>>>, CheckError> {
         if self.info().entities.is_none() {
             return Ok(None);
         }
-        Ok(Some(self.entities_batch_blocking(requests)?))
+        let interactive = urgency == Urgency::ReaderWaits;
+        Ok(Some(self.entities_batch_blocking(requests, interactive)?))
     }
 }
 

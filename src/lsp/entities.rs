@@ -2,7 +2,8 @@
 //! the outline (`textDocument/documentSymbol`: entities grouped by type, with counts) and the
 //! label in the hover. Mentions are found after each check and on demand, at background priority
 //! (after the checks queued before them, never before a completion), sentence by sentence from
-//! the check's cache: an edit re-reads only the sentences it changed.
+//! the check's cache: an edit re-reads only the sentences it changed. The hover's label alone is
+//! found at once (its sentence, ahead of the background work) when no check has found it yet.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +22,7 @@ use crate::analysis::document::{prepare_document, PreparedDocument};
 use crate::analysis::entities::{
     document_entities, entity_kind, group_entities, DocumentEntity, SentenceSelection, ENTITY_KINDS,
 };
+use crate::analysis::Urgency;
 use crate::lsp::position::{offset_to_position, offsets_to_range, PositionEncoding};
 use crate::model::api::CancelFlag;
 use crate::model::EngineHandle;
@@ -233,6 +235,7 @@ impl Backend {
                 &engine,
                 &document,
                 SentenceSelection::All,
+                Urgency::Background,
                 Some(&shared.checks.cache),
                 Some(&cancel),
             )
@@ -325,21 +328,63 @@ impl Backend {
         lock(&self.shared.entities.sent_tokens).remove(uri);
     }
 
-    /// The label of the entity mention that holds `range` (source bytes) in the kept entities of
-    /// `version`.
-    pub(super) fn entity_label_at(
+    /// The label of the entity mention that holds `range` (source bytes of the document's
+    /// current version): from the mentions kept for that version, else from its sentence tagged
+    /// now, ahead of the background checks (a reader waits). The check's sentence cache answers
+    /// for a sentence tagged before, so the hover and the check agree.
+    pub(super) async fn entity_label_now(
         &self,
         uri: &Url,
-        version: i32,
-        range: &std::ops::Range<usize>,
+        range: std::ops::Range<usize>,
+        cancel: &CancelFlag,
     ) -> Option<String> {
-        let found = lock(&self.shared.entities.found);
-        let found = found.get(uri).filter(|found| found.version == version)?;
-        found
-            .entities
-            .iter()
-            .find(|entity| entity.range.start <= range.start && range.end <= entity.range.end)
-            .map(|entity| entity.label.clone())
+        let engine = self.current_engine().ok()?;
+        engine.info().entities.as_ref()?;
+        let (version, text, chunks, language) = {
+            let documents = lock(&self.shared.documents);
+            let document = documents.get(uri)?;
+            (
+                document.version(),
+                document.rope().to_string(),
+                document.prose().map(|prose| prose.chunks().to_vec()),
+                document.language(),
+            )
+        };
+        let holding = |entities: &[DocumentEntity]| {
+            entities
+                .iter()
+                .find(|entity| entity.range.start <= range.start && range.end <= entity.range.end)
+                .map(|entity| entity.label.clone())
+        };
+        if let Some(found) = lock(&self.shared.entities.found).get(uri) {
+            if found.version == version && found.model_id == engine.model_id() {
+                return holding(&found.entities);
+            }
+        }
+        let prose_options = self.settings_for(uri).prose_options();
+        let shared = Arc::clone(&self.shared);
+        let cancel = cancel.clone();
+        let sentence = range.clone();
+        let entities = tokio::task::spawn_blocking(move || {
+            let document = prepare_document(&text, language, chunks, &prose_options);
+            document_entities(
+                &engine,
+                &document,
+                SentenceSelection::Holding(sentence),
+                Urgency::ReaderWaits,
+                Some(&shared.checks.cache),
+                Some(&cancel),
+            )
+        })
+        .await
+        .ok()?;
+        match entities {
+            Ok(entities) => holding(&entities?),
+            Err(error) => {
+                tracing::debug!("no entity label for the hover in {uri}: {error}");
+                None
+            }
+        }
     }
 
     /// The tokens of the document's current version (none without mentions) under a new result

@@ -86,19 +86,23 @@ impl Backend {
                         )
                     },
                 );
-            let entity_label = self.entity_label_at(&uri, document.version(), &source_range);
             (
                 window,
                 unit,
+                source_range,
                 hover_range,
                 finding,
                 abbreviation,
-                entity_label,
             )
         };
-        let (window, unit, hover_range, finding, abbreviation, entity_label) = prepared;
+        let (window, unit, source_range, hover_range, finding, abbreviation) = prepared;
         let unit_text = window.text[unit.clone()].to_string();
         let engine = self.current_engine();
+        let label_cancel = CancelFlag::new();
+        let _label_cancel_guard = CancelOnDrop(label_cancel.clone());
+        let entity_label = self
+            .entity_label_now(&uri, source_range, &label_cancel)
+            .await;
         let entity = entity_label.and_then(|label| {
             let engine = engine.as_ref().ok()?;
             let model = engine.info().entities.as_ref()?;

@@ -898,14 +898,16 @@ impl EngineHandle {
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
     }
 
-    /// The entity mentions of several texts, at background priority: after the checks queued
-    /// before, never before a completion. An error when no entity model is loaded.
+    /// The entity mentions of several texts, at background priority (after the checks queued
+    /// before, never before a completion) unless `interactive` (a reader waits: a hover). An
+    /// error when no entity model is loaded.
     pub fn entities_batch_blocking(
         &self,
         requests: Vec<EntityRequest>,
+        interactive: bool,
     ) -> Result<BatchAnswers<Vec<EntityMention>>, EngineError> {
         let (sender, receiver) = oneshot::channel();
-        self.submit(Job::EntitiesBatch(requests, sender), false)?;
+        self.submit(Job::EntitiesBatch(requests, sender), interactive)?;
         receiver.blocking_recv().map_err(|_| EngineError::Stopped)?
     }
 
