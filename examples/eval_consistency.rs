@@ -24,7 +24,8 @@ use std::time::Instant;
 use bench_support::{argument, letter_words};
 use biomed_lsp::analysis::abbreviations::{find_definitions, AbbreviationIssue};
 use biomed_lsp::analysis::document::{
-    manuscript_consistency_findings, prepare_document, PreparedDocument, VariantJudgeModel,
+    manuscript_consistency_findings, prepare_document, JudgeModel, PreparedDocument,
+    VariantJudgeModel,
 };
 use biomed_lsp::analysis::spelling::spelling_convention;
 use biomed_lsp::analysis::terminology::{Finding, FindingCode};
@@ -144,7 +145,11 @@ fn main() -> anyhow::Result<()> {
         None => load_bundled(DeviceChoice::Cpu, PrecisionChoice::Auto)?,
     };
     let cache = SentenceCache::new();
-    let judge_model: VariantJudgeModel = Some((&runner, Some(&cache)));
+    let judge_model: VariantJudgeModel = Some(JudgeModel {
+        scorer: &runner,
+        cache: Some(&cache),
+        cancel: None,
+    });
     let review = data.join("manuscripts/deep-review");
     let mut manuscripts: Vec<(&str, Vec<File>)> = Vec::new();
     let mut review_files = Vec::new();

@@ -703,7 +703,11 @@ pub fn run_check(
             analysis::document::manuscript_consistency_findings(
                 &documents,
                 &check_settings,
-                Some((&loaded.runner, None)),
+                Some(analysis::document::JudgeModel {
+                    scorer: &loaded.runner,
+                    cache: None,
+                    cancel: None,
+                }),
             ),
         ));
         // Each file's findings together, in the order of their places.

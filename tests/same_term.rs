@@ -12,7 +12,8 @@ use biomed_lsp::model::embedding::EmbedRequest;
 use biomed_lsp::model::engine::load_bundled;
 use biomed_lsp::model::fill::ModelRunner;
 use biomed_lsp::model::{
-    BatchAnswers, ScoreRequest, TokenProbability, TokenProbabilityRequest, TokenizedWord, WordScore,
+    BatchAnswers, CancelFlag, EngineError, ScoreRequest, TokenProbability, TokenProbabilityRequest,
+    TokenizedWord, WordScore,
 };
 use biomed_lsp::prose::{Language, ProseOptions};
 
@@ -127,7 +128,11 @@ fn on_the_mini_model_one_term_reads_more_alike_than_two() {
     let findings = manuscript_consistency_findings(
         &[&document],
         &CheckSettings::default(),
-        Some((&runner, None)),
+        Some(biomed_lsp::analysis::document::JudgeModel {
+            scorer: &runner,
+            cache: None,
+            cancel: None,
+        }),
     );
     let variants: Vec<&str> = findings
         .iter()
@@ -179,6 +184,15 @@ impl TermScorer for SlotsByWord {
         if !self.with_embeddings {
             return Ok(None);
         }
+        // As the engine does: requests nobody waits for any more are not computed.
+        if requests.iter().all(|request| {
+            request
+                .cancel
+                .as_ref()
+                .is_some_and(CancelFlag::is_cancelled)
+        }) {
+            return Err(EngineError::Cancelled.into());
+        }
         let answers = requests
             .iter()
             .map(|request| {
@@ -225,4 +239,26 @@ fn the_embeddings_veto_a_pair_read_in_other_contexts_and_only_from_enough_occurr
     let mut judge = EmbeddingJudge::new(&without, None, sentences);
     assert_eq!(judge.similarity(&ilium, &ileum), None);
     assert!(judge.same_term(&ilium, &ileum));
+}
+
+#[test]
+fn a_cancelled_check_asks_for_no_embeddings() {
+    let text = format!("{MANUSCRIPT}{OTHER_PROSE}");
+    let document = prepare_document(&text, Language::PlainText, None, &ProseOptions::default());
+    let sentences = &document.sentences;
+    let scorer = SlotsByWord {
+        forms: vec![
+            ("ilium", vec![1.0, 0.0, 0.0]),
+            ("ileum", vec![0.0, 1.0, 0.0]),
+        ],
+        with_embeddings: true,
+    };
+    let (ilium, ileum) = (places(sentences, "ilium"), places(sentences, "ileum"));
+    let running = CancelFlag::new();
+    let mut judge = EmbeddingJudge::new(&scorer, None, sentences).cancelled_by(Some(&running));
+    assert!(judge.similarity(&ilium, &ileum).is_some());
+    let cancelled = CancelFlag::new();
+    cancelled.cancel();
+    let mut judge = EmbeddingJudge::new(&scorer, None, sentences).cancelled_by(Some(&cancelled));
+    assert_eq!(judge.similarity(&ilium, &ileum), None);
 }

@@ -186,9 +186,17 @@ pub fn check_document(
     findings.retain(|finding| keep_despite_repetition(finding, &sentences_using, inputs.settings));
     let mut findings = merge_own_terms(findings, &sentences_using, inputs.settings);
     findings.extend(
-        document_consistency_findings(document, inputs.settings, Some((scorer, cache)))
-            .into_iter()
-            .filter(|finding| !suppressed(document, ignored_words, finding)),
+        document_consistency_findings(
+            document,
+            inputs.settings,
+            Some(JudgeModel {
+                scorer,
+                cache,
+                cancel,
+            }),
+        )
+        .into_iter()
+        .filter(|finding| !suppressed(document, ignored_words, finding)),
     );
     findings.sort_by_key(|finding| finding.range.start);
     Ok(findings)
@@ -294,8 +302,16 @@ pub fn definition_of<'a>(
 }
 
 /// The model (and the cache of its slot embeddings) that decides whether the forms of a
-/// term-variant candidate are one term; without one, the rules alone decide.
-pub type VariantJudgeModel<'a> = Option<(&'a dyn TermScorer, Option<&'a SentenceCache>)>;
+/// term-variant candidate are one term; without one (`None`), the rules alone decide.
+pub type VariantJudgeModel<'a> = Option<JudgeModel<'a>>;
+
+#[derive(Clone, Copy)]
+pub struct JudgeModel<'a> {
+    pub scorer: &'a dyn TermScorer,
+    pub cache: Option<&'a SentenceCache>,
+    /// The check's: its embedding requests are dropped once nobody waits for it.
+    pub cancel: Option<&'a CancelFlag>,
+}
 
 /// The abbreviation and term-variant findings of a document, with source ranges.
 pub fn document_consistency_findings(
@@ -338,8 +354,9 @@ pub fn manuscript_consistency_findings(
         let mut embedding_judge;
         let mut every_candidate = EveryCandidate;
         let judge: &mut dyn SameTermJudge = match judge_model {
-            Some((scorer, cache)) => {
-                embedding_judge = EmbeddingJudge::new(scorer, cache, &sentences);
+            Some(model) => {
+                embedding_judge = EmbeddingJudge::new(model.scorer, model.cache, &sentences)
+                    .cancelled_by(model.cancel);
                 &mut embedding_judge
             }
             None => &mut every_candidate,

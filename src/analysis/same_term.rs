@@ -12,6 +12,7 @@ use std::ops::Range;
 use super::document::DocumentSentence;
 use super::terminology::{SentenceCache, TermScorer};
 use crate::model::embedding::{cosine_similarity, mean_vector, EmbedRequest};
+use crate::model::CancelFlag;
 
 /// The centred slot similarity two forms need to count as one term. Fitted on the develop half of
 /// `data/term-pairs/labelled_pairs.tsv` (spelling and hyphenation variants against confusable and
@@ -82,6 +83,8 @@ pub struct EmbeddingJudge<'a> {
     centre: Option<Option<Vec<f32>>>,
     /// Each form's mean slot embedding, by the places read (`None`: the model gave none).
     forms: HashMap<FormPlaces, Option<Vec<f32>>>,
+    /// Set on every request: a cancelled check's embeddings are not computed.
+    cancel: Option<CancelFlag>,
 }
 
 impl<'a> EmbeddingJudge<'a> {
@@ -96,7 +99,14 @@ impl<'a> EmbeddingJudge<'a> {
             sentences,
             centre: None,
             forms: HashMap::new(),
+            cancel: None,
         }
+    }
+
+    /// The judge's requests carry `cancel`.
+    pub fn cancelled_by(mut self, cancel: Option<&CancelFlag>) -> Self {
+        self.cancel = cancel.cloned();
+        self
     }
 
     /// The mean slot embedding of these requests; `None` when the model gives none.
@@ -104,7 +114,8 @@ impl<'a> EmbeddingJudge<'a> {
         let model_id = self.scorer.model_id();
         let mut vectors = Vec::with_capacity(requests.len());
         let mut missing = Vec::new();
-        for request in requests {
+        for mut request in requests {
+            request.cancel = self.cancel.clone();
             match self
                 .cache
                 .and_then(|cache| cache.slot_embedding(model_id, &request.text, &request.span))

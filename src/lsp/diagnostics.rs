@@ -10,7 +10,7 @@ use tower_lsp::lsp_types::{
 };
 
 use crate::analysis::document::{
-    check_document, manuscript_consistency_findings, prepare_document, PreparedDocument,
+    check_document, manuscript_consistency_findings, prepare_document, JudgeModel, PreparedDocument,
 };
 use crate::analysis::manuscript_words::ManuscriptWordsBuilder;
 use crate::analysis::spelling::SpellingDictionaries;
@@ -500,7 +500,11 @@ impl Backend {
                         &own_uri,
                         &siblings,
                         &check_settings,
-                        Some((&engine, Some(&shared.checks.cache))),
+                        Some(JudgeModel {
+                            scorer: &engine,
+                            cache: Some(&shared.checks.cache),
+                            cancel: Some(&check_cancel),
+                        }),
                     )
                     .into_iter()
                     .filter(|finding| {
