@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::abbreviations::{abbreviation_findings, find_definitions, AbbreviationIssue};
 use super::declared_abbreviations::{declared_abbreviations, DeclaredAbbreviation};
-use super::document_names::DocumentNames;
+use super::document_names::{author_ranges_before_et_al, DocumentNames};
 use super::entities::{document_entities, is_recognised_entity, SentenceSelection};
 use super::improbable_term::keep_despite_repetition;
 use super::same_term::{EmbeddingJudge, EveryCandidate, SameTermJudge};
@@ -70,8 +70,8 @@ pub struct DocumentSentence {
     pub source_range: Range<usize>,
 }
 
-/// The sentences of extracted prose; stand-ins (a formula's `X`, a reference's `1`) are marked
-/// as ranges to skip, so they are never flagged.
+/// The sentences of extracted prose; stand-ins (a formula's `X`, a reference's `1`) and the
+/// surnames before `et al.` are marked as ranges to skip, so they are never flagged.
 pub fn document_sentences(chunks: &[ProseChunk]) -> Vec<DocumentSentence> {
     let mut sentences = Vec::new();
     for (chunk_index, chunk) in chunks.iter().enumerate() {
@@ -79,7 +79,7 @@ pub fn document_sentences(chunks: &[ProseChunk]) -> Vec<DocumentSentence> {
             let Some(text) = chunk.text.get(sentence.prose_range.clone()) else {
                 continue;
             };
-            let skip = chunk
+            let mut skip: Vec<Range<usize>> = chunk
                 .segments
                 .iter()
                 .filter(|segment| {
@@ -96,6 +96,7 @@ pub fn document_sentences(chunks: &[ProseChunk]) -> Vec<DocumentSentence> {
                             - sentence.prose_range.start
                 })
                 .collect();
+            skip.extend(author_ranges_before_et_al(text));
             sentences.push(DocumentSentence {
                 check: SentenceToCheck {
                     text: text.to_string(),

@@ -77,10 +77,29 @@ fn alphabetic_runs(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// The capitalised words written right before `et al` (`Gomes et al. demonstrate`).
 fn authors_before_et_al(source: &str) -> Vec<String> {
+    author_ranges_before_et_al(source)
+        .into_iter()
+        .map(|range| source[range].to_lowercase())
+        .collect()
+}
+
+/// The byte ranges of the capitalised words written right before `et al` (`Gomes` in `Gomes et
+/// al. demonstrate`, `Gomes~et~al.`): surnames, which no check should read as words.
+pub fn author_ranges_before_et_al(text: &str) -> Vec<Range<usize>> {
+    const SPACES: [char; 3] = [' ', '~', '\u{a0}'];
     let mut authors = Vec::new();
-    for (at, _) in source.match_indices("et al") {
-        let before = source[..at].trim_end_matches([' ', '~', '\u{a0}']);
-        if before.len() == source[..at].len() {
+    for (at, _) in text.match_indices("et") {
+        let after = &text[at + "et".len()..];
+        let al = after.trim_start_matches(SPACES);
+        let spaced = al.len() < after.len();
+        let whole_word = al
+            .strip_prefix("al")
+            .is_some_and(|rest| !rest.starts_with(char::is_alphabetic));
+        if !spaced || !whole_word {
+            continue;
+        }
+        let before = text[..at].trim_end_matches(SPACES);
+        if before.len() == text[..at].len() {
             continue;
         }
         let start = before
@@ -89,9 +108,12 @@ fn authors_before_et_al(source: &str) -> Vec<String> {
             .take_while(|(_, character)| character.is_alphabetic() || *character == '-')
             .last()
             .map_or(before.len(), |(index, _)| index);
-        let word = &before[start..];
-        if word.chars().next().is_some_and(char::is_uppercase) {
-            authors.push(word.to_lowercase());
+        if before[start..]
+            .chars()
+            .next()
+            .is_some_and(char::is_uppercase)
+        {
+            authors.push(start..before.len());
         }
     }
     authors
@@ -104,6 +126,20 @@ mod tests {
 
     fn names(source: &str, language: Language) -> DocumentNames {
         DocumentNames::from_source(source, &extract(source, language, &ProseOptions::default()))
+    }
+
+    #[test]
+    fn surnames_are_the_capitalised_words_right_before_et_al() {
+        let text = "As Roth et al. and Van-Dyk~et~al. showed, and as the group et al. did not, \
+                    Liang et al showed (Shen\u{a0}et al.).";
+        let surnames: Vec<&str> = author_ranges_before_et_al(text)
+            .into_iter()
+            .map(|range| &text[range])
+            .collect();
+        assert_eq!(surnames, ["Roth", "Van-Dyk", "Liang", "Shen"]);
+        assert!(
+            author_ranges_before_et_al("et al. wrote it; Smithet al.; Beta et alpha").is_empty()
+        );
     }
 
     #[test]
