@@ -199,22 +199,28 @@ fn a_name_the_document_cites_or_gives_as_author_is_not_unknown_a_typo_beside_it_
 }
 
 #[test]
-fn a_surname_before_et_al_is_never_read_as_a_word() {
+fn a_surname_before_et_al_or_a_citation_is_never_read_as_a_word() {
     let runner = runner();
-    // Without the rule the model reads "Roth" as a slip for "Both" (p = 1e-11 against 0.002).
-    let text =
-        "Roth et al. compared 2D, 2.5D, and 3D CNNs on a number of tasks for computer-aided \
-                detection from CT scans.\n\nBoth groups of patients were treated with aspirin.";
+    // Without the rule the model reads "Roth" as a slip for "Both" (p = 1e-11 against 0.002),
+    // and "Dwork" as a word no dictionary knows.
+    let text = "Roth et al. compared 2D, 2.5D, and 3D CNNs on a number of tasks for \
+                computer-aided detection from CT scans.\n\n\
+                Both groups of patients were treated with aspirin.\n\n\
+                Dwork and Roth [@doi:10.1561/0400000042] demonstrate the ability to expose \
+                individual level information.";
     let findings = check(&runner, text);
     assert!(
-        !findings.iter().any(|finding| finding.word == "Roth"),
+        !findings
+            .iter()
+            .any(|finding| finding.word == "Roth" || finding.word == "Dwork"),
         "{findings:?}"
     );
-    // Only the surname is skipped: the model still reads it as context, every other word is
+    // Only the surnames are skipped: the model still reads them as context, every other word is
     // checked.
     let document = prepare_document(text, Language::Markdown, None, &ProseOptions::default());
     assert_eq!(document.sentences[0].check.skip, [0..4]);
     assert!(document.sentences[1].check.skip.is_empty());
+    assert_eq!(document.sentences[2].check.skip, [0..5, 10..14]);
 }
 
 #[test]

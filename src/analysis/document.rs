@@ -8,7 +8,9 @@ use std::ops::Range;
 
 use super::abbreviations::{abbreviation_findings, find_definitions, AbbreviationIssue};
 use super::declared_abbreviations::{declared_abbreviations, DeclaredAbbreviation};
-use super::document_names::{author_ranges_before_et_al, DocumentNames};
+use super::document_names::{
+    author_ranges_before_citation, author_ranges_before_et_al, DocumentNames,
+};
 use super::entities::{document_entities, is_recognised_entity, SentenceSelection};
 use super::improbable_term::keep_despite_repetition;
 use super::same_term::{EmbeddingJudge, EveryCandidate, SameTermJudge};
@@ -71,7 +73,7 @@ pub struct DocumentSentence {
 }
 
 /// The sentences of extracted prose; stand-ins (a formula's `X`, a reference's `1`) and the
-/// surnames before `et al.` are marked as ranges to skip, so they are never flagged.
+/// surnames before `et al.` or a citation are marked as ranges to skip, so they are never flagged.
 pub fn document_sentences(chunks: &[ProseChunk]) -> Vec<DocumentSentence> {
     let mut sentences = Vec::new();
     for (chunk_index, chunk) in chunks.iter().enumerate() {
@@ -97,6 +99,20 @@ pub fn document_sentences(chunks: &[ProseChunk]) -> Vec<DocumentSentence> {
                 })
                 .collect();
             skip.extend(author_ranges_before_et_al(text));
+            // A citation that leaves no text (`[@key]`, `\cite{key}`): the authors named before it.
+            for segment in &chunk.segments {
+                let at = segment.prose_range.start;
+                if segment.kind == SegmentKind::StandIn
+                    && segment.prose_range.is_empty()
+                    && sentence.prose_range.start < at
+                    && at <= sentence.prose_range.end
+                {
+                    skip.extend(author_ranges_before_citation(
+                        text,
+                        at - sentence.prose_range.start,
+                    ));
+                }
+            }
             sentences.push(DocumentSentence {
                 check: SentenceToCheck {
                     text: text.to_string(),

@@ -83,6 +83,44 @@ fn authors_before_et_al(source: &str) -> Vec<String> {
         .collect()
 }
 
+/// The byte range of the capitalised word (letters and hyphens) that ends `text`, if any.
+fn capitalised_word_at_end(text: &str) -> Option<Range<usize>> {
+    let start = text
+        .char_indices()
+        .rev()
+        .take_while(|(_, character)| character.is_alphabetic() || *character == '-')
+        .last()
+        .map(|(index, _)| index)?;
+    text[start..]
+        .chars()
+        .next()
+        .is_some_and(char::is_uppercase)
+        .then_some(start..text.len())
+}
+
+/// The byte ranges of the authors named right before a citation that leaves no text in the
+/// prose, `at` (`Dwork and Roth [@doi:…] demonstrate`, `Troyanskaya~\cite{x} showed`): one
+/// capitalised word, or two joined by `and` or `&`. Surnames, which no check should read as
+/// words.
+pub fn author_ranges_before_citation(text: &str, at: usize) -> Vec<Range<usize>> {
+    const SPACES: [char; 3] = [' ', '~', '\u{a0}'];
+    let Some(before) = text.get(..at) else {
+        return Vec::new();
+    };
+    let Some(last) = capitalised_word_at_end(before.trim_end_matches(SPACES)) else {
+        return Vec::new();
+    };
+    let joined = before[..last.start].trim_end_matches(SPACES);
+    let first = ["and", "&"].iter().find_map(|joint| {
+        let rest = joined.strip_suffix(joint)?;
+        let trimmed = rest.trim_end_matches(SPACES);
+        (trimmed.len() < rest.len())
+            .then(|| capitalised_word_at_end(trimmed))
+            .flatten()
+    });
+    first.into_iter().chain(std::iter::once(last)).collect()
+}
+
 /// The byte ranges of the capitalised words written right before `et al` (`Gomes` in `Gomes et
 /// al. demonstrate`, `Gomes~et~al.`): surnames, which no check should read as words.
 pub fn author_ranges_before_et_al(text: &str) -> Vec<Range<usize>> {
@@ -102,19 +140,7 @@ pub fn author_ranges_before_et_al(text: &str) -> Vec<Range<usize>> {
         if before.len() == text[..at].len() {
             continue;
         }
-        let start = before
-            .char_indices()
-            .rev()
-            .take_while(|(_, character)| character.is_alphabetic() || *character == '-')
-            .last()
-            .map_or(before.len(), |(index, _)| index);
-        if before[start..]
-            .chars()
-            .next()
-            .is_some_and(char::is_uppercase)
-        {
-            authors.push(start..before.len());
-        }
+        authors.extend(capitalised_word_at_end(before));
     }
     authors
 }
@@ -140,6 +166,31 @@ mod tests {
         assert!(
             author_ranges_before_et_al("et al. wrote it; Smithet al.; Beta et alpha").is_empty()
         );
+    }
+
+    #[test]
+    fn authors_are_the_capitalised_words_right_before_a_citation() {
+        let authors = |text: &str, at: usize| -> Vec<String> {
+            author_ranges_before_citation(text, at)
+                .into_iter()
+                .map(|range| text[range].to_string())
+                .collect()
+        };
+        // The citation left nothing where the `|` was.
+        for (text, expected) in [
+            ("Dwork and Roth | demonstrate it.", &["Dwork", "Roth"][..]),
+            ("Dwork & Roth | demonstrate it.", &["Dwork", "Roth"]),
+            ("Troyanskaya~| showed it.", &["Troyanskaya"]),
+            ("Lundberg-Lee| showed it.", &["Lundberg-Lee"]),
+            ("As cells and Roth | showed.", &["Roth"]),
+            ("It was reported previously |.", &[]),
+            ("Brand| and", &["Brand"]),
+            ("|Roth showed it.", &[]),
+        ] {
+            let at = text.find('|').unwrap();
+            assert_eq!(authors(text, at), expected, "{text}");
+        }
+        assert!(author_ranges_before_citation("short", 99).is_empty());
     }
 
     #[test]
