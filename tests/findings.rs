@@ -221,6 +221,15 @@ fn a_surname_before_et_al_or_a_citation_is_never_read_as_a_word() {
     assert_eq!(document.sentences[0].check.skip, [0..4]);
     assert!(document.sentences[1].check.skip.is_empty());
     assert_eq!(document.sentences[2].check.skip, [0..5, 10..14]);
+    let latex = "Dwork and Roth~\\cite{dwork2014} demonstrate it, as Smith~et~al. did.";
+    let document = prepare_document(latex, Language::Latex, None, &ProseOptions::default());
+    let sentence = &document.sentences[0].check;
+    let skipped: Vec<&str> = sentence
+        .skip
+        .iter()
+        .map(|range| &sentence.text[range.clone()])
+        .collect();
+    assert_eq!(skipped, ["Smith", "Dwork", "Roth"]);
 }
 
 #[test]
