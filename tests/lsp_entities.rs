@@ -42,6 +42,23 @@ fn start() -> (LspClient, tempfile::TempDir) {
     (client, config_home)
 }
 
+/// Whether a message is the server's request to refresh semantic tokens.
+fn is_refresh(message: &Value) -> bool {
+    message["method"] == "workspace/semanticTokens/refresh" && message.get("id").is_some()
+}
+
+/// Opens `TEXT` and waits for the refresh the server asks for once the first check has found
+/// its mentions.
+fn open_and_wait_for_refresh(client: &mut LspClient) {
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "markdown", "version": 1, "text": TEXT}}),
+    );
+    client
+        .wait_for(DEFAULT_TIMEOUT, is_refresh)
+        .expect("a semantic tokens refresh after the first check");
+}
+
 /// `[line, start, length, type]` of each token, from the protocol's relative encoding.
 fn absolute_tokens(data: &Value) -> Vec<[u64; 4]> {
     let data: Vec<u64> = data
@@ -88,16 +105,7 @@ fn apply_edits(data: &Value, edits: &Value) -> Value {
 #[test]
 fn entities_are_semantic_tokens_symbols_and_hover_labels_and_edits_send_deltas() {
     let (mut client, _config_home) = start();
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "markdown", "version": 1, "text": TEXT}}),
-    );
-    // After the check, the server asks the client to fetch the tokens again.
-    client
-        .wait_for(DEFAULT_TIMEOUT, |message| {
-            message["method"] == "workspace/semanticTokens/refresh" && message.get("id").is_some()
-        })
-        .expect("a semantic tokens refresh after the first check");
+    open_and_wait_for_refresh(&mut client);
 
     let full = client.request(
         "textDocument/semanticTokens/full",
@@ -202,9 +210,7 @@ fn entities_are_semantic_tokens_symbols_and_hover_labels_and_edits_send_deltas()
     client.wait_for_model_load_end(DEFAULT_TIMEOUT);
     let refreshes_before = refresh_count(&client);
     client
-        .wait_for(DEFAULT_TIMEOUT, |message| {
-            message["method"] == "workspace/semanticTokens/refresh" && message.get("id").is_some()
-        })
+        .wait_for(DEFAULT_TIMEOUT, is_refresh)
         .expect("a refresh once the tagger is gone");
     assert!(refresh_count(&client) > refreshes_before);
     let after_reload = client.request(
@@ -260,16 +266,7 @@ fn a_client_that_never_answers_a_refresh_still_gets_the_next_one() {
     let (mut client, _config_home) = start();
     // Answers to the server's requests are held back far longer than the test runs.
     client.reply_delay = std::time::Duration::from_secs(600);
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "markdown", "version": 1, "text": TEXT}}),
-    );
-    let is_refresh = |message: &Value| {
-        message["method"] == "workspace/semanticTokens/refresh" && message.get("id").is_some()
-    };
-    client
-        .wait_for(DEFAULT_TIMEOUT, is_refresh)
-        .expect("a refresh after the first check");
+    open_and_wait_for_refresh(&mut client);
     // Past the server's patience (5 s), an edit that changes the mentions asks again.
     client.pump(std::time::Duration::from_secs(6));
     client.notify(
@@ -294,15 +291,7 @@ fn the_hover_names_the_entity_of_a_sentence_edited_since_the_last_check() {
         "workspace/didChangeConfiguration",
         json!({"settings": {"biomedLsp": client.configuration.clone()}}),
     );
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "markdown", "version": 1, "text": TEXT}}),
-    );
-    client
-        .wait_for(DEFAULT_TIMEOUT, |message| {
-            message["method"] == "workspace/semanticTokens/refresh" && message.get("id").is_some()
-        })
-        .expect("a semantic tokens refresh after the first check");
+    open_and_wait_for_refresh(&mut client);
     client.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{

@@ -40,6 +40,18 @@ pub(super) struct FoundEntities {
     entities: Arc<Vec<DocumentEntity>>,
 }
 
+/// The mentions of a document's current version: kept, or to be found in that version,
+/// prepared, with the engine of the entity model.
+enum CurrentMentions {
+    Kept(FoundEntities),
+    ToFind {
+        version: i32,
+        rope: ropey::Rope,
+        document: PreparedDocument,
+        engine: EngineHandle,
+    },
+}
+
 /// The result id and the tokens of an answer.
 type SentTokens = (String, Vec<SemanticToken>);
 
@@ -163,6 +175,23 @@ impl Backend {
         cancel: &CancelFlag,
     ) -> Option<FoundEntities> {
         self.wait_for_pending_check(uri).await;
+        match self.current_mentions(uri).await? {
+            CurrentMentions::Kept(found) => Some(found),
+            CurrentMentions::ToFind {
+                version,
+                rope,
+                document,
+                engine,
+            } => self
+                .find_entities(uri, version, rope, document, engine, cancel)
+                .await
+                .map(|(found, _)| found),
+        }
+    }
+
+    /// The mentions kept for the document's current version, or that version prepared for the
+    /// tagger. `None` without a document, an engine or an entity model.
+    async fn current_mentions(&self, uri: &Url) -> Option<CurrentMentions> {
         let (version, rope, chunks, language) = {
             let documents = lock(&self.shared.documents);
             let document = documents.get(uri)?;
@@ -177,7 +206,7 @@ impl Backend {
         engine.info().entities.as_ref()?;
         if let Some(found) = lock(&self.shared.entities.found).get(uri) {
             if found.version == version && found.model_id == engine.model_id() {
-                return Some(found.clone());
+                return Some(CurrentMentions::Kept(found.clone()));
             }
         }
         let prose_options = self.settings_for(uri).prose_options();
@@ -187,9 +216,12 @@ impl Backend {
         })
         .await
         .ok()?;
-        self.find_entities(uri, version, rope, document, engine, cancel)
-            .await
-            .map(|(found, _)| found)
+        Some(CurrentMentions::ToFind {
+            version,
+            rope,
+            document,
+            engine,
+        })
     }
 
     /// Waits while a check of the document is scheduled or running and the mentions kept are of
@@ -338,35 +370,22 @@ impl Backend {
         range: std::ops::Range<usize>,
         cancel: &CancelFlag,
     ) -> Option<String> {
-        let engine = self.current_engine().ok()?;
-        engine.info().entities.as_ref()?;
-        let (version, text, chunks, language) = {
-            let documents = lock(&self.shared.documents);
-            let document = documents.get(uri)?;
-            (
-                document.version(),
-                document.rope().to_string(),
-                document.prose().map(|prose| prose.chunks().to_vec()),
-                document.language(),
-            )
-        };
         let holding = |entities: &[DocumentEntity]| {
             entities
                 .iter()
                 .find(|entity| entity.range.start <= range.start && range.end <= entity.range.end)
                 .map(|entity| entity.label.clone())
         };
-        if let Some(found) = lock(&self.shared.entities.found).get(uri) {
-            if found.version == version && found.model_id == engine.model_id() {
-                return holding(&found.entities);
-            }
-        }
-        let prose_options = self.settings_for(uri).prose_options();
+        let (document, engine) = match self.current_mentions(uri).await? {
+            CurrentMentions::Kept(found) => return holding(&found.entities),
+            CurrentMentions::ToFind {
+                document, engine, ..
+            } => (document, engine),
+        };
         let shared = Arc::clone(&self.shared);
         let cancel = cancel.clone();
         let sentence = range.clone();
         let entities = tokio::task::spawn_blocking(move || {
-            let document = prepare_document(&text, language, chunks, &prose_options);
             document_entities(
                 &engine,
                 &document,
