@@ -318,10 +318,12 @@ pub fn definition_of<'a>(
         })
 }
 
-/// The model (and the cache of its slot embeddings) that decides whether the forms of a
-/// term-variant candidate are one term; without one (`None`), the rules alone decide.
+/// The model that decides whether the forms of a term-variant candidate are one term; without
+/// one (`None`), the rules alone decide.
 pub type VariantJudgeModel<'a> = Option<JudgeModel<'a>>;
 
+/// The model of [`VariantJudgeModel`], the cache of its slot embeddings, and the check's cancel
+/// flag.
 #[derive(Clone, Copy)]
 pub struct JudgeModel<'a> {
     pub scorer: &'a dyn TermScorer,

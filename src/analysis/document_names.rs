@@ -75,6 +75,9 @@ fn alphabetic_runs(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
+/// What separates a surname from `et al.` or a citation: a space, LaTeX's `~`, a no-break space.
+const SPACES: [char; 3] = [' ', '~', '\u{a0}'];
+
 /// The capitalised words written right before `et al` (`Gomes et al. demonstrate`).
 fn authors_before_et_al(source: &str) -> Vec<String> {
     author_ranges_before_et_al(source)
@@ -103,7 +106,6 @@ fn capitalised_word_at_end(text: &str) -> Option<Range<usize>> {
 /// capitalised word, or two joined by `and` or `&`. Surnames, which no check should read as
 /// words.
 pub fn author_ranges_before_citation(text: &str, at: usize) -> Vec<Range<usize>> {
-    const SPACES: [char; 3] = [' ', '~', '\u{a0}'];
     let Some(before) = text.get(..at) else {
         return Vec::new();
     };
@@ -124,7 +126,6 @@ pub fn author_ranges_before_citation(text: &str, at: usize) -> Vec<Range<usize>>
 /// The byte ranges of the capitalised words written right before `et al` (`Gomes` in `Gomes et
 /// al. demonstrate`, `Gomes~et~al.`): surnames, which no check should read as words.
 pub fn author_ranges_before_et_al(text: &str) -> Vec<Range<usize>> {
-    const SPACES: [char; 3] = [' ', '~', '\u{a0}'];
     let mut authors = Vec::new();
     for (at, _) in text.match_indices("et") {
         let after = &text[at + "et".len()..];
