@@ -718,6 +718,20 @@ pub fn run_check(
             )
         });
     }
+    // An abbreviation "never used again" may be used in a section of its folder not given.
+    let mut other_files: std::collections::HashMap<String, Vec<String>> = Default::default();
+    located.retain(|located| {
+        if !analysis::document::is_unused_abbreviation(&located.finding) {
+            return true;
+        }
+        let path = std::path::Path::new(&located.path);
+        let others = other_files.entry(located.path.clone()).or_insert_with(|| {
+            let language =
+                manuscript_language(path, None).unwrap_or(crate::prose::Language::PlainText);
+            crate::manuscript_folder::other_files_of_folder(path, language, files)
+        });
+        !analysis::document::is_unused_but_written_in(&located.finding, others)
+    });
     let threshold = match fail_on {
         FailOn::Error => Some(analysis::Severity::Error),
         FailOn::Warning => Some(analysis::Severity::Warning),

@@ -8,6 +8,7 @@ pub mod context;
 pub mod dictionary_files;
 pub mod document;
 pub mod lsp;
+pub mod manuscript_folder;
 pub mod model;
 pub mod prose;
 pub mod secret;

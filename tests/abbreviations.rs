@@ -45,7 +45,20 @@ fn check_files(files: &[(&str, &str)], code_prefix: &str) -> Vec<Value> {
 
 /// [`check_files`] with settings given as `--set KEY=VALUE`.
 fn check_files_with(files: &[(&str, &str)], code_prefix: &str, set: &[&str]) -> Vec<Value> {
+    check_files_beside(files, &[], code_prefix, set)
+}
+
+/// [`check_files_with`], with `beside` written into the same folder but not given to `check`.
+fn check_files_beside(
+    files: &[(&str, &str)],
+    beside: &[(&str, &str)],
+    code_prefix: &str,
+    set: &[&str],
+) -> Vec<Value> {
     let folder = tempfile::tempdir().expect("a folder");
+    for (name, text) in beside {
+        std::fs::write(folder.path().join(name), text).expect("write");
+    }
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_biomed-lsp"));
     command.args([
         "check",
@@ -131,7 +144,18 @@ fn the_same_text_written_consistently_gets_none() {
 /// An editor session on a fresh workspace with the bundled model loaded; `file` (name, text)
 /// opened in it as Markdown. Returns the client, the workspace (kept alive) and the file's URI.
 fn editor_with(file: (&str, &str)) -> (LspClient, tempfile::TempDir, String) {
+    editor_beside(file, &[])
+}
+
+/// [`editor_with`], with `beside` written into the workspace folder but not opened.
+fn editor_beside(
+    file: (&str, &str),
+    beside: &[(&str, &str)],
+) -> (LspClient, tempfile::TempDir, String) {
     let workspace = tempfile::tempdir().expect("a workspace");
+    for (name, text) in beside {
+        std::fs::write(workspace.path().join(name), text).expect("write");
+    }
     let mut client = LspClient::spawn(
         env!("CARGO_BIN_EXE_biomed-lsp"),
         &[("XDG_CONFIG_HOME", workspace.path().to_str().unwrap())],
@@ -399,6 +423,33 @@ fn the_files_of_one_check_are_one_manuscript() {
 }
 
 #[test]
+fn an_abbreviation_used_in_a_section_not_given_is_not_never_used_again() {
+    let intro = (
+        "01.intro.md",
+        "Serum C-reactive protein (CRP) is raised in sepsis.\n",
+    );
+    let unused = |beside: &[(&str, &str)]| -> Vec<Value> {
+        check_files_beside(&[intro], beside, "abbreviation-unused", &[])
+    };
+    // Alone in its folder, or beside files that do not write it or are in another language.
+    let alone = unused(&[]);
+    assert_eq!(alone.len(), 1, "{alone:#?}");
+    assert_eq!(alone[0]["word"], "CRP");
+    let beside_others = unused(&[
+        (
+            "02.methods.md",
+            "The C-reactive protein was measured daily.\n",
+        ),
+        ("notes.txt", "CRP twice a day."),
+        ("paper.tex", "CRP twice a day."),
+    ]);
+    assert_eq!(beside_others.len(), 1, "{beside_others:#?}");
+    // The next section, not given to the check, uses it (in the plural).
+    let used_later = unused(&[("02.results.md", "Both CRPs fell after treatment.\n")]);
+    assert!(used_later.is_empty(), "{used_later:#?}");
+}
+
+#[test]
 fn one_term_written_two_ways_is_one_finding_each() {
     let run = |text: &str| -> Vec<(String, String, String)> {
         check_files(&[("variants.md", text)], "term-variant")
@@ -554,6 +605,36 @@ fn open_files_of_one_folder_are_one_manuscript_in_the_editor() {
     assert_eq!(
         definition["result"]["range"]["start"],
         json!({"line": 0, "character": 26})
+    );
+}
+
+#[test]
+fn in_the_editor_an_abbreviation_used_in_a_section_not_open_is_not_never_used_again() {
+    let intro = (
+        "01.intro.md",
+        "Serum C-reactive protein (CRP) is raised in sepsis.\n\nIt was measured twice.\n",
+    );
+    let first_codes = |beside: &[(&str, &str)]| -> Vec<Value> {
+        let (mut client, _workspace, uri) = editor_beside(intro, beside);
+        let published = client
+            .wait_for(DEFAULT_TIMEOUT, |message| {
+                message["method"] == "textDocument/publishDiagnostics"
+                    && message["params"]["uri"] == uri.as_str()
+            })
+            .expect("diagnostics");
+        published["params"]["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|diagnostic| diagnostic["code"].clone())
+            .collect()
+    };
+    let alone = first_codes(&[]);
+    assert!(alone.contains(&json!("abbreviation-unused")), "{alone:?}");
+    let beside_results = first_codes(&[("02.results.md", "CRP fell after treatment.\n")]);
+    assert!(
+        !beside_results.contains(&json!("abbreviation-unused")),
+        "{beside_results:?}"
     );
 }
 

@@ -142,6 +142,13 @@ pub fn is_abbreviation_shape(token: &str) -> bool {
     capitals >= 2 || (capitals == 1 && digits >= 1 && first.is_uppercase())
 }
 
+/// Whether `short` or its plural (`CRPs`) is written as a word in `text`.
+pub fn is_written_in(short: &str, text: &str) -> bool {
+    words(text)
+        .iter()
+        .any(|(_, word)| *word == short || word.strip_suffix('s') == Some(short))
+}
+
 /// The words of a text with their byte ranges (letters, digits, inner hyphens).
 pub(super) fn words(text: &str) -> Vec<(Range<usize>, &str)> {
     let mut found = Vec::new();

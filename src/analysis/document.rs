@@ -6,7 +6,9 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use super::abbreviations::{abbreviation_findings, find_definitions, AbbreviationIssue};
+use super::abbreviations::{
+    abbreviation_findings, find_definitions, is_written_in, AbbreviationIssue,
+};
 use super::declared_abbreviations::{declared_abbreviations, DeclaredAbbreviation};
 use super::document_names::{
     author_ranges_before_citation, author_ranges_before_et_al, DocumentNames,
@@ -316,6 +318,26 @@ pub fn definition_of<'a>(
                 .iter()
                 .find(|definition| definition.short == singular)
         })
+}
+
+/// Drops the `abbreviation-unused` findings ("defined but never used again") whose abbreviation
+/// one of `other_files` writes: the sections of a manuscript the check does not read (files the
+/// editor has not opened, or `check` was not given). Nothing else changes.
+pub fn drop_abbreviations_used_in(findings: &mut Vec<Finding>, other_files: &[String]) {
+    findings.retain(|finding| !is_unused_but_written_in(finding, other_files));
+}
+
+/// Whether a finding says an abbreviation is defined and never used again.
+pub fn is_unused_abbreviation(finding: &Finding) -> bool {
+    finding.code == FindingCode::Abbreviation(AbbreviationIssue::Unused)
+}
+
+/// Whether a finding says an abbreviation is never used again and one of `other_files` uses it.
+pub fn is_unused_but_written_in(finding: &Finding, other_files: &[String]) -> bool {
+    is_unused_abbreviation(finding)
+        && other_files
+            .iter()
+            .any(|text| is_written_in(&finding.word, text))
 }
 
 /// The model that decides whether the forms of a term-variant candidate are one term; without

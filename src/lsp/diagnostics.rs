@@ -10,7 +10,8 @@ use tower_lsp::lsp_types::{
 };
 
 use crate::analysis::document::{
-    check_document, manuscript_consistency_findings, prepare_document, JudgeModel, PreparedDocument,
+    check_document, drop_abbreviations_used_in, is_unused_abbreviation,
+    manuscript_consistency_findings, prepare_document, JudgeModel, PreparedDocument,
 };
 use crate::analysis::manuscript_words::ManuscriptWordsBuilder;
 use crate::analysis::spelling::SpellingDictionaries;
@@ -21,6 +22,7 @@ use crate::analysis::{
 };
 use crate::dictionary_files::{read_dictionaries, user_dictionary_path, workspace_dictionary_path};
 use crate::lsp::position::{offsets_to_range, PositionEncoding};
+use crate::manuscript_folder::other_files_of_folder;
 use crate::model::api::{CancelFlag, EngineError};
 use crate::model::EngineHandle;
 use crate::settings::Settings;
@@ -484,10 +486,10 @@ impl Backend {
             );
             // With other open files of the folder, abbreviations and variants are those of the
             // manuscript they make together.
-            if siblings.is_empty() {
-                return (findings, document);
-            }
             let findings = findings.map(|mut findings| {
+                if siblings.is_empty() {
+                    return findings;
+                }
                 findings.retain(|finding| {
                     !matches!(
                         finding.code,
@@ -515,6 +517,20 @@ impl Backend {
                     }),
                 );
                 findings.sort_by_key(|finding| finding.range.start);
+                findings
+            });
+            // An abbreviation "never used again" may be used in a section not open.
+            let findings = findings.map(|mut findings| {
+                if findings.iter().any(is_unused_abbreviation) {
+                    if let Ok(path) = own_uri.to_file_path() {
+                        let open: Vec<std::path::PathBuf> = siblings
+                            .iter()
+                            .filter_map(|(uri, _)| uri.to_file_path().ok())
+                            .collect();
+                        let others = other_files_of_folder(&path, language, &open);
+                        drop_abbreviations_used_in(&mut findings, &others);
+                    }
+                }
                 findings
             });
             (findings, document)
