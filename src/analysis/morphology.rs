@@ -196,6 +196,11 @@ fn inflection_bases(form: &str) -> Vec<String> {
                 if let Some(i_stem) = stem.strip_suffix('i') {
                     bases.push(format!("{i_stem}y"));
                 }
+                // An adjective in -le makes its adverb in -ly (reproducible → reproducibly,
+                // simple → simply).
+                if suffix == "ly" {
+                    bases.push(format!("{stem}le"));
+                }
             }
         }
     }
@@ -306,6 +311,9 @@ mod tests {
             "testable",
             "hemangioblastoma",
             "source",
+            "reproducible",
+            "simple",
+            "reliable",
         ];
         let is_known = |word: &str| known.contains(&word);
         for word in [
@@ -319,6 +327,9 @@ mod tests {
             "undescribed",
             "untestable",
             "haemangioblastomas",
+            "reproducibly",
+            "unreliably",
+            "simply",
         ] {
             assert!(is_regular_derivative(word, &is_known), "{word}");
         }
@@ -329,6 +340,8 @@ mod tests {
             "unxyz",
             "reads",
             "sorce",
+            "reproducibley",
+            "simplly",
         ] {
             assert!(!is_regular_derivative(word, &is_known), "{word}");
         }
