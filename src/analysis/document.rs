@@ -320,19 +320,14 @@ pub fn definition_of<'a>(
         })
 }
 
-/// Drops the `abbreviation-unused` findings ("defined but never used again") whose abbreviation
-/// one of `other_files` writes: the sections of a manuscript the check does not read (files the
-/// editor has not opened, or `check` was not given). Nothing else changes.
-pub fn drop_abbreviations_used_in(findings: &mut Vec<Finding>, other_files: &[String]) {
-    findings.retain(|finding| !is_unused_but_written_in(finding, other_files));
-}
-
 /// Whether a finding says an abbreviation is defined and never used again.
 pub fn is_unused_abbreviation(finding: &Finding) -> bool {
     finding.code == FindingCode::Abbreviation(AbbreviationIssue::Unused)
 }
 
-/// Whether a finding says an abbreviation is never used again and one of `other_files` uses it.
+/// Whether a finding says an abbreviation is defined and never used again while one of
+/// `other_files` writes it: the sections of a manuscript the check does not read (files the
+/// editor has not opened, or `check` was not given). Such a finding is dropped.
 pub fn is_unused_but_written_in(finding: &Finding, other_files: &[String]) -> bool {
     is_unused_abbreviation(finding)
         && other_files

@@ -10,7 +10,7 @@ use tower_lsp::lsp_types::{
 };
 
 use crate::analysis::document::{
-    check_document, drop_abbreviations_used_in, is_unused_abbreviation,
+    check_document, is_unused_abbreviation, is_unused_but_written_in,
     manuscript_consistency_findings, prepare_document, JudgeModel, PreparedDocument,
 };
 use crate::analysis::manuscript_words::ManuscriptWordsBuilder;
@@ -528,7 +528,7 @@ impl Backend {
                             .filter_map(|(uri, _)| uri.to_file_path().ok())
                             .collect();
                         let others = other_files_of_folder(&path, language, &open);
-                        drop_abbreviations_used_in(&mut findings, &others);
+                        findings.retain(|finding| !is_unused_but_written_in(finding, &others));
                     }
                 }
                 findings
