@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use biomed_lsp::analysis::FindingCode;
 use biomed_lsp::document::Document;
 use biomed_lsp::lsp::position::{offsets_to_range, PositionEncoding};
 use lsp_client::LspClient;
@@ -320,7 +321,9 @@ fn published_findings(diagnostics: &Value) -> Vec<String> {
     findings
 }
 
-/// The same, from `biomed-lsp check --format json` of the reference text.
+/// The same, from `biomed-lsp check --format json` of the reference text. The server sends the
+/// word only with a finding about a word (the dictionary fixes need it): an abbreviation or
+/// variant finding is compared without it.
 fn checked_findings(report: &Value, text: &str) -> Vec<String> {
     let mut findings: Vec<String> = report["findings"]
         .as_array()
@@ -335,10 +338,17 @@ fn checked_findings(report: &Value, text: &str) -> Vec<String> {
                 .take(column_chars)
                 .map(char::len_utf16)
                 .sum();
+            let code = finding["code"].as_str().unwrap_or_default();
+            let about_a_word = [FindingCode::ImprobableTerm, FindingCode::UnknownTerm]
+                .iter()
+                .any(|word_code| word_code.as_str() == code);
+            let word = if about_a_word {
+                finding["word"].as_str().unwrap_or_default()
+            } else {
+                ""
+            };
             format!(
-                "{line}:{column_utf16} {} {} {}",
-                finding["code"].as_str().unwrap_or_default(),
-                finding["word"].as_str().unwrap_or_default(),
+                "{line}:{column_utf16} {code} {word} {}",
                 finding["suggestions"]
             )
         })
