@@ -1,7 +1,7 @@
-//! A whole manuscript through the terminology check: its extracted sentences, stand-ins skipped,
-//! switches and ignored words honoured, unknown words an entity tagger recognises let through,
-//! findings mapped back to exact source ranges; and the
-//! abbreviations a document defines, for the hover and go-to-definition.
+//! A whole manuscript through the terminology check: its extracted sentences, stand-ins and
+//! surnames (before `et al.` or a citation) skipped, switches and ignored words honoured, unknown
+//! words an entity tagger recognises let through, findings mapped back to exact source ranges;
+//! and the abbreviations a document defines, for the hover and go-to-definition.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -101,7 +101,8 @@ pub fn document_sentences(chunks: &[ProseChunk]) -> Vec<DocumentSentence> {
                 })
                 .collect();
             skip.extend(author_ranges_before_et_al(text));
-            // A citation that leaves no text (`[@key]`, `\cite{key}`): the authors named before it.
+            // A construct that leaves no text — a citation (`[@key]`, `\cite{key}`), also a
+            // footnote or an unknown LaTeX command: the authors named before it.
             for segment in &chunk.segments {
                 let at = segment.prose_range.start;
                 if segment.kind == SegmentKind::StandIn

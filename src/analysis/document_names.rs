@@ -1,6 +1,7 @@
 //! Names a document gives outside its prose (citation keys, code, URLs, labels) or as authors
 //! (`Liang et al.`): a word no dictionary knows that the document names there is the document's
-//! own (a package, a tool, an author), not a typo.
+//! own (a package, a tool, an author), not a typo. Also where a sentence names authors (before
+//! `et al.` or a citation), ranges the check skips.
 
 use std::ops::Range;
 

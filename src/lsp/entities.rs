@@ -259,29 +259,17 @@ impl Backend {
         engine: EngineHandle,
         cancel: &CancelFlag,
     ) -> Option<(FoundEntities, bool)> {
-        let shared = Arc::clone(&self.shared);
-        let cancel = cancel.clone();
         let model_id = engine.model_id();
-        let entities = tokio::task::spawn_blocking(move || {
-            document_entities(
-                &engine,
-                &document,
+        let entities = self
+            .tag(
+                uri,
+                engine,
+                document,
                 SentenceSelection::All,
                 Urgency::Background,
-                Some(&shared.checks.cache),
-                Some(&cancel),
+                cancel,
             )
-        })
-        .await
-        .ok()?;
-        let entities = match entities {
-            Ok(Some(entities)) => entities,
-            Ok(None) => return None,
-            Err(error) => {
-                tracing::debug!("no entities for {uri}: {error}");
-                return None;
-            }
-        };
+            .await?;
         let found = FoundEntities {
             model_id,
             version,
@@ -382,15 +370,38 @@ impl Backend {
                 document, engine, ..
             } => (document, engine),
         };
+        let entities = self
+            .tag(
+                uri,
+                engine,
+                document,
+                SentenceSelection::Holding(range.clone()),
+                Urgency::ReaderWaits,
+                cancel,
+            )
+            .await?;
+        holding(&entities)
+    }
+
+    /// The mentions in the selected sentences of a prepared document, through the check's
+    /// sentence cache, off the async runtime; `None` when the tagger is gone or fails.
+    async fn tag(
+        &self,
+        uri: &Url,
+        engine: EngineHandle,
+        document: PreparedDocument,
+        selection: SentenceSelection<'static>,
+        urgency: Urgency,
+        cancel: &CancelFlag,
+    ) -> Option<Vec<DocumentEntity>> {
         let shared = Arc::clone(&self.shared);
         let cancel = cancel.clone();
-        let sentence = range.clone();
         let entities = tokio::task::spawn_blocking(move || {
             document_entities(
                 &engine,
                 &document,
-                SentenceSelection::Holding(sentence),
-                Urgency::ReaderWaits,
+                selection,
+                urgency,
                 Some(&shared.checks.cache),
                 Some(&cancel),
             )
@@ -398,9 +409,9 @@ impl Backend {
         .await
         .ok()?;
         match entities {
-            Ok(entities) => holding(&entities?),
+            Ok(entities) => entities,
             Err(error) => {
-                tracing::debug!("no entity label for the hover in {uri}: {error}");
+                tracing::debug!("no entities for {uri}: {error}");
                 None
             }
         }
